@@ -1,0 +1,3 @@
+"""Tribekit: self-hosted community commerce."""
+
+__version__ = "0.1.0"

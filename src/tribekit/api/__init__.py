@@ -1,0 +1,1 @@
+"""The HTTP face: FastAPI app, error envelope, middleware, auth dependencies."""

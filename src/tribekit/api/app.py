@@ -1,0 +1,103 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from tribekit import __version__
+from tribekit.communities.router import router as communities_router
+from tribekit.kit.db import Database
+from tribekit.kit.logging import configure_logging
+from tribekit.kit.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from tribekit.kit.settings import Settings, get_settings
+from tribekit.kit.worker import WorkerLoop
+from tribekit.members.router import router as members_router
+from tribekit.sweeps import all_sweeps
+from tribekit.tenancy.router import router as tenancy_router
+
+from . import health, problems
+from .middleware import BodyLimitMiddleware, RequestContextMiddleware
+from .state import AppState
+
+DESCRIPTION = """
+Tribekit's REST API. Authenticate with an API token: `Authorization: Bearer tkt_...`.
+
+Every error is an RFC 9457 `application/problem+json` document with a stable `code`.
+Lists are paginated with cursors: pass `next_cursor` back as `cursor`.
+"""
+
+
+API_ROUTERS = [tenancy_router, members_router, communities_router]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    redis: Redis | None = None,
+    run_worker: bool = False,
+) -> FastAPI:
+    """Build the app. ``db`` and ``redis`` may be given (tests); otherwise they come from
+    ``settings`` when the app starts. ``run_worker`` runs the worker loop in this process."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = db or Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        redis_client = redis
+        if redis_client is None and settings.redis_url:
+            redis_client = Redis.from_url(settings.redis_url)
+        limiter: RateLimiter = (
+            RedisRateLimiter(redis_client) if redis_client is not None else MemoryRateLimiter()
+        )
+        app.state.tribekit = AppState(
+            settings, database, redis_client, limiter, settings.resolved_secret_key()
+        )
+        stop = asyncio.Event()
+        worker = None
+        if run_worker:
+            loop = WorkerLoop(database, all_sweeps(), poll_seconds=settings.worker_poll_seconds)
+            worker = asyncio.create_task(loop.run_forever(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            if db is None:
+                await database.dispose()
+            if redis is None and redis_client is not None:
+                await redis_client.aclose()
+
+    app = FastAPI(
+        title="Tribekit",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.include_router(health.router)
+    for router in API_ROUTERS:
+        app.include_router(router, responses=problems.PROBLEM_RESPONSES)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)  # added last = outermost
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory ``tribekit serve`` hands to uvicorn: settings come from the environment, so
+    every server process (``--workers N``) builds the same app."""
+    settings = get_settings()
+    configure_logging(settings.log_level, json_lines=settings.json_logs)
+    return create_app(settings, run_worker=settings.in_process_worker)

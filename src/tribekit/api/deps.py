@@ -1,0 +1,106 @@
+"""FastAPI dependencies: the request's unit of work, the caller, permissions, rate limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.kit.errors import RateLimited, Unauthenticated
+from tribekit.kit.pagination import MAX_LIMIT
+from tribekit.tenancy import auth
+from tribekit.tenancy.permissions import Permission
+from tribekit.tenancy.principal import Principal, Tenant
+
+from .state import AppState
+
+API_PREFIX = "/api/v1"
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.tribekit
+    return state
+
+
+State = Annotated[AppState, Depends(app_state)]
+
+
+async def _unit_of_work(state: State) -> AsyncIterator[AsyncSession]:
+    async with state.db.unit_of_work() as session:
+        yield session
+
+
+# scope="function": commit (or roll back) before the response is sent, so a client never sees a
+# success for work that failed to commit.
+DbSession = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer tkt_...`")
+_cookie = APIKeyCookie(name=auth.SESSION_COOKIE, auto_error=False, description="Web UI session")
+
+FAILED_AUTH_PER_MINUTE = 30
+
+
+async def limit(
+    state: AppState, key: str, per_minute: int, what: str, *, record: bool = True
+) -> None:
+    decision = await state.limiter.hit(key, limit=per_minute, period=60, record=record)
+    if not decision.allowed:
+        raise RateLimited(
+            f"too many {what}; try again in {decision.retry_after} s",
+            retry_after=decision.retry_after,
+        )
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def current_principal(
+    request: Request,
+    state: State,
+    session: DbSession,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+) -> Principal:
+    """The caller, from a bearer token or a session cookie. Failed attempts are rate limited per
+    client address; token use is rate limited per token."""
+    if bearer is None and cookie is None:
+        raise Unauthenticated(
+            "sign in or send an API token: 'Authorization: Bearer tkt_...'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    ip = client_ip(request)
+    await limit(state, f"authfail:{ip}", FAILED_AUTH_PER_MINUTE, "failed sign-ins", record=False)
+    try:
+        if bearer is not None:
+            principal = await auth.authenticate_token(session, state.secret_key, bearer.credentials)
+            per_minute = state.settings.token_rate_limit
+            await limit(state, f"token:{principal.credential_id}", per_minute, "requests")
+        else:
+            assert cookie is not None
+            principal = await auth.authenticate_session(session, state.secret_key, cookie)
+    except Unauthenticated:
+        await limit(state, f"authfail:{ip}", FAILED_AUTH_PER_MINUTE, "failed sign-ins")
+        raise
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def authorized(permission: Permission) -> Any:
+    """A dependency giving the caller's merchant, once the caller's role allows ``permission``."""
+
+    async def dependency(principal: CurrentPrincipal) -> Tenant:
+        return principal.require(permission)
+
+    return Depends(dependency)
+
+
+PageLimit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")]
+Cursor = Annotated[
+    str | None, Query(max_length=64, description="`next_cursor` of the previous page")
+]

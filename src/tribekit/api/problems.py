@@ -1,0 +1,133 @@
+"""Every error becomes one RFC 9457 problem+json envelope with a stable ``code``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tribekit.kit.errors import (
+    FieldProblem,
+    MalformedBody,
+    MethodNotAllowed,
+    NotFound,
+    TribekitError,
+    ValidationFailed,
+)
+from tribekit.kit.schemas import Problem
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    errors: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+    request_id: str | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:tribekit:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "errors": [error.as_dict() for error in errors or []],
+    }
+    if request_id:
+        body["request_id"] = request_id
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def render(error: TribekitError, request: Request) -> JSONResponse:
+    return problem_response(
+        error.status,
+        error.code,
+        error.title,
+        error.detail,
+        errors=error.errors,
+        headers=error.headers,
+        request_id=_request_id(request),
+    )
+
+
+def _validation_problem(exc: RequestValidationError) -> TribekitError:
+    problems: list[FieldProblem] = []
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            position = err.get("ctx", {}).get("error", "invalid JSON")
+            return MalformedBody(f"the body is not valid JSON ({position}); send a JSON object")
+        message = str(err.get("msg", "invalid"))
+        kind = str(err.get("type", "invalid"))
+        if kind == "extra_forbidden":
+            message = "unknown field; remove it (check its spelling against the API docs)"
+        elif kind == "missing":
+            message = "this field is required"
+        problems.append(FieldProblem(loc, message, kind))
+    summary = "; ".join(
+        f"{'.'.join(str(part) for part in p.loc[1:]) or p.loc[0]}: {p.message}"
+        for p in problems[:5]
+    )
+    return ValidationFailed(f"the request is not valid: {summary}", errors=problems)
+
+
+_HTTP_STATUS_ERRORS: dict[int, type[TribekitError]] = {404: NotFound, 405: MethodNotAllowed}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(TribekitError)
+    async def _tribekit_error(request: Request, exc: TribekitError) -> JSONResponse:
+        return render(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return render(_validation_problem(exc), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error_class = _HTTP_STATUS_ERRORS.get(exc.status_code)
+        if error_class is NotFound:
+            detail = f"no such endpoint: {request.method} {request.url.path}"
+        elif error_class is MethodNotAllowed:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        else:
+            detail = str(exc.detail)
+        if error_class is not None:
+            return render(error_class(detail, headers=dict(exc.headers or {})), request)
+        return problem_response(
+            exc.status_code,
+            "http_error",
+            "HTTP error",
+            detail,
+            headers=dict(exc.headers or {}),
+            request_id=_request_id(request),
+        )
+
+
+def _problem_doc(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description, "content": {PROBLEM_MEDIA_TYPE: {}}}
+
+
+#: Documented on every API route, so that clients see the one envelope in OpenAPI.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_doc("Malformed request (for example a body that is not JSON)"),
+    401: _problem_doc("Missing, unknown, expired or revoked credential"),
+    403: _problem_doc("The caller's role does not allow this"),
+    404: _problem_doc("No such object at the caller's merchant"),
+    409: _problem_doc("Conflicts with the current state (duplicate, concurrent change)"),
+    413: _problem_doc("Request body larger than the configured limit"),
+    422: _problem_doc("Field-level validation problems, listed in `errors`"),
+    429: _problem_doc("Rate limited; retry after the `Retry-After` header's seconds"),
+    500: _problem_doc("Unexpected error; quote `request_id` when reporting it"),
+}

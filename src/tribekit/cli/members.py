@@ -1,0 +1,122 @@
+"""``tribekit members``: bulk work on members."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tribekit import migrations
+from tribekit.members.importer import (
+    ImportReport,
+    MappingError,
+    OnDuplicate,
+    build_mapping,
+    import_members,
+    read_header,
+)
+from tribekit.tenancy import repository as repo
+from tribekit.tenancy.principal import Tenant
+
+from .common import console, database, err_console, run
+
+app = typer.Typer(help="Members: import from CSV.")
+
+MAP_HELP = (
+    "Map a CSV column to a member field: 'Column=field'. Fields: display_name, phone, email, "
+    "birthday, tags (separated by ;), source, source_ref, marketing_consent, joined_at, blocked, "
+    "notes, identity:telegram, identity:matrix, identity:wecom, identity:web. Columns named like a "
+    "field are mapped without saying so. Repeat --map for several columns."
+)
+
+
+def _parse_map(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        column, sep, target = pair.partition("=")
+        if not sep or not column or not target:
+            raise typer.BadParameter(f"{pair!r}: write it as 'Column=field'", param_hint="--map")
+        mapping[column] = target.strip()
+    return mapping
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="CSV file, UTF-8, with a header row"
+    ),
+    merchant: str = typer.Option(..., help="Merchant slug"),
+    map_: list[str] = typer.Option([], "--map", help=MAP_HELP),
+    on_duplicate: str = typer.Option(
+        "skip", help="A row whose phone or identity exists already: 'skip' it or report an 'error'"
+    ),
+    dry_run: bool = typer.Option(False, help="Validate everything, write nothing"),
+    report: Path = typer.Option(
+        None, help="Write every problem to this CSV (row, column, problem)"
+    ),
+) -> None:
+    """Import members from FILE. Bad rows are reported and never half-imported."""
+    if on_duplicate not in ("skip", "error"):
+        raise typer.BadParameter("use 'skip' or 'error'", param_hint="--on-duplicate")
+    header = read_header(file)
+    try:
+        mapping = build_mapping(header, _parse_map(map_))
+    except MappingError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    with file.open(encoding="utf-8-sig", newline="") as handle:
+        total_rows = max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+    mode: OnDuplicate = "skip" if on_duplicate == "skip" else "error"
+
+    async def work() -> ImportReport:
+        async with database() as db:
+            await migrations.upgrade(db)
+            async with db.unit_of_work() as session:
+                found = await repo.merchant_by_slug(session, merchant)
+            if found is None:
+                raise typer.BadParameter(
+                    f"no merchant with slug {merchant!r}", param_hint="--merchant"
+                )
+            with Progress(
+                TextColumn("[bold]importing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            ) as bar:
+                task = bar.add_task("rows", total=total_rows)
+                return await import_members(
+                    db,
+                    Tenant.of(found),
+                    file,
+                    mapping,
+                    on_duplicate=mode,
+                    dry_run=dry_run,
+                    progress=lambda n: bar.advance(task, n),
+                )
+
+    started = time.perf_counter()
+    result = run(work)
+    elapsed = time.perf_counter() - started
+    verb = "would import" if dry_run else "imported"
+    console.print(
+        f"{result.rows} rows in {elapsed:.1f} s: {verb} {result.imported}, "
+        f"skipped {result.skipped} duplicates, {result.failed_rows} rows with problems"
+    )
+    if result.problems:
+        table = Table("row", "column", "problem", title="problems (first 20)")
+        for problem in result.problems[:20]:
+            table.add_row(str(problem.row), problem.field, problem.problem)
+        console.print(table)
+    if report is not None:
+        with report.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["row", "column", "problem"])
+            writer.writerows((p.row, p.field, p.problem) for p in result.problems)
+        console.print(f"all problems written to {report}")
+    if result.problems:
+        raise typer.Exit(1)

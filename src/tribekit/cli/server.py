@@ -1,0 +1,84 @@
+"""``tribekit serve`` and ``tribekit worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import typer
+import uvicorn
+
+from tribekit import migrations
+from tribekit.demo.seed import seed_demo
+from tribekit.kit.settings import get_settings
+from tribekit.kit.worker import WorkerLoop
+from tribekit.sweeps import all_sweeps
+
+from .common import console, database, run
+from .demo import print_login
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(worker)
+
+
+def serve(
+    host: str = typer.Option(
+        None, help="Address to listen on [default: TRIBEKIT_HOST or 127.0.0.1]"
+    ),
+    port: int = typer.Option(None, help="Port [default: TRIBEKIT_PORT or 8000]"),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Server processes"),
+    demo: bool = typer.Option(False, "--demo", help="Create the demo merchant if missing"),
+    no_worker: bool = typer.Option(
+        False, "--no-worker", help="Do not run the worker loop here (run `tribekit worker`)"
+    ),
+) -> None:
+    """Upgrade the database, then serve the API (docs at /docs) and, unless --no-worker, run the
+    worker loop in each server process."""
+    settings = get_settings()
+
+    async def prepare() -> None:
+        async with database() as db:
+            await migrations.upgrade(db)
+            if demo:
+                print_login(await seed_demo(db, settings.resolved_secret_key()))
+
+    run(prepare)
+    if no_worker:
+        os.environ["TRIBEKIT_IN_PROCESS_WORKER"] = "false"
+        get_settings.cache_clear()
+    host = host or settings.host
+    port = port or settings.port
+    console.print(f"Tribekit on [bold]http://{host}:{port}[/bold]  (API docs: /docs)")
+    uvicorn.run(
+        "tribekit.api.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+def worker() -> None:
+    """Run the worker loop alone (campaign starts, expiries, releases...). Run as many as you
+    like: on PostgreSQL they share the due rows without doing anything twice."""
+    settings = get_settings()
+
+    async def work() -> None:
+        async with database() as db:
+            await migrations.upgrade(db)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            sweeps = all_sweeps()
+            console.print(f"worker running {len(sweeps)} sweeps; Ctrl+C to stop")
+            await WorkerLoop(db, sweeps, poll_seconds=settings.worker_poll_seconds).run_forever(
+                stop
+            )
+
+    run(work)

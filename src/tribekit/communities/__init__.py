@@ -1,0 +1,1 @@
+"""Communities: chat groups on channels and their members."""

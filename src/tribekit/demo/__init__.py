@@ -1,0 +1,1 @@
+"""The demo merchant, so that a fresh install shows a living system."""

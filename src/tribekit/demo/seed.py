@@ -1,0 +1,228 @@
+"""Greenwood Fruit: a believable fruit shop in Shanghai with staff, groups and ~500 members.
+
+Everything is created through the real services, deterministically (fixed random seed).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.communities import service as communities
+from tribekit.communities.schemas import CommunityCreate
+from tribekit.kit import clock
+from tribekit.kit.db import Database
+from tribekit.members import service as members
+from tribekit.members.schemas import AddressIn, IdentityIn, MemberCreate
+from tribekit.models.enums import Channel, MemberSource, Role
+from tribekit.models.tenancy import ApiToken
+from tribekit.tenancy import auth
+from tribekit.tenancy import repository as tenancy_repo
+from tribekit.tenancy import service as tenancy
+from tribekit.tenancy.principal import Principal, Tenant
+from tribekit.tenancy.schemas import MerchantCreate, OwnerCreate, StaffCreate
+
+SLUG = "greenwood-fruit"
+PASSWORD = "greenwood-demo"  # noqa: S105  # printed for newcomers; demo data only
+OWNER_EMAIL = "owner@greenwood.example"
+DEMO_TOKEN_NAME = "demo"  # noqa: S105  # a label, not a secret
+MEMBER_COUNT = 500
+
+STAFF = [
+    ("admin@greenwood.example", "Chen Jing", Role.ADMIN),
+    ("operator@greenwood.example", "Zhao Lei", Role.OPERATOR),
+    ("leader@greenwood.example", "Sun Mei", Role.LEADER),
+    ("analyst@greenwood.example", "Zhou Yang", Role.ANALYST),
+]
+COMMUNITIES = [
+    ("Greenwood Fruit Lovers", Channel.TELEGRAM, "-1001000000001"),
+    ("Greenwood Office Workers", Channel.TELEGRAM, "-1001000000002"),
+    ("Greenwood Young Parents", Channel.MATRIX, "!parents:greenwood.example"),
+    ("Greenwood Weekend Outings", Channel.WEB, "outings"),
+]
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程"
+)
+GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "娟",
+    "涛",
+    "明",
+    "超",
+    "秀英",
+    "霞",
+    "平",
+    "刚",
+    "桂英",
+    "建华",
+    "文",
+    "晓东",
+    "丹",
+    "玲",
+    "子涵",
+    "雨桐",
+    "浩然",
+    "欣怡",
+    "梓轩",
+    "思远",
+    "佳怡",
+    "一诺",
+    "俊杰",
+    "婷婷",
+    "晨曦",
+    "雅琪",
+    "宇航",
+]
+MOBILE_PREFIXES = ["131", "135", "136", "138", "139", "150", "151", "158", "186", "187", "189"]
+TAGS = ["fruit-lover", "office", "parent", "vip", "durian-fan", "organic", "weekend", "gift-buyer"]
+DISTRICTS = ["Xuhui", "Jing'an", "Huangpu", "Changning", "Putuo", "Pudong New Area", "Minhang"]
+STREETS = ["Huaihai Road", "Nanjing West Road", "Hengshan Road", "Wukang Road", "Yan'an Road"]
+SOURCES: list[tuple[MemberSource, str | None, int]] = [
+    (MemberSource.STORE_QR, "counter", 40),
+    (MemberSource.EVENT, "summer-fair", 15),
+    (MemberSource.REFERRAL, None, 20),
+    (MemberSource.CHANNEL, "telegram", 15),
+    (MemberSource.IMPORT, "old-loyalty-cards", 10),
+]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    merchant_slug: str
+    email: str
+    password: str
+    api_token: str
+    created: bool
+
+
+def _member(rng: random.Random, index: int, used_phones: set[str]) -> MemberCreate:
+    name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+    while True:
+        phone = f"+86{rng.choice(MOBILE_PREFIXES)}{rng.randint(0, 99_999_999):08d}"
+        if phone not in used_phones:
+            used_phones.add(phone)
+            break
+    source, ref, _ = rng.choices(SOURCES, weights=[w for *_, w in SOURCES])[0]
+    identities = []
+    if rng.random() < 0.6:
+        identities.append(
+            IdentityIn(channel=Channel.TELEGRAM, external_id=str(500_000_000 + index))
+        )
+    if rng.random() < 0.2:
+        identities.append(
+            IdentityIn(channel=Channel.MATRIX, external_id=f"@member{index}:greenwood.example")
+        )
+    addresses = []
+    if rng.random() < 0.5:
+        addresses.append(
+            AddressIn(
+                label="home",
+                recipient=name,
+                phone=phone,
+                line1=f"{rng.randint(1, 999)} {rng.choice(STREETS)}",
+                city="Shanghai",
+                region=rng.choice(DISTRICTS),
+                postal_code=f"200{rng.randint(0, 999):03d}",
+                country="CN",
+            )
+        )
+    consent = rng.random() < 0.7
+    return MemberCreate(
+        display_name=name,
+        phone=phone,
+        birthday=None,
+        tags=rng.sample(TAGS, k=rng.choice([0, 1, 1, 2, 3])),
+        source=source,
+        source_ref=ref,
+        marketing_consent=consent,
+        consent_source="join page" if consent else None,
+        joined_at=clock.now() - timedelta(days=rng.randint(0, 365), minutes=rng.randint(0, 1440)),
+        identities=identities,
+        addresses=addresses,
+    )
+
+
+async def _fill(session: AsyncSession, tenant: Tenant, owner: Principal) -> None:
+    rng = random.Random(20261122)
+    for email, name, role in STAFF:
+        await tenancy.add_staff(
+            session, owner, StaffCreate(email=email, name=name, role=role, password=PASSWORD)
+        )
+    groups = [
+        await communities.create_community(
+            session, tenant, CommunityCreate(name=name, channel=channel, external_id=chat)
+        )
+        for name, channel, chat in COMMUNITIES
+    ]
+    used_phones: set[str] = set()
+    for index in range(MEMBER_COUNT):
+        view = await members.create_member(
+            session, tenant, "demo", _member(rng, index, used_phones)
+        )
+        for group in rng.sample(groups, k=rng.choice([1, 1, 2, 3])):
+            await communities.add_member(session, tenant, group.community.id, view.member.id)
+
+
+async def seed_demo(db: Database, secret_key: str) -> DemoLogin:
+    """Create the demo merchant unless it exists; always hand out a fresh demo API token (the
+    previous demo tokens are revoked, since their secrets were only printed, never stored)."""
+    async with db.unit_of_work() as session:
+        merchant = await tenancy_repo.merchant_by_slug(session, SLUG)
+        created = merchant is None
+        if merchant is None:
+            merchant, _ = await tenancy.create_merchant(
+                session,
+                MerchantCreate(
+                    slug=SLUG,
+                    name="Greenwood Fruit",
+                    timezone="Asia/Shanghai",
+                    currency="CNY",
+                    country="CN",
+                    locale="zh_CN",
+                    owner=OwnerCreate(email=OWNER_EMAIL, name="Lin Wei", password=PASSWORD),
+                ),
+            )
+        owner = await tenancy_repo.user_by_email(session, OWNER_EMAIL)
+        assert owner is not None
+        tenant = Tenant.of(merchant)
+        await session.execute(
+            update(ApiToken)
+            .where(
+                ApiToken.merchant_id == merchant.id,
+                ApiToken.user_id == owner.id,
+                ApiToken.name == DEMO_TOKEN_NAME,
+                ApiToken.revoked_at.is_(None),
+            )
+            .values(revoked_at=clock.now())
+        )
+        token, secret = await auth.issue_token(
+            session, secret_key, user_id=owner.id, merchant_id=merchant.id, name=DEMO_TOKEN_NAME
+        )
+        if created:
+            principal = Principal(
+                owner.id,
+                owner.email,
+                owner.is_platform_admin,
+                tenant,
+                Role.OWNER,
+                "token",
+                token.id,
+            )
+            await _fill(session, tenant, principal)
+    return DemoLogin(SLUG, OWNER_EMAIL, PASSWORD, secret, created)

@@ -1,0 +1,1 @@
+"""Shared building blocks. `kit` imports no domain."""

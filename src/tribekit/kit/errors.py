@@ -1,0 +1,120 @@
+"""One error hierarchy. Each error has a stable ``code``, an HTTP status and structured data.
+
+The API face renders every one of them as RFC 9457 problem+json; the CLI prints the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One problem with one input field: where (``loc``), what is wrong and what to do."""
+
+    loc: tuple[str | int, ...]
+    message: str
+    type: str = "invalid"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"loc": list(self.loc), "message": self.message, "type": self.type}
+
+
+class TribekitError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[FieldProblem] | None = None,
+        headers: dict[str, str] | None = None,
+        **data: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+        self.data = data
+
+
+class BadRequest(TribekitError):
+    pass
+
+
+class MalformedBody(TribekitError):
+    code = "malformed_body"
+    title = "The request body could not be read"
+
+
+class Unauthenticated(TribekitError):
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class PermissionDenied(TribekitError):
+    status = 403
+    code = "permission_denied"
+    title = "Permission denied"
+
+
+class NotFound(TribekitError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class MethodNotAllowed(TribekitError):
+    status = 405
+    code = "method_not_allowed"
+    title = "Method not allowed"
+
+
+class Conflict(TribekitError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(TribekitError):
+    status = 413
+    code = "payload_too_large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(TribekitError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class ValidationFailed(TribekitError):
+    status = 422
+    code = "validation_failed"
+    title = "Validation failed"
+
+
+class RateLimited(TribekitError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+
+class ServiceUnavailable(TribekitError):
+    status = 503
+    code = "service_unavailable"
+    title = "Service unavailable"
+
+
+def field_error(field: str, message: str, type: str = "invalid") -> ValidationFailed:
+    """A 422 about one field of the request body."""
+    return ValidationFailed(
+        f"{field}: {message}", errors=[FieldProblem(("body", field), message, type)]
+    )

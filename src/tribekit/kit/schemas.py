@@ -1,0 +1,73 @@
+"""Base API shapes and field types shared by every domain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from babel import Locale, UnknownLocaleError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from .money import check_currency
+
+
+class Input(BaseModel):
+    """A request body: unknown fields are an error, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error response."""
+
+    type: str = Field(examples=["urn:tribekit:problem:not_found"])
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable machine-readable error code", examples=["not_found"])
+    errors: list[FieldError] = Field(default_factory=list)
+    request_id: str | None = None
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    message: str
+    type: str
+
+
+Problem.model_rebuild()
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("unknown timezone; use an IANA name such as Asia/Shanghai") from exc
+    return value
+
+
+def _locale(value: str) -> str:
+    try:
+        return str(Locale.parse(value.replace("-", "_")))
+    except (UnknownLocaleError, ValueError) as exc:
+        raise ValueError("unknown locale; use a code such as en or zh_CN") from exc
+
+
+def _country(value: str) -> str:
+    value = value.upper()
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("unknown country; use an ISO 3166 code such as CN or DE")
+    return value
+
+
+CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_country)]
+TimezoneName = Annotated[str, Field(max_length=64), AfterValidator(_timezone)]
+CurrencyCode = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(check_currency)]
+LocaleCode = Annotated[str, Field(max_length=16), AfterValidator(_locale)]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["greenwood-fruit"])]
+Password = Annotated[str, Field(min_length=10, max_length=200)]

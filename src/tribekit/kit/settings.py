@@ -1,0 +1,87 @@
+"""Runtime settings, read from ``TRIBEKIT_*`` environment variables (and a ``.env`` file)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FILE_NAME = ".tribekit-secret"  # noqa: S105  # a file name, not a secret
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRIBEKIT_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./tribekit.db"
+    redis_url: str | None = None
+    secret_key: SecretStr | None = None
+    data_dir: Path = Path()
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    log_json: bool | None = Field(
+        default=None, description="JSON log lines; defaults to on in production, off otherwise"
+    )
+    default_timezone: str = "UTC"
+    max_body_bytes: int = 1024 * 1024
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    login_rate_limit: int = Field(default=10, description="login attempts per minute per email+IP")
+    token_rate_limit: int = Field(default=600, description="API requests per minute per token")
+    session_days: int = 14
+    worker_poll_seconds: float = 1.0
+    in_process_worker: bool = Field(
+        default=True, description="run the worker loop inside each server process"
+    )
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_json if self.log_json is not None else self.is_production
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown timezone {value!r}; use an IANA name such as Asia/Shanghai"
+            ) from exc
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolved_secret_key(self) -> str:
+        """The secret key; in development it is generated once and kept in the data directory.
+
+        Production never falls back to a generated or built-in key: a missing key is an error.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        if self.is_production:
+            raise RuntimeError("TRIBEKIT_SECRET_KEY must be set when TRIBEKIT_ENV=production")
+        path = self.data_dir / SECRET_FILE_NAME
+        if path.exists():
+            return path.read_text().strip()
+        key = secrets.token_urlsafe(48)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,84 @@
+"""The worker loop: registered sweeps claim due rows and act on them.
+
+Time-based work is a database row with a due time. A sweep selects due rows with ``claim_due``
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers share the work without
+doing anything twice; SQLite serialises writers with ``BEGIN IMMEDIATE``), re-checks each row's
+state, acts, and returns how many rows it handled. Each sweep run is one unit of work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .db import Database
+from .logging import request_id_var
+
+log = logging.getLogger(__name__)
+S = TypeVar("S", bound=Select[Any])
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """``run(session, batch_size)`` handles at most ``batch_size`` due rows, returns how many."""
+
+    name: str
+    run: Callable[[AsyncSession, int], Awaitable[int]]
+    every_seconds: float = 1.0
+    batch_size: int = 100
+
+
+def claim_due(stmt: S, batch_size: int) -> S:
+    """Lock up to ``batch_size`` rows of ``stmt`` that no other worker holds."""
+    return stmt.limit(batch_size).with_for_update(skip_locked=True)
+
+
+class WorkerLoop:
+    def __init__(self, db: Database, sweeps: Sequence[Sweep], *, poll_seconds: float = 1.0) -> None:
+        self.db = db
+        self.sweeps = list(sweeps)
+        self.poll_seconds = poll_seconds
+        self._next_run: dict[str, float] = {}
+
+    async def run_sweep(self, sweep: Sweep) -> int:
+        """Run ``sweep`` until it finds less than a full batch; returns the rows handled."""
+        total = 0
+        token = request_id_var.set(f"sweep:{sweep.name}")
+        try:
+            while True:
+                async with self.db.unit_of_work() as session:
+                    handled = await sweep.run(session, sweep.batch_size)
+                total += handled
+                if handled < sweep.batch_size:
+                    return total
+        finally:
+            request_id_var.reset(token)
+
+    async def run_due_sweeps(self) -> dict[str, int]:
+        loop = asyncio.get_running_loop()
+        done: dict[str, int] = {}
+        for sweep in self.sweeps:
+            if self._next_run.get(sweep.name, 0.0) > loop.time():
+                continue
+            try:
+                done[sweep.name] = await self.run_sweep(sweep)
+            except Exception:
+                log.exception("sweep failed; it will be retried", extra={"sweep": sweep.name})
+            self._next_run[sweep.name] = loop.time() + sweep.every_seconds
+        return done
+
+    async def run_forever(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        log.info("worker loop started", extra={"sweeps": [s.name for s in self.sweeps]})
+        while not stop.is_set():
+            await self.run_due_sweeps()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+        log.info("worker loop stopped")

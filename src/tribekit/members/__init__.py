@@ -1,0 +1,1 @@
+"""Members: one person per merchant, their channel identities, addresses, tags and timeline."""

@@ -1,0 +1,238 @@
+"""Queries for members and what hangs off them. Every query is scoped to one merchant."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, func, or_, select, update
+
+from tribekit.kit.repository import TenantRepository
+from tribekit.models.communities import CommunityMember
+from tribekit.models.members import Member, MemberAddress, MemberEvent, MemberIdentity, MemberTag
+
+
+@dataclass
+class MemberView:
+    """A member with everything the API shows about them."""
+
+    member: Member
+    tags: list[str] = field(default_factory=list)
+    addresses: list[MemberAddress] = field(default_factory=list)
+    identities: list[MemberIdentity] = field(default_factory=list)
+    community_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MemberFilters:
+    tag: str | None = None
+    source: str | None = None
+    source_ref: str | None = None
+    community_id: uuid.UUID | None = None
+    joined_from: datetime | None = None
+    joined_to: datetime | None = None
+    search: str | None = None
+    blocked: bool | None = None
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class Members(TenantRepository[Member]):
+    model = Member
+    noun = "member"
+
+    def current(self) -> Select[Any]:
+        """Members that exist for the merchant: neither erased nor merged into another."""
+        return self.select().where(Member.erased_at.is_(None), Member.merged_into_id.is_(None))
+
+    async def get_current(self, member_id: uuid.UUID, *, for_update: bool = False) -> Member | None:
+        stmt = self.current().where(Member.id == member_id)
+        member: Member | None = await self.session.scalar(
+            stmt.with_for_update() if for_update else stmt
+        )
+        return member
+
+    async def by_phone(self, phone: str) -> Member | None:
+        member: Member | None = await self.session.scalar(
+            self.select().where(Member.phone == phone)
+        )
+        return member
+
+    def filtered(self, filters: MemberFilters) -> Select[Any]:
+        stmt = self.current()
+        if filters.tag:
+            stmt = stmt.where(
+                Member.id.in_(
+                    select(MemberTag.member_id).where(
+                        MemberTag.merchant_id == self.merchant_id,
+                        MemberTag.tag == filters.tag.lower(),
+                    )
+                )
+            )
+        if filters.community_id:
+            stmt = stmt.where(
+                Member.id.in_(
+                    select(CommunityMember.member_id).where(
+                        CommunityMember.merchant_id == self.merchant_id,
+                        CommunityMember.community_id == filters.community_id,
+                    )
+                )
+            )
+        if filters.source:
+            stmt = stmt.where(Member.source == filters.source)
+        if filters.source_ref:
+            stmt = stmt.where(Member.source_ref == filters.source_ref)
+        if filters.joined_from:
+            stmt = stmt.where(Member.joined_at >= filters.joined_from)
+        if filters.joined_to:
+            stmt = stmt.where(Member.joined_at < filters.joined_to)
+        if filters.blocked is not None:
+            stmt = stmt.where(Member.blocked.is_(filters.blocked))
+        if filters.search:
+            text = filters.search.strip().lower()
+            conditions = [
+                func.lower(Member.display_name).like(f"%{_like_escape(text)}%", escape="\\")
+            ]
+            digits = "".join(ch for ch in text if ch.isdigit())
+            if len(digits) >= 3:
+                conditions.append(Member.phone.like(f"%{digits}%"))
+            stmt = stmt.where(or_(*conditions))
+        return stmt
+
+    async def views(self, members: Sequence[Member]) -> list[MemberView]:
+        """Load tags, addresses, identities and communities for many members in four queries."""
+        ids = [m.id for m in members]
+        views = {m.id: MemberView(m) for m in members}
+        if not ids:
+            return []
+        tags = await self.session.execute(
+            select(MemberTag.member_id, MemberTag.tag)
+            .where(MemberTag.member_id.in_(ids))
+            .order_by(MemberTag.tag)
+        )
+        for member_id, tag in tags:
+            views[member_id].tags.append(tag)
+        addresses = await self.session.scalars(
+            select(MemberAddress).where(MemberAddress.member_id.in_(ids)).order_by(MemberAddress.id)
+        )
+        for address in addresses:
+            views[address.member_id].addresses.append(address)
+        identities = await self.session.scalars(
+            select(MemberIdentity)
+            .where(MemberIdentity.member_id.in_(ids))
+            .order_by(MemberIdentity.id)
+        )
+        for identity in identities:
+            views[identity.member_id].identities.append(identity)
+        communities = await self.session.execute(
+            select(CommunityMember.member_id, CommunityMember.community_id)
+            .where(CommunityMember.member_id.in_(ids))
+            .order_by(CommunityMember.joined_at)
+        )
+        for member_id, community_id in communities:
+            views[member_id].community_ids.append(community_id)
+        return [views[m.id] for m in members]
+
+    async def replace_tags(self, member_id: uuid.UUID, tags: Iterable[str]) -> None:
+        await self.session.execute(delete(MemberTag).where(MemberTag.member_id == member_id))
+        self.session.add_all(
+            MemberTag(member_id=member_id, tag=tag, merchant_id=self.merchant_id)
+            for tag in dict.fromkeys(tags)
+        )
+
+    async def replace_addresses(
+        self, member_id: uuid.UUID, addresses: Iterable[MemberAddress]
+    ) -> None:
+        await self.session.execute(
+            delete(MemberAddress).where(MemberAddress.member_id == member_id)
+        )
+        for address in addresses:
+            address.member_id = member_id
+            address.merchant_id = self.merchant_id
+            self.session.add(address)
+
+    async def identity(self, member_id: uuid.UUID, identity_id: uuid.UUID) -> MemberIdentity | None:
+        return await self.session.scalar(
+            select(MemberIdentity).where(
+                MemberIdentity.merchant_id == self.merchant_id,
+                MemberIdentity.member_id == member_id,
+                MemberIdentity.id == identity_id,
+            )
+        )
+
+    def record(
+        self, member_id: uuid.UUID, kind: str, actor: str | None, **data: Any
+    ) -> MemberEvent:
+        event = MemberEvent(
+            merchant_id=self.merchant_id, member_id=member_id, kind=kind, actor=actor, data=data
+        )
+        self.session.add(event)
+        return event
+
+    def events(self, member_id: uuid.UUID) -> Select[MemberEvent]:
+        return select(MemberEvent).where(
+            MemberEvent.merchant_id == self.merchant_id, MemberEvent.member_id == member_id
+        )
+
+    async def all_events(self, member_id: uuid.UUID) -> list[MemberEvent]:
+        stmt = self.events(member_id).order_by(MemberEvent.id)
+        return list((await self.session.scalars(stmt)).all())
+
+    async def existing_phones(self) -> set[str]:
+        stmt = select(Member.phone).where(
+            Member.merchant_id == self.merchant_id, Member.phone.is_not(None)
+        )
+        return {phone for phone in (await self.session.scalars(stmt)).all() if phone}
+
+    async def existing_identities(self) -> set[tuple[str, str]]:
+        stmt = select(MemberIdentity.channel, MemberIdentity.external_id).where(
+            MemberIdentity.merchant_id == self.merchant_id
+        )
+        return {
+            (channel, external_id)
+            for channel, external_id in (await self.session.execute(stmt)).all()
+        }
+
+    async def move_children(self, source_id: uuid.UUID, target_id: uuid.UUID) -> None:
+        """Re-point the source member's identities, addresses and timeline at the target."""
+        for model in (MemberIdentity, MemberAddress, MemberEvent):
+            await self.session.execute(
+                update(model)
+                .where(model.merchant_id == self.merchant_id, model.member_id == source_id)
+                .values(member_id=target_id)
+            )
+        existing = select(MemberTag.tag).where(MemberTag.member_id == target_id)
+        await self.session.execute(
+            update(MemberTag)
+            .where(MemberTag.member_id == source_id, MemberTag.tag.not_in(existing))
+            .values(member_id=target_id)
+        )
+        await self.session.execute(delete(MemberTag).where(MemberTag.member_id == source_id))
+        in_target = select(CommunityMember.community_id).where(
+            CommunityMember.member_id == target_id
+        )
+        await self.session.execute(
+            update(CommunityMember)
+            .where(
+                CommunityMember.member_id == source_id,
+                CommunityMember.community_id.not_in(in_target),
+            )
+            .values(member_id=target_id)
+        )
+        await self.session.execute(
+            delete(CommunityMember).where(CommunityMember.member_id == source_id)
+        )
+
+    async def erase_children(self, member_id: uuid.UUID) -> None:
+        for model in (MemberIdentity, MemberAddress, MemberTag):
+            await self.session.execute(delete(model).where(model.member_id == member_id))
+
+    async def count(self, stmt: Select[Any]) -> int:
+        return int(
+            await self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        )

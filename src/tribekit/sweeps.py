@@ -1,0 +1,10 @@
+"""Every worker sweep, listed explicitly. A domain with time-based work adds its ``SWEEPS`` here."""
+
+from __future__ import annotations
+
+from tribekit.kit.worker import Sweep
+from tribekit.tenancy import tasks as tenancy_tasks
+
+
+def all_sweeps() -> list[Sweep]:
+    return [*tenancy_tasks.SWEEPS]

@@ -1,0 +1,1 @@
+"""Merchants (tenants), staff users, roles, API tokens and web sessions."""

@@ -1,0 +1,212 @@
+"""Credentials: API tokens (REST API) and staff sessions (web UI), and who they make you."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.kit import clock
+from tribekit.kit.errors import NotFound, PermissionDenied, Unauthenticated, field_error
+from tribekit.kit.pagination import Page, paginate
+from tribekit.kit.security import (
+    hash_password,
+    hash_token,
+    new_token,
+    password_needs_rehash,
+    token_prefix,
+    verify_password,
+)
+from tribekit.models.enums import Role
+from tribekit.models.tenancy import ApiToken, Merchant, StaffSession, StaffUser
+
+from . import repository as repo
+from .permissions import Permission
+from .principal import Principal, Tenant
+
+SESSION_COOKIE = "tribekit_session"
+
+
+async def _principal(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    merchant_id: uuid.UUID | None,
+    via: Literal["token", "session"],
+    credential_id: uuid.UUID,
+) -> Principal:
+    user = await session.get(StaffUser, user_id)
+    if user is None or not user.is_active:
+        raise Unauthenticated("this credential's staff user is deactivated")
+    tenant: Tenant | None = None
+    role: Role | None = None
+    if merchant_id is not None:
+        merchant = await session.get(Merchant, merchant_id)
+        staff_role = await repo.StaffRoles(session, merchant_id).of_user(user_id)
+        if merchant is None or staff_role is None:
+            raise Unauthenticated("this credential's staff user no longer works for the merchant")
+        tenant, role = Tenant.of(merchant), Role(staff_role.role)
+    return Principal(user.id, user.email, user.is_platform_admin, tenant, role, via, credential_id)
+
+
+# -- API tokens ----------------------------------------------------------------------------------
+
+
+async def issue_token(
+    session: AsyncSession,
+    secret_key: str,
+    *,
+    user_id: uuid.UUID,
+    merchant_id: uuid.UUID | None,
+    name: str,
+    expires_in_days: int | None = None,
+) -> tuple[ApiToken, str]:
+    """A new token for ``user_id`` at ``merchant_id`` (None: platform-level). Returns the row and
+    the secret, which is never stored and cannot be shown again."""
+    secret, prefix = new_token("t")
+    now = clock.now()
+    token = ApiToken(
+        merchant_id=merchant_id,
+        user_id=user_id,
+        name=name,
+        prefix=prefix,
+        token_hash=hash_token(secret_key, secret),
+        created_at=now,
+        expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+    )
+    session.add(token)
+    await session.flush()
+    return token, secret
+
+
+async def authenticate_token(session: AsyncSession, secret_key: str, secret: str) -> Principal:
+    if token_prefix(secret) is None:
+        raise Unauthenticated("malformed API token; send 'Authorization: Bearer tkt_...'")
+    token = await repo.token_by_hash(session, hash_token(secret_key, secret))
+    now = clock.now()
+    if token is None:
+        raise Unauthenticated("unknown API token")
+    if token.revoked_at is not None:
+        raise Unauthenticated("this API token was revoked")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise Unauthenticated("this API token has expired; create a new one")
+    principal = await _principal(session, token.user_id, token.merchant_id, "token", token.id)
+    await repo.touch_token(session, token.id, now)
+    return principal
+
+
+async def create_own_token(
+    session: AsyncSession, secret_key: str, principal: Principal, name: str, days: int | None
+) -> tuple[ApiToken, str]:
+    tenant = principal.require(Permission.TOKENS_OWN)
+    return await issue_token(
+        session,
+        secret_key,
+        user_id=principal.user_id,
+        merchant_id=tenant.id,
+        name=name,
+        expires_in_days=days,
+    )
+
+
+async def list_tokens(
+    session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
+) -> Page[ApiToken]:
+    """Everybody's tokens for those who manage tokens, one's own for everybody else."""
+    tenant = principal.require(Permission.TOKENS_OWN)
+    stmt = repo.tokens_of_merchant(tenant.id)
+    if not principal.can(Permission.TOKENS_MANAGE):
+        stmt = stmt.where(ApiToken.user_id == principal.user_id)
+    return await paginate(session, stmt, key=ApiToken.id, limit=limit, cursor=cursor)
+
+
+async def revoke_token(
+    session: AsyncSession, principal: Principal, token_id: uuid.UUID
+) -> ApiToken:
+    tenant = principal.require(Permission.TOKENS_OWN)
+    stmt = repo.tokens_of_merchant(tenant.id).where(ApiToken.id == token_id).with_for_update()
+    token = await session.scalar(stmt)
+    if token is None:
+        raise NotFound(f"no API token with id {token_id} at this merchant")
+    if token.user_id != principal.user_id and not principal.can(Permission.TOKENS_MANAGE):
+        raise PermissionDenied("only owners and admins may revoke other people's tokens")
+    if token.revoked_at is None:
+        token.revoked_at = clock.now()
+        await session.flush()
+    return token
+
+
+# -- web sessions --------------------------------------------------------------------------------
+
+
+async def login(
+    session: AsyncSession,
+    secret_key: str,
+    *,
+    email: str,
+    password: str,
+    merchant_slug: str | None,
+    ttl: timedelta,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> tuple[str, StaffSession, Principal]:
+    """Check the password and open a session. Every failure gives the same 401, so a caller
+    cannot learn which emails exist."""
+    user = await repo.user_by_email(session, email)
+    if user is None or not user.is_active or not verify_password(user.password_hash, password):
+        raise Unauthenticated("wrong email or password")
+    assert user.password_hash is not None
+    if password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    merchant_id = await _login_merchant(session, user, merchant_slug)
+    secret, _ = new_token("s")
+    now = clock.now()
+    staff_session = StaffSession(
+        user_id=user.id,
+        merchant_id=merchant_id,
+        token_hash=hash_token(secret_key, secret),
+        created_at=now,
+        expires_at=now + ttl,
+        ip=ip,
+        user_agent=(user_agent or "")[:300] or None,
+    )
+    session.add(staff_session)
+    await session.flush()
+    principal = await _principal(session, user.id, merchant_id, "session", staff_session.id)
+    return secret, staff_session, principal
+
+
+async def _login_merchant(
+    session: AsyncSession, user: StaffUser, merchant_slug: str | None
+) -> uuid.UUID | None:
+    roles = await repo.roles_of_user(session, user.id)
+    if merchant_slug is not None:
+        merchant = await repo.merchant_by_slug(session, merchant_slug)
+        if merchant is None or all(role.merchant_id != merchant.id for role in roles):
+            raise field_error("merchant", "you do not work for a merchant with this slug")
+        return merchant.id
+    if len(roles) == 1:
+        return roles[0].merchant_id
+    if not roles and user.is_platform_admin:
+        return None
+    if not roles:
+        raise PermissionDenied("this staff user works for no merchant yet")
+    raise field_error("merchant", "you work for several merchants: say which one", "missing")
+
+
+async def authenticate_session(session: AsyncSession, secret_key: str, secret: str) -> Principal:
+    staff_session = await repo.session_by_hash(session, hash_token(secret_key, secret))
+    if staff_session is None or staff_session.expires_at <= clock.now():
+        raise Unauthenticated("your session has ended; sign in again")
+    return await _principal(
+        session, staff_session.user_id, staff_session.merchant_id, "session", staff_session.id
+    )
+
+
+async def logout(session: AsyncSession, principal: Principal) -> None:
+    if principal.via == "session":
+        staff_session = await session.get(StaffSession, principal.credential_id)
+        if staff_session is not None:
+            await session.delete(staff_session)
+            await session.flush()

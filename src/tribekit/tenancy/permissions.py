@@ -1,0 +1,48 @@
+"""What each staff role may do. One table, read by the API's auth dependency."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tribekit.models.enums import Role
+
+
+class Permission(StrEnum):
+    MERCHANT_READ = "merchant:read"
+    MERCHANT_MANAGE = "merchant:manage"
+    STAFF_READ = "staff:read"
+    STAFF_MANAGE = "staff:manage"
+    TOKENS_OWN = "tokens:own"  # create and revoke one's own API tokens
+    TOKENS_MANAGE = "tokens:manage"  # see and revoke anybody's tokens at the merchant
+    MEMBERS_READ = "members:read"
+    MEMBERS_WRITE = "members:write"
+    MEMBERS_ERASE = "members:erase"
+    COMMUNITIES_READ = "communities:read"
+    COMMUNITIES_WRITE = "communities:write"
+
+
+_EVERYONE = {Permission.MERCHANT_READ, Permission.TOKENS_OWN, Permission.COMMUNITIES_READ}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OWNER: frozenset(Permission),
+    Role.ADMIN: frozenset(set(Permission) - {Permission.MERCHANT_MANAGE}),
+    Role.OPERATOR: frozenset(
+        _EVERYONE
+        | {
+            Permission.STAFF_READ,
+            Permission.MEMBERS_READ,
+            Permission.MEMBERS_WRITE,
+            Permission.COMMUNITIES_WRITE,
+        }
+    ),
+    # Leaders will see the members of their own groups once leaders own groups; until then they
+    # see nobody's personal data.
+    Role.LEADER: frozenset(_EVERYONE),
+    Role.ANALYST: frozenset(_EVERYONE | {Permission.MEMBERS_READ}),
+}
+
+#: Who may give which role: only an owner makes owners and admins.
+GRANTABLE_BY: dict[Role, frozenset[Role]] = {
+    Role.OWNER: frozenset(Role),
+    Role.ADMIN: frozenset({Role.OPERATOR, Role.LEADER, Role.ANALYST}),
+}

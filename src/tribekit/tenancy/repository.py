@@ -1,0 +1,82 @@
+"""Queries for merchants, staff and credentials."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.kit.repository import TenantRepository
+from tribekit.models.tenancy import ApiToken, Merchant, StaffRole, StaffSession, StaffUser
+
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+async def merchant_by_slug(session: AsyncSession, slug: str) -> Merchant | None:
+    return await session.scalar(select(Merchant).where(Merchant.slug == slug))
+
+
+async def merchant_by_id(session: AsyncSession, merchant_id: uuid.UUID) -> Merchant | None:
+    return await session.get(Merchant, merchant_id)
+
+
+async def user_by_email(session: AsyncSession, email: str) -> StaffUser | None:
+    return await session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
+
+
+async def roles_of_user(session: AsyncSession, user_id: uuid.UUID) -> list[StaffRole]:
+    stmt = select(StaffRole).where(StaffRole.user_id == user_id).order_by(StaffRole.id)
+    return list((await session.scalars(stmt)).all())
+
+
+class StaffRoles(TenantRepository[StaffRole]):
+    model = StaffRole
+    noun = "staff member"
+
+    def with_users(self) -> Select[StaffRole, StaffUser]:
+        return self.select(StaffRole, StaffUser).join(StaffUser, StaffUser.id == StaffRole.user_id)
+
+    async def of_user(self, user_id: uuid.UUID, *, for_update: bool = False) -> StaffRole | None:
+        stmt = self.select().where(StaffRole.user_id == user_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        role: StaffRole | None = await self.session.scalar(stmt)
+        return role
+
+    async def count_owners(self) -> int:
+        stmt = self.select(func.count()).where(StaffRole.role == "owner")
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def lock_owners(self) -> list[StaffRole]:
+        """Lock every owner row (in id order) so two demotions cannot leave the shop ownerless."""
+        stmt = self.select().where(StaffRole.role == "owner").order_by(StaffRole.id)
+        return list((await self.session.scalars(stmt.with_for_update())).all())
+
+
+async def token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
+    return await session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
+
+
+def tokens_of_merchant(merchant_id: uuid.UUID) -> Select[ApiToken]:
+    return select(ApiToken).where(ApiToken.merchant_id == merchant_id)
+
+
+async def touch_token(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> None:
+    """Record use at most once a minute, so that reads do not all turn into writes."""
+    await session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(
+                ApiToken.last_used_at.is_(None),
+                ApiToken.last_used_at < now - LAST_USED_GRANULARITY,
+            ),
+        )
+        .values(last_used_at=now)
+    )
+
+
+async def session_by_hash(session: AsyncSession, token_hash: str) -> StaffSession | None:
+    return await session.scalar(select(StaffSession).where(StaffSession.token_hash == token_hash))

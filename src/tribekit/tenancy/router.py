@@ -1,0 +1,228 @@
+"""HTTP routes: platform (create merchants), the current merchant, staff, API tokens, sign-in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response, status
+
+from tribekit.api.deps import (
+    API_PREFIX,
+    CurrentPrincipal,
+    Cursor,
+    DbSession,
+    PageLimit,
+    State,
+    authorized,
+    client_ip,
+    limit,
+)
+from tribekit.kit.errors import PermissionDenied
+from tribekit.kit.schemas import Output
+from tribekit.tenancy import auth, service
+from tribekit.tenancy.permissions import Permission
+from tribekit.tenancy.principal import Principal, Tenant
+
+from . import repository as repo
+from .schemas import (
+    LoginIn,
+    MerchantCreate,
+    MerchantCreated,
+    MerchantOut,
+    MerchantUpdate,
+    StaffCreate,
+    StaffOut,
+    StaffUpdate,
+    TokenCreate,
+    TokenCreated,
+    TokenOut,
+    WhoAmI,
+)
+
+router = APIRouter(prefix=API_PREFIX)
+
+
+class TokenPage(Output):
+    items: list[TokenOut]
+    next_cursor: str | None
+
+
+@router.post(
+    "/platform/merchants",
+    tags=["platform"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a merchant and its owner (platform admins)",
+)
+async def create_merchant(
+    data: MerchantCreate, session: DbSession, principal: CurrentPrincipal
+) -> MerchantCreated:
+    if not principal.is_platform_admin:
+        raise PermissionDenied("only platform admins create merchants")
+    merchant, owner = await service.create_merchant(session, data)
+    return MerchantCreated(
+        merchant=MerchantOut.model_validate(merchant), owner=StaffOut.model_validate(owner)
+    )
+
+
+@router.get("/merchant", tags=["merchant"], summary="The caller's merchant")
+async def get_merchant(
+    session: DbSession, tenant: Annotated[Tenant, authorized(Permission.MERCHANT_READ)]
+) -> MerchantOut:
+    return MerchantOut.model_validate(await service.get_merchant(session, tenant))
+
+
+@router.patch(
+    "/merchant", tags=["merchant"], summary="Change the merchant's name, timezone, locale"
+)
+async def update_merchant(
+    data: MerchantUpdate,
+    session: DbSession,
+    tenant: Annotated[Tenant, authorized(Permission.MERCHANT_MANAGE)],
+) -> MerchantOut:
+    return MerchantOut.model_validate(await service.update_merchant(session, tenant, data))
+
+
+# -- staff ---------------------------------------------------------------------------------------
+
+
+@router.get("/staff", tags=["staff"], summary="Everyone who works for the merchant")
+async def list_staff(
+    session: DbSession, tenant: Annotated[Tenant, authorized(Permission.STAFF_READ)]
+) -> list[StaffOut]:
+    return [StaffOut.model_validate(entry) for entry in await service.list_staff(session, tenant)]
+
+
+@router.post("/staff", tags=["staff"], status_code=status.HTTP_201_CREATED, summary="Add staff")
+async def add_staff(
+    data: StaffCreate,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    _: Annotated[Tenant, authorized(Permission.STAFF_MANAGE)],
+) -> StaffOut:
+    return StaffOut.model_validate(await service.add_staff(session, principal, data))
+
+
+@router.patch("/staff/{user_id}", tags=["staff"], summary="Change a staff member's role")
+async def change_role(
+    user_id: uuid.UUID,
+    data: StaffUpdate,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    _: Annotated[Tenant, authorized(Permission.STAFF_MANAGE)],
+) -> StaffOut:
+    entry = await service.change_role(session, principal, user_id, data.role)
+    return StaffOut.model_validate(entry)
+
+
+@router.delete(
+    "/staff/{user_id}",
+    tags=["staff"],
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a staff member from the merchant",
+)
+async def remove_staff(
+    user_id: uuid.UUID,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    _: Annotated[Tenant, authorized(Permission.STAFF_MANAGE)],
+) -> None:
+    await service.remove_staff(session, principal, user_id)
+
+
+# -- API tokens ----------------------------------------------------------------------------------
+
+
+@router.get("/tokens", tags=["tokens"], summary="API tokens (yours; everybody's for admins)")
+async def list_tokens(
+    session: DbSession, principal: CurrentPrincipal, limit: PageLimit = 50, cursor: Cursor = None
+) -> TokenPage:
+    page = await auth.list_tokens(session, principal, limit=limit, cursor=cursor)
+    return TokenPage(
+        items=[TokenOut.model_validate(t) for t in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/tokens",
+    tags=["tokens"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an API token for yourself; the secret is shown once",
+)
+async def create_token(
+    data: TokenCreate, session: DbSession, state: State, principal: CurrentPrincipal
+) -> TokenCreated:
+    token, secret = await auth.create_own_token(
+        session, state.secret_key, principal, data.name, data.expires_in_days
+    )
+    return TokenCreated.model_validate(
+        {**TokenOut.model_validate(token).model_dump(), "token": secret}
+    )
+
+
+@router.delete("/tokens/{token_id}", tags=["tokens"], summary="Revoke an API token")
+async def revoke_token(
+    token_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+) -> TokenOut:
+    return TokenOut.model_validate(await auth.revoke_token(session, principal, token_id))
+
+
+# -- sign-in (web UI sessions) -------------------------------------------------------------------
+
+
+async def _whoami(session: DbSession, principal: Principal) -> WhoAmI:
+    merchant = None
+    if principal.tenant is not None:
+        found = await repo.merchant_by_id(session, principal.tenant.id)
+        merchant = MerchantOut.model_validate(found) if found else None
+    return WhoAmI(
+        user_id=principal.user_id,
+        email=principal.email,
+        is_platform_admin=principal.is_platform_admin,
+        merchant=merchant,
+        role=principal.role,
+        via=principal.via,
+    )
+
+
+@router.post("/auth/login", tags=["auth"], summary="Sign in; sets the session cookie")
+async def login(
+    data: LoginIn, request: Request, response: Response, session: DbSession, state: State
+) -> WhoAmI:
+    per_minute = state.settings.login_rate_limit
+    await limit(
+        state, f"login:{data.email.lower()}:{client_ip(request)}", per_minute, "sign-in attempts"
+    )
+    secret, _staff_session, principal = await auth.login(
+        session,
+        state.secret_key,
+        email=data.email,
+        password=data.password,
+        merchant_slug=data.merchant,
+        ttl=timedelta(days=state.settings.session_days),
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    response.set_cookie(
+        auth.SESSION_COOKIE,
+        secret,
+        max_age=state.settings.session_days * 86_400,
+        httponly=True,
+        secure=state.settings.is_production,
+        samesite="lax",
+    )
+    return await _whoami(session, principal)
+
+
+@router.post(
+    "/auth/logout", tags=["auth"], status_code=status.HTTP_204_NO_CONTENT, summary="Sign out"
+)
+async def logout(response: Response, session: DbSession, principal: CurrentPrincipal) -> None:
+    await auth.logout(session, principal)
+    response.delete_cookie(auth.SESSION_COOKIE)
+
+
+@router.get("/auth/me", tags=["auth"], summary="Who the credential belongs to")
+async def whoami(session: DbSession, principal: CurrentPrincipal) -> WhoAmI:
+    return await _whoami(session, principal)

@@ -1,0 +1,119 @@
+"""API shapes for merchants, staff, tokens and sign-in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import EmailStr, Field
+
+from tribekit.kit.schemas import (
+    CountryCode,
+    CurrencyCode,
+    Input,
+    LocaleCode,
+    Output,
+    Password,
+    Slug,
+    TimezoneName,
+)
+from tribekit.models.enums import Role
+
+
+class OwnerCreate(Input):
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+    password: Password | None = Field(
+        default=None, description="Required unless the email already belongs to a staff user"
+    )
+
+
+class MerchantCreate(Input):
+    slug: Slug
+    name: str = Field(min_length=1, max_length=200)
+    timezone: TimezoneName = "UTC"
+    currency: CurrencyCode
+    country: CountryCode = Field(description="Default region for phone numbers and addresses")
+    locale: LocaleCode = "en"
+    owner: OwnerCreate
+
+
+class MerchantUpdate(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: TimezoneName | None = None
+    country: CountryCode | None = None
+    locale: LocaleCode | None = None
+
+
+class MerchantOut(Output):
+    id: uuid.UUID
+    slug: str
+    name: str
+    timezone: str
+    currency: str
+    country: str
+    locale: str
+    created_at: datetime
+
+
+class StaffOut(Output):
+    user_id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    since: datetime
+
+
+class MerchantCreated(Output):
+    merchant: MerchantOut
+    owner: StaffOut
+
+
+class StaffCreate(Input):
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    password: Password | None = Field(
+        default=None, description="Required unless the email already belongs to a staff user"
+    )
+
+
+class StaffUpdate(Input):
+    role: Role
+
+
+class TokenCreate(Input):
+    name: str = Field(min_length=1, max_length=100, examples=["shop till"])
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TokenOut(Output):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    user_id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The secret. Shown once: store it now.")
+
+
+class LoginIn(Input):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=200)
+    merchant: Slug | None = Field(
+        default=None, description="Which merchant to work for, if the user works for several"
+    )
+
+
+class WhoAmI(Output):
+    user_id: uuid.UUID
+    email: str
+    is_platform_admin: bool
+    merchant: MerchantOut | None
+    role: Role | None
+    via: str
