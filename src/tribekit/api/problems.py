@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -117,6 +118,28 @@ def install(app: FastAPI) -> None:
 
 def _problem_doc(description: str) -> dict[str, Any]:
     return {"model": Problem, "description": description, "content": {PROBLEM_MEDIA_TYPE: {}}}
+
+
+def openapi_with_problems(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with error responses typed ``application/problem+json`` only.
+
+    FastAPI files a response ``model`` under ``application/json``; our errors are never sent
+    as that, so the schema is moved to the media type that is really sent."""
+    if app.openapi_schema is None:
+        spec = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        for path in spec.get("paths", {}).values():
+            for operation in path.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
+                        content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+        app.openapi_schema = spec
+    return app.openapi_schema
 
 
 #: Documented on every API route, so that clients see the one envelope in OpenAPI.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit.repository import TenantRepository
@@ -44,10 +44,6 @@ class StaffRoles(TenantRepository[StaffRole]):
             stmt = stmt.with_for_update()
         role: StaffRole | None = await self.session.scalar(stmt)
         return role
-
-    async def count_owners(self) -> int:
-        stmt = self.select(func.count()).where(StaffRole.role == "owner")
-        return int(await self.session.scalar(stmt) or 0)
 
     async def lock_owners(self) -> list[StaffRole]:
         """Lock every owner row (in id order) so two demotions cannot leave the shop ownerless."""

@@ -111,21 +111,28 @@ async def add_staff(session: AsyncSession, principal: Principal, data: StaffCrea
     return StaffEntry.of(role, user)
 
 
-async def _check_keeps_an_owner(roles: repo.StaffRoles, target: StaffRole) -> None:
-    if target.role == Role.OWNER.value:
-        owners = await roles.lock_owners()
-        if len(owners) <= 1:
-            raise Conflict("a merchant needs at least one owner; make someone else owner first")
+@dataclass(frozen=True)
+class _Target:
+    role: StaffRole
+    owners: int  # owners at the merchant, counted under lock
 
 
 async def _staff_target(
     roles: repo.StaffRoles, principal: Principal, user_id: uuid.UUID
-) -> StaffRole:
+) -> _Target:
+    # Lock every owner row first, always in id order, then the target: two owners demoting each
+    # other at once queue up instead of deadlocking, and the second sees the first's change.
+    owners = await roles.lock_owners()
     target = await roles.of_user(user_id, for_update=True)
     if target is None:
         raise NotFound(f"no staff member with user id {user_id} at this merchant")
     check_can_grant(principal, Role(target.role))  # admins cannot touch owners or admins
-    return target
+    return _Target(target, len(owners))
+
+
+def _check_keeps_an_owner(target: _Target) -> None:
+    if target.role.role == Role.OWNER.value and target.owners <= 1:
+        raise Conflict("a merchant needs at least one owner; make someone else owner first")
 
 
 async def change_role(
@@ -136,20 +143,20 @@ async def change_role(
     target = await _staff_target(roles, principal, user_id)
     check_can_grant(principal, role)
     if role != Role.OWNER:
-        await _check_keeps_an_owner(roles, target)
-    target.role = role.value
+        _check_keeps_an_owner(target)
+    target.role.role = role.value
     await session.flush()
     user = await session.get(StaffUser, user_id)
     assert user is not None
-    return StaffEntry.of(target, user)
+    return StaffEntry.of(target.role, user)
 
 
 async def remove_staff(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> None:
     tenant = principal.require_tenant()
     roles = repo.StaffRoles(session, tenant.id)
     target = await _staff_target(roles, principal, user_id)
-    await _check_keeps_an_owner(roles, target)
-    await session.delete(target)
+    _check_keeps_an_owner(target)
+    await session.delete(target.role)
     await session.flush()
 
 

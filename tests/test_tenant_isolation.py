@@ -1,0 +1,295 @@
+"""The isolation matrix: for every API route, anonymous gets 401, merchant B's token gets 404 on
+merchant A's objects and changes nothing, and a role without the permission gets 403.
+
+The routes are read from the app itself: adding a route without a row here fails the suite.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import select
+
+from tribekit.kit.db import Base, Database
+from tribekit.models import ApiToken, StaffRole
+from tribekit.models.enums import Channel, Role
+from tribekit.tenancy.permissions import ROLE_PERMISSIONS, Permission
+
+from .factories import Factory, Shop, bearer
+
+
+@dataclass(frozen=True)
+class Spec:
+    permission: Permission | None  # None: any signed-in staff user
+    body: dict[str, Any] | None = None
+    public: bool = False
+    platform: bool = False
+
+
+SECOND_MEMBER = "<a second member of the acting merchant>"
+NEW_MERCHANT = {
+    "slug": "intruder-shop",
+    "name": "Intruder",
+    "currency": "CNY",
+    "country": "CN",
+    "owner": {"email": "x@intruder.example", "name": "X", "password": "long enough pw"},
+}
+
+ROUTES: dict[tuple[str, str], Spec] = {
+    ("POST", "/api/v1/platform/merchants"): Spec(None, NEW_MERCHANT, platform=True),
+    ("GET", "/api/v1/merchant"): Spec(Permission.MERCHANT_READ),
+    ("PATCH", "/api/v1/merchant"): Spec(Permission.MERCHANT_MANAGE, {"name": "Renamed"}),
+    ("GET", "/api/v1/staff"): Spec(Permission.STAFF_READ),
+    ("POST", "/api/v1/staff"): Spec(
+        Permission.STAFF_MANAGE,
+        {
+            "email": "new@staff.example",
+            "name": "New",
+            "role": "operator",
+            "password": "long enough pw",
+        },
+    ),
+    ("PATCH", "/api/v1/staff/{user_id}"): Spec(Permission.STAFF_MANAGE, {"role": "analyst"}),
+    ("DELETE", "/api/v1/staff/{user_id}"): Spec(Permission.STAFF_MANAGE),
+    ("GET", "/api/v1/tokens"): Spec(Permission.TOKENS_OWN),
+    ("POST", "/api/v1/tokens"): Spec(Permission.TOKENS_OWN, {"name": "mine"}),
+    ("DELETE", "/api/v1/tokens/{token_id}"): Spec(Permission.TOKENS_OWN),
+    ("POST", "/api/v1/auth/login"): Spec(None, public=True),
+    ("POST", "/api/v1/auth/logout"): Spec(None),
+    ("GET", "/api/v1/auth/me"): Spec(None),
+    ("GET", "/api/v1/members"): Spec(Permission.MEMBERS_READ),
+    ("POST", "/api/v1/members"): Spec(Permission.MEMBERS_WRITE, {"display_name": "Intruder"}),
+    ("GET", "/api/v1/members/{member_id}"): Spec(Permission.MEMBERS_READ),
+    ("PATCH", "/api/v1/members/{member_id}"): Spec(Permission.MEMBERS_WRITE, {"notes": "changed"}),
+    ("DELETE", "/api/v1/members/{member_id}"): Spec(Permission.MEMBERS_ERASE),
+    ("GET", "/api/v1/members/{member_id}/export"): Spec(Permission.MEMBERS_READ),
+    ("GET", "/api/v1/members/{member_id}/events"): Spec(Permission.MEMBERS_READ),
+    ("POST", "/api/v1/members/{member_id}/merge"): Spec(
+        Permission.MEMBERS_WRITE, {"source_member_id": SECOND_MEMBER}
+    ),
+    ("POST", "/api/v1/members/{member_id}/identities"): Spec(
+        Permission.MEMBERS_WRITE, {"channel": "telegram", "external_id": "999"}
+    ),
+    ("DELETE", "/api/v1/members/{member_id}/identities/{identity_id}"): Spec(
+        Permission.MEMBERS_WRITE
+    ),
+    ("GET", "/api/v1/communities"): Spec(Permission.COMMUNITIES_READ),
+    ("POST", "/api/v1/communities"): Spec(
+        Permission.COMMUNITIES_WRITE,
+        {"name": "Intruders", "channel": "telegram", "external_id": "-1"},
+    ),
+    ("GET", "/api/v1/communities/{community_id}"): Spec(Permission.COMMUNITIES_READ),
+    ("POST", "/api/v1/communities/{community_id}/members"): Spec(
+        Permission.COMMUNITIES_WRITE, {"member_id": SECOND_MEMBER}
+    ),
+    ("DELETE", "/api/v1/communities/{community_id}/members/{member_id}"): Spec(
+        Permission.COMMUNITIES_WRITE
+    ),
+}
+
+
+@dataclass
+class World:
+    a: Shop
+    b: Shop
+    ids: dict[str, str] = field(default_factory=dict)  # path parameter -> one of A's objects
+    b_member: str = ""
+    a_other_member: str = ""
+
+
+def _api_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """Every operation the app serves under /api/, as documented in its OpenAPI."""
+    paths = app.openapi()["paths"]
+    return {
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith("/api/")
+        for method in operations
+    }
+
+
+async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
+    a, b = await factory.shop("shop-a"), await factory.shop("shop-b")
+    member = await factory.member(
+        a,
+        phone="13800138000",
+        tags=["vip"],
+        identities=[{"channel": "telegram", "external_id": "1"}],
+    )  # type: ignore[list-item]
+    other = await factory.member(a, display_name="Other")
+    b_member = await factory.member(b, display_name="B's")
+    await factory.staff_token(a, Role.OPERATOR)
+    community = (
+        await client.post(
+            "/api/v1/communities",
+            json={"name": "A group", "channel": Channel.TELEGRAM.value, "external_id": "-100"},
+            headers=a.headers,
+        )
+    ).json()
+    joined = await client.post(
+        f"/api/v1/communities/{community['id']}/members",
+        json={"member_id": str(member.member.id)},
+        headers=a.headers,
+    )
+    assert joined.status_code == 200
+    async with db.unit_of_work() as session:
+        operator = await session.scalar(
+            select(StaffRole).where(
+                StaffRole.merchant_id == a.tenant.id, StaffRole.role == "operator"
+            )
+        )
+        token = await session.scalar(select(ApiToken).where(ApiToken.merchant_id == a.tenant.id))
+    assert operator is not None and token is not None
+    ids = {
+        "member_id": str(member.member.id),
+        "identity_id": str(member.identities[0].id),
+        "community_id": community["id"],
+        "user_id": str(operator.user_id),
+        "token_id": str(token.id),
+    }
+    return World(a, b, ids, str(b_member.member.id), str(other.member.id))
+
+
+def _path(template: str, ids: dict[str, str]) -> str:
+    return template.format(**ids)
+
+
+def _body(spec: Spec, world: World, *, acting: Shop) -> dict[str, Any] | None:
+    if spec.body is None:
+        return None
+    mine = world.b_member if acting is world.b else world.a_other_member
+    return {key: mine if value == SECOND_MEMBER else value for key, value in spec.body.items()}
+
+
+async def _snapshot(db: Database, shop: Shop) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table that belongs to ``shop``'s merchant."""
+    state: dict[str, list[tuple[Any, ...]]] = {}
+    async with db.unit_of_work() as session:
+        for table in Base.metadata.sorted_tables:
+            if "merchant_id" not in table.c:
+                continue
+            columns = [c for c in table.c if c.name != "last_used_at"]
+            rows = (
+                await session.execute(select(*columns).where(table.c.merchant_id == shop.tenant.id))
+            ).all()
+            state[table.name] = sorted((tuple(map(str, row)) for row in rows))
+    return state
+
+
+async def _call(
+    client: AsyncClient,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    headers: dict[str, str],
+) -> int:
+    response = await client.request(method, path, json=body, headers=headers)
+    if response.status_code >= 400:
+        assert response.headers["content-type"] == "application/problem+json"
+    return response.status_code
+
+
+def test_every_api_route_is_in_the_matrix(app: FastAPI) -> None:
+    assert _api_routes(app) == set(ROUTES)
+
+
+async def test_anonymous_gets_401_everywhere(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    world = await _world(factory, client, db)
+    before = await _snapshot(db, world.a)
+    for (method, template), spec in ROUTES.items():
+        if spec.public:
+            continue
+        status = await _call(
+            client, method, _path(template, world.ids), _body(spec, world, acting=world.a), {}
+        )
+        assert status == 401, (method, template)
+    assert await _snapshot(db, world.a) == before
+
+
+async def test_other_merchant_gets_404_on_a_objects_and_changes_nothing(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    world = await _world(factory, client, db)
+    before = await _snapshot(db, world.a)
+    for (method, template), spec in ROUTES.items():
+        if spec.public or spec.platform or "{" not in template:
+            continue
+        path = _path(template, world.ids)
+        status = await _call(
+            client, method, path, _body(spec, world, acting=world.b), world.b.headers
+        )
+        assert status == 404, (method, template)
+    assert await _snapshot(db, world.a) == before
+
+
+async def test_other_merchant_lists_and_creates_only_in_its_own_shop(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    world = await _world(factory, client, db)
+    before = await _snapshot(db, world.a)
+    for (method, template), spec in ROUTES.items():
+        if spec.public or spec.platform or "{" in template:
+            continue
+        body = _body(spec, world, acting=world.b)
+        response = await client.request(method, template, json=body, headers=world.b.headers)
+        assert response.status_code < 400, (method, template, response.text)
+        for a_id in world.ids.values():
+            assert a_id not in response.text, (method, template)
+    assert await _snapshot(db, world.a) == before
+
+
+async def test_cross_merchant_references_in_bodies_are_404(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    """B may not pull A's member into B's objects, whatever the path says."""
+    world = await _world(factory, client, db)
+    b_community = (
+        await client.post(
+            "/api/v1/communities",
+            json={"name": "B group", "channel": "web"},
+            headers=world.b.headers,
+        )
+    ).json()
+    before = await _snapshot(db, world.a)
+    merge = await client.post(
+        f"/api/v1/members/{world.b_member}/merge",
+        json={"source_member_id": world.ids["member_id"]},
+        headers=world.b.headers,
+    )
+    assert merge.status_code == 404
+    join = await client.post(
+        f"/api/v1/communities/{b_community['id']}/members",
+        json={"member_id": world.ids["member_id"]},
+        headers=world.b.headers,
+    )
+    assert join.status_code == 404
+    assert await _snapshot(db, world.a) == before
+
+
+@pytest.mark.parametrize("role", [Role.LEADER, Role.ANALYST, Role.OPERATOR, Role.ADMIN])
+async def test_roles_without_the_permission_get_403(
+    role: Role, client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    world = await _world(factory, client, db)
+    token = await factory.staff_token(world.a, role)
+    before = await _snapshot(db, world.a)
+    denied = 0
+    for (method, template), spec in ROUTES.items():
+        if spec.public:
+            continue
+        if spec.platform or (spec.permission and spec.permission not in ROLE_PERMISSIONS[role]):
+            path = _path(template, world.ids)
+            status = await _call(
+                client, method, path, _body(spec, world, acting=world.a), bearer(token)
+            )
+            assert status == 403, (role, method, template)
+            denied += 1
+    assert denied > 0
+    assert await _snapshot(db, world.a) == before
