@@ -45,6 +45,7 @@ IDENTITY_PREFIX = "identity:"  # e.g. "identity:telegram" for a column of Telegr
 TRUE = {"1", "true", "yes", "y", "on"}
 FALSE = {"0", "false", "no", "n", "off", ""}
 OnDuplicate = Literal["skip", "error"]
+PROGRESS_EVERY = 500  # rows between progress updates
 
 
 @dataclass(frozen=True)
@@ -237,10 +238,12 @@ async def import_members(
         if len(batch) >= batch_size:
             report.imported += await _insert(db, tenant, batch, dry_run, report)
             batch = []
-        if progress is not None:
-            progress(1)
+        if progress is not None and report.rows % PROGRESS_EVERY == 0:
+            progress(PROGRESS_EVERY)
     if batch:
         report.imported += await _insert(db, tenant, batch, dry_run, report)
+    if progress is not None:
+        progress(report.rows % PROGRESS_EVERY)
     return report
 
 
@@ -322,12 +325,13 @@ async def _insert_rows(db: Database, tenant: Tenant, rows: list[_Row]) -> None:
                 "at": now,
             }
         )
+    # Core inserts of the tables (not the ORM bulk path): one executemany per table and batch.
     async with db.unit_of_work() as session:
-        await session.execute(insert(Member), member_rows)
         for model, values in (
+            (Member, member_rows),
             (MemberTag, tag_rows),
             (MemberIdentity, identity_rows),
             (MemberEvent, event_rows),
         ):
             if values:
-                await session.execute(insert(model), values)
+                await session.execute(insert(model.__table__), values)

@@ -1,0 +1,38 @@
+# The only commands a contributor needs. Everything installs itself into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the server on SQLite with the demo merchant at http://127.0.0.1:8000
+run: $(STAMP)
+	$(BIN)/tribekit serve --demo
+
+## make test: the whole suite, every database test on SQLite and on PostgreSQL, with Redis
+test: $(STAMP)
+	$(BIN)/pytest -n 2
+
+## make lint: ruff (lint + format check) and mypy strict
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+## make bench: every benchmark under bench/, figures printed and appended to bench/results.jsonl
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
