@@ -13,7 +13,9 @@ from .harness import report
 
 def main(selected: list[str]) -> int:
     names = sorted(
-        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_")
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if m.name.startswith("bench_")
     )
     missed = 0
     for name in names:

@@ -30,7 +30,9 @@ def make_csv(path: Path, rows: int) -> None:
     phones = rng.sample(range(100_000_000), rows)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["Name", "Mobile", "Email", "Tags", "Where", "Consent", "Joined", "Telegram"])
+        writer.writerow(
+            ["Name", "Mobile", "Email", "Tags", "Where", "Consent", "Joined", "Telegram"]
+        )
         for i in range(rows):
             writer.writerow(
                 [
@@ -90,9 +92,24 @@ async def run() -> Result:
         }
         created = _cli(
             [
-                "merchant", "create", "--slug", "bench", "--name", "Bench", "--currency", "CNY",
-                "--country", "CN", "--timezone", "Asia/Shanghai", "--owner-email",
-                "owner@bench.example", "--owner-name", "Owner", "--owner-password", "bench-password",
+                "merchant",
+                "create",
+                "--slug",
+                "bench",
+                "--name",
+                "Bench",
+                "--currency",
+                "CNY",
+                "--country",
+                "CN",
+                "--timezone",
+                "Asia/Shanghai",
+                "--owner-email",
+                "owner@bench.example",
+                "--owner-name",
+                "Owner",
+                "--owner-password",
+                "bench-password",
             ],
             env,
         )
@@ -101,10 +118,25 @@ async def run() -> Result:
         started = time.perf_counter()
         imported = _cli(
             [
-                "members", "import", str(source), "--merchant", "bench",
-                "--map", "Name=display_name", "--map", "Mobile=phone", "--map", "Tags=tags",
-                "--map", "Where=source_ref", "--map", "Consent=marketing_consent",
-                "--map", "Joined=joined_at", "--map", "Telegram=identity:telegram",
+                "members",
+                "import",
+                str(source),
+                "--merchant",
+                "bench",
+                "--map",
+                "Name=display_name",
+                "--map",
+                "Mobile=phone",
+                "--map",
+                "Tags=tags",
+                "--map",
+                "Where=source_ref",
+                "--map",
+                "Consent=marketing_consent",
+                "--map",
+                "Joined=joined_at",
+                "--map",
+                "Telegram=identity:telegram",
             ],
             env,
         )

@@ -8,10 +8,11 @@ In CI (``CI=true``) a missing PostgreSQL or Redis is a failure, never a skip.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type hints
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
@@ -147,6 +148,17 @@ async def app(db: Database) -> AsyncIterator[FastAPI]:
         yield application
 
 
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    """Start ``app`` (its lifespan) and give a client that talks to it in-process."""
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=transport, base_url="http://tribekit.test") as http,
+    ):
+        yield http
+
+
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     transport = ASGITransport(app=app, raise_app_exceptions=False)
@@ -160,8 +172,8 @@ def factory(db: Database) -> Factory:
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never pick up the developer's own TRIBEKIT_* settings."""
     for key in list(os.environ):
         if key.startswith("TRIBEKIT_") and not key.startswith("TRIBEKIT_TEST_"):
             monkeypatch.delenv(key)
-    yield

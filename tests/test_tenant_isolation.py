@@ -6,7 +6,6 @@ The routes are read from the app itself: adding a route without a row here fails
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,7 +119,7 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         phone="13800138000",
         tags=["vip"],
         identities=[{"channel": "telegram", "external_id": "1"}],
-    )  # type: ignore[list-item]
+    )
     other = await factory.member(a, display_name="Other")
     b_member = await factory.member(b, display_name="B's")
     await factory.staff_token(a, Role.OPERATOR)
@@ -144,7 +143,8 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
             )
         )
         token = await session.scalar(select(ApiToken).where(ApiToken.merchant_id == a.tenant.id))
-    assert operator is not None and token is not None
+    assert operator is not None
+    assert token is not None
     ids = {
         "member_id": str(member.member.id),
         "identity_id": str(member.identities[0].id),
@@ -177,7 +177,7 @@ async def _snapshot(db: Database, shop: Shop) -> dict[str, list[tuple[Any, ...]]
             rows = (
                 await session.execute(select(*columns).where(table.c.merchant_id == shop.tenant.id))
             ).all()
-            state[table.name] = sorted((tuple(map(str, row)) for row in rows))
+            state[table.name] = sorted(tuple(map(str, row)) for row in rows)
     return state
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 from httpx import AsyncClient
 
@@ -86,7 +88,7 @@ async def test_oversized_body_is_a_413_before_any_handler(
 async def test_oversized_chunked_body_is_a_413(client: AsyncClient, factory: Factory) -> None:
     shop = await factory.shop()
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(20):
             yield b"x" * 100_000
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from redis.asyncio import Redis
 
-from tests.conftest import test_settings
+from tests.conftest import serve, test_settings
 from tribekit.api.app import create_app
 from tribekit.kit.db import Database
 
@@ -18,9 +18,8 @@ async def test_healthz(client: AsyncClient) -> None:
 
 async def test_readyz_checks_database_and_redis(db: Database, redis: Redis) -> None:
     app = create_app(test_settings(db), db=db, redis=redis)
-    async with app.router.lifespan_context(app):
-        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
-            response = await http.get("/readyz")
+    async with serve(app) as http:
+        response = await http.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
 
@@ -28,9 +27,8 @@ async def test_readyz_checks_database_and_redis(db: Database, redis: Redis) -> N
 async def test_readyz_is_503_when_redis_is_down(db: Database) -> None:
     down = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
     app = create_app(test_settings(db), db=db, redis=down)
-    async with app.router.lifespan_context(app):
-        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
-            response = await http.get("/readyz")
+    async with serve(app) as http:
+        response = await http.get("/readyz")
     await down.aclose()
     assert response.status_code == 503
     body = response.json()

@@ -40,7 +40,7 @@ def test_basis_points_round_half_up_or_to_even() -> None:
     assert Money(19900, "CNY").apply_bps(800) == Money(1592, "CNY")  # 8% of 199.00
 
 
-@given(st.integers(-10**12, 10**12), st.integers(-10**12, 10**12))
+@given(st.integers(-(10**12), 10**12), st.integers(-(10**12), 10**12))
 def test_addition_is_exact(a: int, b: int) -> None:
     assert (Money(a, "CNY") + Money(b, "CNY")).amount == a + b
     assert (Money(a, "CNY") - Money(b, "CNY")).amount == a - b

@@ -28,10 +28,13 @@ async def test_outbox_runs_after_commit_and_is_dropped_on_rollback(db: Database)
         assert said == []  # nothing leaves the process before the commit
     assert said == ["committed"]
 
-    with pytest.raises(RuntimeError):
+    async def failing_work() -> None:
         async with db.unit_of_work() as session:
             outbox.on_commit(session, lambda: say("never"))
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await failing_work()
     assert said == ["committed"]
 
 
@@ -52,11 +55,15 @@ async def test_failed_after_commit_callback_does_not_stop_the_others(db: Databas
 
 async def test_unit_of_work_rolls_back_everything_on_error(db: Database, factory: Factory) -> None:
     shop = await factory.shop()
-    with pytest.raises(RuntimeError):
+
+    async def failing_work() -> None:
         async with db.unit_of_work() as session:
             session.add(Member(merchant_id=shop.tenant.id, display_name="ghost", source="manual"))
             await session.flush()
             raise RuntimeError("fail after the write")
+
+    with pytest.raises(RuntimeError):
+        await failing_work()
     async with db.unit_of_work() as session:
         assert await session.scalar(select(func.count()).select_from(Member)) == 0
 
@@ -71,7 +78,12 @@ async def test_worker_purges_expired_sessions_only(db: Database, factory: Factor
     for ttl in (timedelta(hours=1), timedelta(days=1), timedelta(days=1)):
         async with db.unit_of_work() as session:
             await auth.login(
-                session, "k", email=shop.owner_email, password="correct horse battery", merchant_slug=None, ttl=ttl
+                session,
+                "k",
+                email=shop.owner_email,
+                password="correct horse battery",
+                merchant_slug=None,
+                ttl=ttl,
             )
     loop = WorkerLoop(db, all_sweeps())
     with clock.frozen_at(clock.now() + timedelta(hours=2)):
@@ -99,7 +111,11 @@ async def test_concurrent_workers_never_claim_the_same_row(db: Database, factory
         from sqlalchemy.ext.asyncio import AsyncSession
 
         assert isinstance(session, AsyncSession)
-        due = select(StaffSession).where(StaffSession.expires_at <= clock.now()).order_by(StaffSession.id)
+        due = (
+            select(StaffSession)
+            .where(StaffSession.expires_at <= clock.now())
+            .order_by(StaffSession.id)
+        )
         rows = list((await session.scalars(claim_due(due, batch_size))).all())
         await asyncio.sleep(0.05)  # hold the locks while the other worker claims
         handled.extend(r.id for r in rows)
@@ -131,4 +147,5 @@ async def test_a_failing_sweep_is_logged_and_the_loop_goes_on(db: Database) -> N
     await asyncio.sleep(0.05)
     stop.set()
     await asyncio.wait_for(task, 2)
-    assert task.done() and task.exception() is None
+    assert task.done()
+    assert task.exception() is None

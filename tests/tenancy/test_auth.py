@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from redis.asyncio import Redis
 
-from tests.conftest import test_settings
+from tests.conftest import serve, test_settings
 from tests.factories import PASSWORD, Factory, bearer
 from tribekit.api.app import create_app
 from tribekit.kit import clock
@@ -26,7 +26,8 @@ async def test_login_sets_a_session_cookie_that_authenticates(
     assert response.status_code == 200
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"{SESSION_COOKIE}=tks_")
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
     me = await client.get("/api/v1/auth/me")
     assert me.status_code == 200
     assert me.json()["via"] == "session"
@@ -90,19 +91,18 @@ async def test_user_of_several_merchants_says_which(
 async def test_login_is_rate_limited_with_retry_after(db: Database, factory: Factory) -> None:
     shop = await factory.shop()
     app = create_app(test_settings(db, login_rate_limit=3), db=db)
-    async with app.router.lifespan_context(app):
-        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
-            statuses = [
-                (
-                    await http.post(
-                        "/api/v1/auth/login", json={"email": shop.owner_email, "password": "x"}
-                    )
-                ).status_code
-                for _ in range(3)
-            ]
-            blocked = await http.post(
-                "/api/v1/auth/login", json={"email": shop.owner_email, "password": PASSWORD}
-            )
+    async with serve(app) as http:
+        statuses = [
+            (
+                await http.post(
+                    "/api/v1/auth/login", json={"email": shop.owner_email, "password": "x"}
+                )
+            ).status_code
+            for _ in range(3)
+        ]
+        blocked = await http.post(
+            "/api/v1/auth/login", json={"email": shop.owner_email, "password": PASSWORD}
+        )
     assert statuses == [401, 401, 401]
     assert blocked.status_code == 429
     assert blocked.json()["code"] == "rate_limited"
@@ -114,12 +114,10 @@ async def test_token_use_is_rate_limited_through_redis(
 ) -> None:
     shop = await factory.shop()
     app = create_app(test_settings(db, token_rate_limit=5), db=db, redis=redis)
-    async with app.router.lifespan_context(app):
-        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
-            statuses = [
-                (await http.get("/api/v1/merchant", headers=shop.headers)).status_code
-                for _ in range(6)
-            ]
+    async with serve(app) as http:
+        statuses = [
+            (await http.get("/api/v1/merchant", headers=shop.headers)).status_code for _ in range(6)
+        ]
     assert statuses == [200] * 5 + [429]
     assert await redis.keys("tribekit:rl:token:*")
 

@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 
 from tribekit.kit import clock
@@ -334,4 +334,4 @@ async def _insert_rows(db: Database, tenant: Tenant, rows: list[_Row]) -> None:
             (MemberEvent, event_rows),
         ):
             if values:
-                await session.execute(insert(model.__table__), values)
+                await session.execute(insert(cast(Table, model.__table__)), values)
