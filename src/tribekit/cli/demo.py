@@ -6,10 +6,11 @@ import typer
 from rich.panel import Panel
 
 from tribekit import migrations
-from tribekit.demo.seed import DemoLogin, seed_demo
+from tribekit.demo.seed import MEMBER_COUNT, DemoLogin, seed_demo
+from tribekit.kit.db import Database
 from tribekit.kit.settings import get_settings
 
-from .common import console, database, run
+from .common import console, database, progress_bar, run
 
 
 def print_login(login: DemoLogin) -> None:
@@ -25,6 +26,11 @@ def print_login(login: DemoLogin) -> None:
     )
 
 
+async def seed_with_progress(db: Database) -> DemoLogin:
+    with progress_bar("demo members", MEMBER_COUNT) as advance:
+        return await seed_demo(db, get_settings().resolved_secret_key(), advance)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(demo)
 
@@ -36,6 +42,6 @@ def demo() -> None:
     async def work() -> DemoLogin:
         async with database() as db:
             await migrations.upgrade(db)
-            return await seed_demo(db, get_settings().resolved_secret_key())
+            return await seed_with_progress(db)
 
     print_login(run(work))

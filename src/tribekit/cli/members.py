@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from tribekit import migrations
@@ -22,7 +21,7 @@ from tribekit.members.importer import (
 from tribekit.tenancy import repository as repo
 from tribekit.tenancy.principal import Tenant
 
-from .common import console, database, err_console, run
+from .common import console, database, err_console, progress_bar, run
 
 app = typer.Typer(help="Members: import from CSV.")
 
@@ -81,14 +80,7 @@ def import_(
                 raise typer.BadParameter(
                     f"no merchant with slug {merchant!r}", param_hint="--merchant"
                 )
-            with Progress(
-                TextColumn("[bold]importing"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-            ) as bar:
-                task = bar.add_task("rows", total=total_rows)
+            with progress_bar("importing", total_rows) as advance:
                 return await import_members(
                     db,
                     Tenant.of(found),
@@ -96,7 +88,7 @@ def import_(
                     mapping,
                     on_duplicate=mode,
                     dry_run=dry_run,
-                    progress=lambda n: bar.advance(task, n),
+                    progress=advance,
                 )
 
     started = time.perf_counter()

@@ -10,13 +10,12 @@ import typer
 import uvicorn
 
 from tribekit import migrations
-from tribekit.demo.seed import seed_demo
 from tribekit.kit.settings import get_settings
 from tribekit.kit.worker import WorkerLoop
 from tribekit.sweeps import all_sweeps
 
 from .common import console, database, run
-from .demo import print_login
+from .demo import print_login, seed_with_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +42,7 @@ def serve(
         async with database() as db:
             await migrations.upgrade(db)
             if demo:
-                print_login(await seed_demo(db, settings.resolved_secret_key()))
+                print_login(await seed_with_progress(db))
 
     run(prepare)
     if no_worker:

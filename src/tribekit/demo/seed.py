@@ -6,6 +6,7 @@ Everything is created through the real services, deterministically (fixed random
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -158,7 +159,9 @@ def _member(rng: random.Random, index: int, used_phones: set[str]) -> MemberCrea
     )
 
 
-async def _fill(session: AsyncSession, tenant: Tenant, owner: Principal) -> None:
+async def _fill(
+    session: AsyncSession, tenant: Tenant, owner: Principal, progress: Callable[[int], None]
+) -> None:
     rng = random.Random(20261122)
     for email, name, role in STAFF:
         await tenancy.add_staff(
@@ -177,9 +180,16 @@ async def _fill(session: AsyncSession, tenant: Tenant, owner: Principal) -> None
         )
         for group in rng.sample(groups, k=rng.choice([1, 1, 2, 3])):
             await communities.add_member(session, tenant, group.community.id, view.member.id)
+        progress(1)
 
 
-async def seed_demo(db: Database, secret_key: str) -> DemoLogin:
+def _no_progress(_: int) -> None:
+    pass
+
+
+async def seed_demo(
+    db: Database, secret_key: str, progress: Callable[[int], None] = _no_progress
+) -> DemoLogin:
     """Create the demo merchant unless it exists; always hand out a fresh demo API token (the
     previous demo tokens are revoked, since their secrets were only printed, never stored)."""
     async with db.unit_of_work() as session:
@@ -224,5 +234,5 @@ async def seed_demo(db: Database, secret_key: str) -> DemoLogin:
                 "token",
                 token.id,
             )
-            await _fill(session, tenant, principal)
+            await _fill(session, tenant, principal, progress)
     return DemoLogin(SLUG, OWNER_EMAIL, PASSWORD, secret, created)

@@ -138,12 +138,22 @@ class Members(TenantRepository[Member]):
             views[member_id].community_ids.append(community_id)
         return [views[m.id] for m in members]
 
+    def add_tags(self, member_id: uuid.UUID, tags: Iterable[str]) -> list[str]:
+        unique = list(dict.fromkeys(tags))
+        self.session.add_all(
+            MemberTag(member_id=member_id, tag=tag, merchant_id=self.merchant_id) for tag in unique
+        )
+        return unique
+
+    def add_addresses(self, member_id: uuid.UUID, addresses: Iterable[MemberAddress]) -> None:
+        for address in addresses:
+            address.member_id = member_id
+            address.merchant_id = self.merchant_id
+            self.session.add(address)
+
     async def replace_tags(self, member_id: uuid.UUID, tags: Iterable[str]) -> None:
         await self.session.execute(delete(MemberTag).where(MemberTag.member_id == member_id))
-        self.session.add_all(
-            MemberTag(member_id=member_id, tag=tag, merchant_id=self.merchant_id)
-            for tag in dict.fromkeys(tags)
-        )
+        self.add_tags(member_id, tags)
 
     async def replace_addresses(
         self, member_id: uuid.UUID, addresses: Iterable[MemberAddress]
@@ -151,10 +161,7 @@ class Members(TenantRepository[Member]):
         await self.session.execute(
             delete(MemberAddress).where(MemberAddress.member_id == member_id)
         )
-        for address in addresses:
-            address.member_id = member_id
-            address.merchant_id = self.merchant_id
-            self.session.add(address)
+        self.add_addresses(member_id, addresses)
 
     async def identity(self, member_id: uuid.UUID, identity_id: uuid.UUID) -> MemberIdentity | None:
         return await self.session.scalar(

@@ -110,16 +110,19 @@ async def do_create_member(
         notes=data.notes,
     )
     await add_unique(session, _phone_conflict(checked.phone or ""), member)
+    identities = []
     for identity in data.identities:
         row = MemberIdentity(merchant_id=tenant.id, member_id=member.id, **identity.model_dump())
         await add_unique(session, _identity_conflict(identity), row)
-    await members.replace_tags(member.id, data.tags)
-    await members.replace_addresses(member.id, checked.addresses)
+        identities.append(row)
+    tags = members.add_tags(member.id, data.tags)
+    members.add_addresses(member.id, checked.addresses)
     members.record(member.id, "created", actor, source=member.source, source_ref=member.source_ref)
     if member.marketing_consent:
         members.record(member.id, "consent_given", actor, consent_source=member.consent_source)
     await session.flush()
-    return (await members.views([member]))[0]
+    # A new member has exactly what was just written: no need to read it back.
+    return MemberView(member, sorted(tags), checked.addresses, identities, [])
 
 
 async def _current_or_404(
