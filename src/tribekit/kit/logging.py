@@ -15,7 +15,11 @@ from typing import Any
 request_id_var: ContextVar[str | None] = ContextVar("tribekit_request_id", default=None)
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is logged as a field.
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's copy of the message with terminal colours
+}
 
 
 class _RequestIdFilter(logging.Filter):
