@@ -126,3 +126,21 @@ async def test_openapi_documents_the_problem_envelope(client: AsyncClient) -> No
             content["application/problem+json"]["schema"]["$ref"] == "#/components/schemas/Problem"
         )
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+async def test_nul_characters_are_refused_in_bodies_and_queries(
+    client: AsyncClient, factory: Factory
+) -> None:
+    shop = await factory.shop()
+    body = await client.post(
+        "/api/v1/members", json={"display_name": "a\x00b", "tags": ["x\x00"]}, headers=shop.headers
+    )
+    assert body.status_code == 422
+    assert {tuple(e["loc"]) for e in body.json()["errors"]} == {
+        ("body", "display_name"),
+        ("body", "tags", 0),
+    }
+    query = await client.get("/api/v1/members", params={"q": "a\x00"}, headers=shop.headers)
+    assert query.status_code == 422
+    assert query.json()["errors"][0]["loc"] == ["query", "q"]
+    assert (await client.get("/api/v1/members", headers=shop.headers)).json()["items"] == []

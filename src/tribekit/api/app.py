@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
 from tribekit import __version__
@@ -22,6 +22,7 @@ from tribekit.sweeps import all_sweeps
 from tribekit.tenancy.router import router as tenancy_router
 
 from . import health, problems
+from .deps import reject_nul_in_query
 from .middleware import BodyLimitMiddleware, RequestContextMiddleware
 from .state import AppState
 
@@ -81,6 +82,7 @@ def create_app(
                 await redis_client.aclose()
 
     app = FastAPI(
+        dependencies=[Depends(reject_nul_in_query)],
         title="Tribekit",
         version=__version__,
         description=DESCRIPTION,

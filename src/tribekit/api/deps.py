@@ -9,8 +9,9 @@ from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tribekit.kit.errors import RateLimited, Unauthenticated
+from tribekit.kit.errors import FieldProblem, RateLimited, Unauthenticated, ValidationFailed
 from tribekit.kit.pagination import MAX_LIMIT
+from tribekit.kit.schemas import NUL_MESSAGE, has_nul
 from tribekit.tenancy import auth
 from tribekit.tenancy.permissions import Permission
 from tribekit.tenancy.principal import Principal, Tenant
@@ -39,8 +40,6 @@ DbSession = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer tkt_...`")
 _cookie = APIKeyCookie(name=auth.SESSION_COOKIE, auto_error=False, description="Web UI session")
-
-FAILED_AUTH_PER_MINUTE = 30
 
 
 async def limit(
@@ -73,7 +72,8 @@ async def current_principal(
             headers={"WWW-Authenticate": "Bearer"},
         )
     ip = client_ip(request)
-    await limit(state, f"authfail:{ip}", FAILED_AUTH_PER_MINUTE, "failed sign-ins", record=False)
+    failures_per_minute = state.settings.failed_auth_rate_limit
+    await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins", record=False)
     try:
         if bearer is not None:
             principal = await auth.authenticate_token(session, state.secret_key, bearer.credentials)
@@ -83,7 +83,7 @@ async def current_principal(
             assert cookie is not None
             principal = await auth.authenticate_session(session, state.secret_key, cookie)
     except Unauthenticated:
-        await limit(state, f"authfail:{ip}", FAILED_AUTH_PER_MINUTE, "failed sign-ins")
+        await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins")
         raise
     return principal
 
@@ -98,6 +98,16 @@ def authorized(permission: Permission) -> Any:
         return principal.require(permission)
 
     return Depends(dependency)
+
+
+async def reject_nul_in_query(request: Request) -> None:
+    """Applied to every route: a NUL character can never be a meaningful query value."""
+    for name, value in request.query_params.multi_items():
+        if has_nul(name) or has_nul(value):
+            raise ValidationFailed(
+                f"query parameter {name!r}: {NUL_MESSAGE}",
+                errors=[FieldProblem(("query", name), NUL_MESSAGE, "nul")],
+            )
 
 
 PageLimit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")]

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = 20
     login_rate_limit: int = Field(default=10, description="login attempts per minute per email+IP")
     token_rate_limit: int = Field(default=600, description="API requests per minute per token")
+    failed_auth_rate_limit: int = Field(
+        default=30, description="failed sign-ins and unknown tokens per minute per client address"
+    )
     session_days: int = 14
     worker_poll_seconds: float = 1.0
     in_process_worker: bool = Field(
