@@ -57,12 +57,6 @@ class Members(TenantRepository[Member]):
         )
         return member
 
-    async def by_phone(self, phone: str) -> Member | None:
-        member: Member | None = await self.session.scalar(
-            self.select().where(Member.phone == phone)
-        )
-        return member
-
     def filtered(self, filters: MemberFilters) -> Select[Any]:
         stmt = self.current()
         if filters.tag:
@@ -238,8 +232,3 @@ class Members(TenantRepository[Member]):
     async def erase_children(self, member_id: uuid.UUID) -> None:
         for model in (MemberIdentity, MemberAddress, MemberTag):
             await self.session.execute(delete(model).where(model.member_id == member_id))
-
-    async def count(self, stmt: Select[Any]) -> int:
-        return int(
-            await self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-        )
