@@ -8,13 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import Factory
+from tests.factories import Factory, Shop
 from tribekit.kit import clock, outbox
 from tribekit.kit.db import Database
+from tribekit.kit.ids import new_id
 from tribekit.kit.worker import Sweep, WorkerLoop, claim_due
 from tribekit.models import Member, StaffSession
 from tribekit.sweeps import all_sweeps
-from tribekit.tenancy import auth
+from tribekit.tenancy import repository as repo
 
 
 async def test_outbox_runs_after_commit_and_is_dropped_on_rollback(db: Database) -> None:
@@ -68,6 +69,18 @@ async def test_unit_of_work_rolls_back_everything_on_error(db: Database, factory
         assert await session.scalar(select(func.count()).select_from(Member)) == 0
 
 
+async def _open_sessions(db: Database, shop: Shop, ttls: list[timedelta]) -> None:
+    """Web sessions of the shop's owner that expire after ``ttls`` (due rows for the sweep)."""
+    async with db.unit_of_work() as session:
+        owner = await repo.user_by_email(session, shop.owner_email)
+        assert owner is not None
+        now = clock.now()
+        session.add_all(
+            StaffSession(user_id=owner.id, token_hash=new_id().hex, expires_at=now + ttl)
+            for ttl in ttls
+        )
+
+
 async def _sessions(db: Database) -> int:
     async with db.unit_of_work() as session:
         return int(await session.scalar(select(func.count()).select_from(StaffSession)) or 0)
@@ -75,16 +88,7 @@ async def _sessions(db: Database) -> int:
 
 async def test_worker_purges_expired_sessions_only(db: Database, factory: Factory) -> None:
     shop = await factory.shop()
-    for ttl in (timedelta(hours=1), timedelta(days=1), timedelta(days=1)):
-        async with db.unit_of_work() as session:
-            await auth.login(
-                session,
-                "k",
-                email=shop.owner_email,
-                password="correct horse battery",
-                merchant_slug=None,
-                ttl=ttl,
-            )
+    await _open_sessions(db, shop, [timedelta(hours=1), timedelta(days=1), timedelta(days=1)])
     loop = WorkerLoop(db, all_sweeps())
     with clock.frozen_at(clock.now() + timedelta(hours=2)):
         done = await loop.run_due_sweeps()
@@ -95,16 +99,7 @@ async def test_worker_purges_expired_sessions_only(db: Database, factory: Factor
 async def test_concurrent_workers_never_claim_the_same_row(db: Database, factory: Factory) -> None:
     """Two workers sweep 40 due rows at once; each row is handled exactly once."""
     shop = await factory.shop()
-    for _ in range(40):
-        async with db.unit_of_work() as session:
-            await auth.login(
-                session,
-                "k",
-                email=shop.owner_email,
-                password="correct horse battery",
-                merchant_slug=None,
-                ttl=timedelta(seconds=1),
-            )
+    await _open_sessions(db, shop, [timedelta(seconds=1)] * 40)
     handled: list[object] = []
 
     async def claim_and_hold(session: object, batch_size: int) -> int:
