@@ -7,6 +7,7 @@ and timeline entry are inserted in the same transaction: a row is imported whole
 from __future__ import annotations
 
 import csv
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -27,6 +28,7 @@ from tribekit.tenancy.principal import Tenant
 
 from .phones import InvalidPhone, normalise_phone
 from .repository import Members
+from .schemas import normalise_tag
 
 FIELDS = (
     "display_name",
@@ -46,12 +48,13 @@ TRUE = {"1", "true", "yes", "y", "on"}
 FALSE = {"0", "false", "no", "n", "off", ""}
 OnDuplicate = Literal["skip", "error"]
 PROGRESS_EVERY = 500  # rows between progress updates
+IDENTITY_MAX_LENGTH = 255
 
 
 @dataclass(frozen=True)
 class RowProblem:
     row: int  # line number in the file; the header is line 1
-    field: str
+    field: str  # the CSV column (or the member field, when no column maps to it)
     problem: str
 
 
@@ -113,6 +116,7 @@ class _Validator:
     def __init__(self, tenant: Tenant, mapping: dict[str, str]) -> None:
         self.tenant = tenant
         self.mapping = mapping
+        self.columns = {target: column for column, target in mapping.items()}
         self.zone = ZoneInfo(tenant.timezone)
         self.now = clock.now()
 
@@ -131,16 +135,13 @@ class _Validator:
             text = (raw.get(column) or "").strip()
             try:
                 if target.startswith(IDENTITY_PREFIX):
+                    if len(text) > IDENTITY_MAX_LENGTH:
+                        raise ValueError(f"longer than {IDENTITY_MAX_LENGTH} characters")
                     if text:
-                        identities.append((target.removeprefix(IDENTITY_PREFIX), text[:255]))
+                        identities.append((target.removeprefix(IDENTITY_PREFIX), text))
                 elif target == "tags":
-                    tags = list(
-                        dict.fromkeys(
-                            t.strip().lower()[:50]
-                            for t in text.replace("|", ";").split(";")
-                            if t.strip()
-                        )
-                    )
+                    parts = text.replace("|", ";").split(";")
+                    tags = list(dict.fromkeys(normalise_tag(t) for t in parts if t.strip()))
                 elif not text:
                     continue
                 elif target == "phone":
@@ -166,9 +167,8 @@ class _Validator:
                 problems.append(RowProblem(line, column, str(exc)))
         if "display_name" not in values and not problems:
             if "phone" not in values:
-                problems.append(
-                    RowProblem(line, "display_name", "a member needs a name or a phone")
-                )
+                column = self.columns.get("display_name", "display_name")
+                problems.append(RowProblem(line, column, "a member needs a name or a phone"))
             else:
                 values["display_name"] = values["phone"]
         if problems:
@@ -211,23 +211,26 @@ async def import_members(
         seen_identities = await members.existing_identities()
     batch: list[_Row] = []
 
-    def duplicate(row: _Row) -> str | None:
+    def duplicate(row: _Row) -> RowProblem | None:
         phone = row.values.get("phone")
         if phone is not None and phone in seen_phones:
-            return f"phone {phone} already belongs to a member"
-        for identity in row.identities:
-            if identity in seen_identities:
-                return f"{identity[0]} identity {identity[1]} already belongs to a member"
+            column = validator.columns["phone"]
+            return RowProblem(row.line, column, f"phone {phone} already belongs to a member")
+        for channel, external_id in row.identities:
+            if (channel, external_id) in seen_identities:
+                column = validator.columns[IDENTITY_PREFIX + channel]
+                why = f"{channel} identity {external_id} already belongs to a member"
+                return RowProblem(row.line, column, why)
         return None
 
     for line, raw in _read(path):
         report.rows += 1
         row, problems = validator.row(line, raw)
-        if row is not None and (why := duplicate(row)):
+        if row is not None and (clash := duplicate(row)):
             if on_duplicate == "skip":
                 report.skipped += 1
             else:
-                problems.append(RowProblem(line, "phone" if "phone" in why else "identity", why))
+                problems.append(clash)
             row = None
         report.problems.extend(problems)
         if row is not None:
@@ -236,19 +239,24 @@ async def import_members(
             seen_identities.update(row.identities)
             batch.append(row)
         if len(batch) >= batch_size:
-            report.imported += await _insert(db, tenant, batch, dry_run, report)
+            report.imported += await _insert(db, tenant, batch, dry_run, report, validator.columns)
             batch = []
         if progress is not None and report.rows % PROGRESS_EVERY == 0:
             progress(PROGRESS_EVERY)
     if batch:
-        report.imported += await _insert(db, tenant, batch, dry_run, report)
+        report.imported += await _insert(db, tenant, batch, dry_run, report, validator.columns)
     if progress is not None:
         progress(report.rows % PROGRESS_EVERY)
     return report
 
 
 async def _insert(
-    db: Database, tenant: Tenant, rows: list[_Row], dry_run: bool, report: ImportReport
+    db: Database,
+    tenant: Tenant,
+    rows: list[_Row],
+    dry_run: bool,
+    report: ImportReport,
+    columns: dict[str, str],
 ) -> int:
     if dry_run:
         return len(rows)
@@ -263,9 +271,9 @@ async def _insert(
                 await _insert_rows(db, tenant, [row])
                 imported += 1
             except IntegrityError:
-                report.problems.append(
-                    RowProblem(row.line, "phone", "a member with this phone or identity now exists")
-                )
+                column = columns.get("phone", "phone")
+                why = "a member with this phone or identity was created during the import"
+                report.problems.append(RowProblem(row.line, column, why))
         return imported
 
 
@@ -314,17 +322,11 @@ async def _insert_rows(db: Database, tenant: Tenant, rows: list[_Row]) -> None:
             }
             for channel, external_id in row.identities
         )
-        event_rows.append(
-            {
-                "id": new_id(),
-                "merchant_id": tenant.id,
-                "member_id": member_id,
-                "kind": "created",
-                "data": {"source": row.values["source"], "via": "csv import"},
-                "actor": "import",
-                "at": now,
-            }
-        )
+        event_rows.append(_event(tenant, member_id, "created", now, source=row.values["source"]))
+        if row.values["marketing_consent"]:
+            event_rows.append(
+                _event(tenant, member_id, "consent_given", now, consent_source="import")
+            )
     # Core inserts of the tables (not the ORM bulk path): one executemany per table and batch.
     async with db.unit_of_work() as session:
         for model, values in (
@@ -335,3 +337,18 @@ async def _insert_rows(db: Database, tenant: Tenant, rows: list[_Row]) -> None:
         ):
             if values:
                 await session.execute(insert(cast(Table, model.__table__)), values)
+
+
+def _event(
+    tenant: Tenant, member_id: uuid.UUID, kind: str, at: datetime, **data: Any
+) -> dict[str, Any]:
+    """A timeline row, the same shape the API writes (``Members.record``)."""
+    return {
+        "id": new_id(),
+        "merchant_id": tenant.id,
+        "member_id": member_id,
+        "kind": kind,
+        "data": {**data, "via": "csv import"},
+        "actor": "import",
+        "at": at,
+    }

@@ -200,7 +200,18 @@ class Members(TenantRepository[Member]):
         }
 
     async def move_children(self, source_id: uuid.UUID, target_id: uuid.UUID) -> None:
-        """Re-point the source member's identities, addresses and timeline at the target."""
+        """Re-point the source member's identities, addresses and timeline at the target.
+
+        The target keeps its own default address; the source's addresses arrive as others."""
+        target_default = select(MemberAddress.id).where(
+            MemberAddress.member_id == target_id, MemberAddress.is_default.is_(True)
+        )
+        if await self.session.scalar(target_default) is not None:
+            await self.session.execute(
+                update(MemberAddress)
+                .where(MemberAddress.member_id == source_id)
+                .values(is_default=False)
+            )
         for model in (MemberIdentity, MemberAddress, MemberEvent):
             await self.session.execute(
                 update(model)
@@ -230,5 +241,6 @@ class Members(TenantRepository[Member]):
         )
 
     async def erase_children(self, member_id: uuid.UUID) -> None:
-        for model in (MemberIdentity, MemberAddress, MemberTag):
+        """Delete what identifies the person or places them in a group; the timeline stays."""
+        for model in (MemberIdentity, MemberAddress, MemberTag, CommunityMember):
             await self.session.execute(delete(model).where(model.member_id == member_id))

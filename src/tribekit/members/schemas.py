@@ -15,14 +15,20 @@ if TYPE_CHECKING:
     from .repository import MemberView
 
 
-def _tag(value: str) -> str:
+TAG_MAX_LENGTH = 50
+
+
+def normalise_tag(value: str) -> str:
+    """Tags are compared lower-cased; the same rule for the API and the CSV import."""
     value = value.strip().lower()
     if not value or any(not ch.isprintable() or ch == "," for ch in value):
         raise ValueError("a tag is a short label without commas or control characters")
+    if len(value) > TAG_MAX_LENGTH:
+        raise ValueError(f"a tag has at most {TAG_MAX_LENGTH} characters")
     return value
 
 
-Tag = Annotated[str, Field(max_length=50), AfterValidator(_tag)]
+Tag = Annotated[str, Field(max_length=TAG_MAX_LENGTH), AfterValidator(normalise_tag)]
 PhoneText = Annotated[str, Field(min_length=3, max_length=40, examples=["+86 138 0013 8000"])]
 
 

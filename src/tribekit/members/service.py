@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -105,7 +106,7 @@ async def do_create_member(
         marketing_consent=data.marketing_consent,
         consent_at=now if data.marketing_consent else None,
         consent_source=(data.consent_source or "api") if data.marketing_consent else None,
-        joined_at=data.joined_at or now,
+        joined_at=(data.joined_at or now).astimezone(UTC),
         blocked=data.blocked,
         notes=data.notes,
     )
@@ -239,7 +240,7 @@ async def erase_member(
     member = await _current_or_404(members, member_id, for_update=True)
     await members.erase_children(member.id)
     member.display_name = ERASED_NAME
-    member.phone = member.email = member.birthday = member.notes = member.source_ref = None
+    member.phone = member.email = member.birthday = member.notes = None
     member.marketing_consent = False
     member.consent_at = member.consent_source = None
     member.erased_at = clock.now()
