@@ -144,3 +144,19 @@ async def test_nul_characters_are_refused_in_bodies_and_queries(
     assert query.status_code == 422
     assert query.json()["errors"][0]["loc"] == ["query", "q"]
     assert (await client.get("/api/v1/members", headers=shop.headers)).json()["items"] == []
+
+
+async def test_times_out_of_range_in_utc_are_422(client: AsyncClient, factory: Factory) -> None:
+    shop = await factory.shop()
+    query = await client.get(
+        "/api/v1/members", params={"joined_to": "0001-01-01T00:01:02+03:04"}, headers=shop.headers
+    )
+    assert query.status_code == 422
+    assert query.json()["errors"][0]["loc"] == ["query", "joined_to"]
+    body = await client.post(
+        "/api/v1/members",
+        json={"display_name": "Old", "joined_at": "0001-01-01T00:00:00+05:00"},
+        headers=shop.headers,
+    )
+    assert body.status_code == 422
+    assert body.json()["errors"][0]["loc"] == ["body", "joined_at"]

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 from .money import check_currency
 
@@ -86,6 +94,17 @@ def _country(value: str) -> str:
 
 
 CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_country)]
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError("this time is out of range once converted to UTC") from exc
+
+
+#: A timestamp with a timezone, normalised to UTC (a naive one is refused).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 TimezoneName = Annotated[str, Field(max_length=64), AfterValidator(_timezone)]
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(check_currency)]
 LocaleCode = Annotated[str, Field(max_length=16), AfterValidator(_locale)]

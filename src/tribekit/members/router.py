@@ -6,9 +6,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from pydantic import AwareDatetime
 
 from tribekit.api.deps import API_PREFIX, CurrentPrincipal, Cursor, DbSession, PageLimit, authorized
+from tribekit.kit.schemas import UtcDatetime
 from tribekit.models.enums import MemberSource
 from tribekit.tenancy.permissions import Permission
 from tribekit.tenancy.principal import Tenant
@@ -43,8 +43,8 @@ async def list_members(
     source: MemberSource | None = None,
     source_ref: Annotated[str | None, Query(max_length=100)] = None,
     community_id: uuid.UUID | None = None,
-    joined_from: AwareDatetime | None = None,
-    joined_to: AwareDatetime | None = None,
+    joined_from: UtcDatetime | None = None,
+    joined_to: UtcDatetime | None = None,
     blocked: bool | None = None,
     q: Annotated[
         str | None, Query(min_length=1, max_length=100, description="Search name or phone digits")

@@ -6,9 +6,9 @@ import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, EmailStr, Field
+from pydantic import AfterValidator, EmailStr, Field
 
-from tribekit.kit.schemas import CountryCode, Input, Output
+from tribekit.kit.schemas import CountryCode, Input, Output, UtcDatetime
 from tribekit.models.enums import Channel, MemberSource
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class MemberCreate(_MemberFields):
     blocked: bool = False
     source: MemberSource = MemberSource.MANUAL
     marketing_consent: bool = False
-    joined_at: AwareDatetime | None = Field(default=None, description="Defaults to now")
+    joined_at: UtcDatetime | None = Field(default=None, description="Defaults to now")
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     addresses: list[AddressIn] = Field(default_factory=list, max_length=20)
     identities: list[IdentityIn] = Field(default_factory=list, max_length=20)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -106,7 +105,7 @@ async def do_create_member(
         marketing_consent=data.marketing_consent,
         consent_at=now if data.marketing_consent else None,
         consent_source=(data.consent_source or "api") if data.marketing_consent else None,
-        joined_at=(data.joined_at or now).astimezone(UTC),
+        joined_at=data.joined_at or now,
         blocked=data.blocked,
         notes=data.notes,
     )
