@@ -145,6 +145,8 @@ async def test_tokens_are_shown_once_listed_by_prefix_and_revocable(
     assert {t["name"] for t in listed} == {"owner", "till"}
     assert all("token" not in t for t in listed)
     assert (await client.get("/api/v1/auth/me", headers=bearer(secret))).status_code == 200
+    used = (await client.get("/api/v1/tokens", headers=shop.headers)).json()["items"]
+    assert next(t for t in used if t["name"] == "till")["last_used_at"] is not None
 
     revoked = await client.delete(f"/api/v1/tokens/{created.json()['id']}", headers=shop.headers)
     assert revoked.status_code == 200

@@ -60,9 +60,11 @@ def tokens_of_merchant(merchant_id: uuid.UUID) -> Select[ApiToken]:
 
 
 async def touch_token(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> None:
-    """Record use at most once a minute, so that reads do not all turn into writes."""
-    await session.execute(
-        update(ApiToken)
+    """Record use at most once a minute, so that reads do not all turn into writes. A request
+    that finds the row locked by another request of the same token skips the touch instead of
+    waiting for that whole transaction."""
+    stale = (
+        select(ApiToken.id)
         .where(
             ApiToken.id == token_id,
             or_(
@@ -70,8 +72,10 @@ async def touch_token(session: AsyncSession, token_id: uuid.UUID, now: datetime)
                 ApiToken.last_used_at < now - LAST_USED_GRANULARITY,
             ),
         )
-        .values(last_used_at=now)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
     )
+    await session.execute(update(ApiToken).where(ApiToken.id == stale).values(last_used_at=now))
 
 
 async def session_by_hash(session: AsyncSession, token_hash: str) -> StaffSession | None:
