@@ -5,7 +5,9 @@ from __future__ import annotations
 from httpx import AsyncClient
 from sqlalchemy import func, select
 
+from tests.conftest import serve, test_settings
 from tests.factories import Factory, bearer
+from tribekit.api.app import create_app
 from tribekit.kit.db import Database
 from tribekit.models import Merchant, StaffUser
 
@@ -133,3 +135,15 @@ async def test_owner_reads_and_changes_the_merchant(client: AsyncClient, factory
     )
     assert currency.status_code == 422
     assert currency.json()["errors"][0]["type"] == "extra_forbidden"
+
+
+async def test_merchant_without_timezone_gets_the_server_default(
+    db: Database, factory: Factory
+) -> None:
+    token = await factory.platform_token()
+    app = create_app(test_settings(db, default_timezone="Asia/Shanghai"), db=db)
+    body = {k: v for k, v in BODY.items() if k != "timezone"}
+    async with serve(app) as http:
+        response = await http.post("/api/v1/platform/merchants", json=body, headers=bearer(token))
+    assert response.status_code == 201
+    assert response.json()["merchant"]["timezone"] == "Asia/Shanghai"

@@ -25,7 +25,9 @@ def create(
     name: str = typer.Option(..., help="Display name, e.g. 'Greenwood Fruit'"),
     currency: str = typer.Option(..., help="ISO 4217 currency, e.g. CNY"),
     country: str = typer.Option(..., help="ISO 3166 country, default region for phone numbers"),
-    timezone: str = typer.Option("UTC", help="IANA timezone for schedules and reports"),
+    timezone: str = typer.Option(
+        None, help="IANA timezone for schedules and reports [default: TRIBEKIT_DEFAULT_TIMEZONE]"
+    ),
     locale: str = typer.Option("en", help="Locale for formatting, e.g. en or zh_CN"),
     owner_email: str = typer.Option(..., help="The owner's login email"),
     owner_name: str = typer.Option(..., help="The owner's name"),
@@ -53,7 +55,9 @@ def create(
         async with database() as db:
             await migrations.upgrade(db)
             async with db.unit_of_work() as session:
-                merchant, owner = await service.create_merchant(session, data)
+                merchant, owner = await service.create_merchant(
+                    session, data, default_timezone=get_settings().default_timezone
+                )
                 _, secret = await auth.issue_token(
                     session,
                     get_settings().resolved_secret_key(),

@@ -56,11 +56,14 @@ class TokenPage(Output):
     summary="Create a merchant and its owner (platform admins)",
 )
 async def create_merchant(
-    data: MerchantCreate, session: DbSession, principal: CurrentPrincipal
+    data: MerchantCreate, session: DbSession, state: State, principal: CurrentPrincipal
 ) -> MerchantCreated:
     if not principal.is_platform_admin:
         raise PermissionDenied("only platform admins create merchants")
-    merchant, owner = await service.create_merchant(session, data)
+    default_timezone = state.settings.default_timezone
+    merchant, owner = await service.create_merchant(
+        session, data, default_timezone=default_timezone
+    )
     return MerchantCreated(
         merchant=MerchantOut.model_validate(merchant), owner=StaffOut.model_validate(owner)
     )

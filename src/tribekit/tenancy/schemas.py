@@ -31,7 +31,9 @@ class OwnerCreate(Input):
 class MerchantCreate(Input):
     slug: Slug
     name: str = Field(min_length=1, max_length=200)
-    timezone: TimezoneName = "UTC"
+    timezone: TimezoneName | None = Field(
+        default=None, description="Defaults to the server's TRIBEKIT_DEFAULT_TIMEZONE"
+    )
     currency: CurrencyCode
     country: CountryCode = Field(description="Default region for phone numbers and addresses")
     locale: LocaleCode = "en"

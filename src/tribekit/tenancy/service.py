@@ -48,7 +48,7 @@ async def _user_for(
 
 
 async def create_merchant(
-    session: AsyncSession, data: MerchantCreate
+    session: AsyncSession, data: MerchantCreate, *, default_timezone: str = "UTC"
 ) -> tuple[Merchant, StaffEntry]:
     """A new merchant and its first owner (an existing staff user, or a new one)."""
     if await repo.merchant_by_slug(session, data.slug) is not None:
@@ -56,7 +56,7 @@ async def create_merchant(
     merchant = Merchant(
         slug=data.slug,
         name=data.name,
-        timezone=data.timezone,
+        timezone=data.timezone or default_timezone,
         currency=data.currency,
         country=data.country,
         locale=data.locale,
