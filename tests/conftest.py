@@ -135,7 +135,7 @@ def test_settings(db: Database, **overrides: object) -> Settings:
         "login_rate_limit": 1000,
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**values)  # type: ignore[arg-type]  # values typed loosely to allow overrides
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test

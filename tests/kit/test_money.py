@@ -31,7 +31,7 @@ def test_currencies_never_mix_and_are_checked() -> None:
     with pytest.raises(ValueError, match="unknown currency"):
         Money(1, "XYZ")
     with pytest.raises(TypeError):
-        Money(1.5, "CNY")  # type: ignore[arg-type]
+        Money(1.5, "CNY")  # type: ignore[arg-type]  # the wrong type is the point
 
 
 def test_basis_points_round_half_up_or_to_even() -> None:

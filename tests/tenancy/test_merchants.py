@@ -61,7 +61,7 @@ async def test_duplicate_slug_is_409_and_creates_nothing(
         await client.post("/api/v1/platform/merchants", json=BODY, headers=bearer(token))
     ).status_code == 201
     merchants, users = await _count(db, Merchant), await _count(db, StaffUser)
-    other_owner = {**BODY, "owner": {**BODY["owner"], "email": "new@x.example"}}  # type: ignore[dict-item]
+    other_owner = {**BODY, "owner": {**BODY["owner"], "email": "new@x.example"}}  # type: ignore[dict-item]  # BODY is a loose test dict
     response = await client.post(
         "/api/v1/platform/merchants", json=other_owner, headers=bearer(token)
     )

@@ -89,7 +89,7 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    app.openapi = lambda: problems.openapi_with_problems(app)  # type: ignore[method-assign]
+    app.openapi = lambda: problems.openapi_with_problems(app)  # type: ignore[method-assign]  # FastAPI documents this override
     app.include_router(health.router)
     for router in API_ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)

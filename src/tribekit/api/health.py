@@ -46,7 +46,7 @@ async def readyz(state: State) -> JSONResponse:
 async def metrics() -> Response:
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # several server processes: add them up
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
         data = generate_latest(registry)
     else:
         data = generate_latest()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -45,10 +45,10 @@ async def database() -> AsyncIterator[Database]:
         await db.dispose()
 
 
-def run(work: Callable[[], Awaitable[T]]) -> T:
+def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run an async command; domain errors become a red message and exit code 1."""
     try:
-        return asyncio.run(work())  # type: ignore[arg-type]  # any awaitable, not only coroutines
+        return asyncio.run(work())
     except TribekitError as exc:
         err_console.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(1) from exc
