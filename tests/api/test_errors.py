@@ -81,6 +81,7 @@ async def test_oversized_body_is_a_413_before_any_handler(
     response = await client.post("/api/v1/members", json=big, headers=shop.headers)
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+    assert response.headers.get_list("x-request-id") == [response.json()["request_id"]]
     listing = await client.get("/api/v1/members", headers=shop.headers)
     assert listing.json()["items"] == []
 

@@ -262,7 +262,7 @@ async def test_good_rows_are_imported_with_tags_identities_and_consent(
         (Channel.TELEGRAM.value, "731928374"),
     ]
     assert await _events(db, lin.id) == [
-        ("created", "import", {"source": "store_qr", "via": "csv import"}),
+        ("created", "import", {"source": "store_qr", "source_ref": "counter", "via": "csv import"}),
         ("consent_given", "import", {"consent_source": "import", "via": "csv import"}),
     ]
 

@@ -202,3 +202,24 @@ async def test_malformed_bearer_is_401_with_hint(client: AsyncClient) -> None:
     assert "tkt_" in response.json()["detail"]
     anonymous = await client.get("/api/v1/merchant")
     assert anonymous.headers["www-authenticate"] == "Bearer"
+
+
+async def test_failed_logins_across_emails_are_limited_per_address(
+    db: Database, factory: Factory
+) -> None:
+    shop = await factory.shop()
+    app = create_app(test_settings(db, failed_auth_rate_limit=3), db=db)
+    async with serve(app) as http:
+        statuses = [
+            (
+                await http.post(
+                    "/api/v1/auth/login", json={"email": f"guess{i}@x.example", "password": "x"}
+                )
+            ).status_code
+            for i in range(4)
+        ]
+        blocked = await http.post(
+            "/api/v1/auth/login", json={"email": shop.owner_email, "password": PASSWORD}
+        )
+    assert statuses == [401, 401, 401, 429]
+    assert blocked.status_code == 429

@@ -11,6 +11,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tribekit.kit.errors import PayloadTooLarge, TribekitError
 from tribekit.kit.logging import request_id_var
 
 log = logging.getLogger("tribekit.api")
@@ -56,6 +57,10 @@ async def _send_problem(
     await send({"type": "http.response.body", "body": body})
 
 
+async def _send_error(send: Send, error: TribekitError, request_id: str) -> None:
+    await _send_problem(send, error.status, error.code, error.title, error.detail, request_id)
+
+
 class RequestContextMiddleware:
     """Gives every request an id (``X-Request-ID``, taken from the caller if sane), puts it in the
     logs and the response, records metrics, and turns an unexpected exception into a 500 envelope
@@ -81,10 +86,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                headers = list(message.get("headers", []))
+                if all(name.lower() != b"x-request-id" for name, _ in headers):
+                    headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -133,9 +138,7 @@ class BodyLimitMiddleware:
         )
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_problem(
-                send, 413, "payload_too_large", "Payload too large", too_large, request_id
-            )
+            await _send_error(send, PayloadTooLarge(too_large), request_id)
             return
         chunks: list[bytes] = []
         size = 0
@@ -146,9 +149,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await _send_problem(
-                    send, 413, "payload_too_large", "Payload too large", too_large, request_id
-                )
+                await _send_error(send, PayloadTooLarge(too_large), request_id)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

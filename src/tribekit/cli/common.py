@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tribekit.kit.db import Database
 from tribekit.kit.errors import TribekitError
-from tribekit.kit.settings import get_settings
+from tribekit.kit.settings import MissingSecretKey, get_settings
 
 T = TypeVar("T")
 console = Console()
@@ -52,3 +52,6 @@ def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except TribekitError as exc:
         err_console.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(1) from exc
+    except MissingSecretKey as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc

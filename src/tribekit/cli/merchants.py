@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 from rich.table import Table
-from sqlalchemy import select
 
 from tribekit import migrations
+from tribekit.kit.db import Database
 from tribekit.kit.settings import get_settings
 from tribekit.models.tenancy import Merchant
 from tribekit.tenancy import auth, service
@@ -26,7 +26,7 @@ def create(
     currency: str = typer.Option(..., help="ISO 4217 currency, e.g. CNY"),
     country: str = typer.Option(..., help="ISO 3166 country, default region for phone numbers"),
     timezone: str = typer.Option(
-        None, help="IANA timezone for schedules and reports [default: TRIBEKIT_DEFAULT_TIMEZONE]"
+        None, help="IANA timezone for schedules and reports \\[default: TRIBEKIT_DEFAULT_TIMEZONE]"
     ),
     locale: str = typer.Option("en", help="Locale for formatting, e.g. en or zh_CN"),
     owner_email: str = typer.Option(..., help="The owner's login email"),
@@ -77,8 +77,10 @@ def list_merchants() -> None:
     """List all merchants."""
 
     async def work() -> list[Merchant]:
-        async with database() as db, db.unit_of_work() as session:
-            return list((await session.scalars(select(Merchant).order_by(Merchant.slug))).all())
+        async with database() as db:
+            await migrations.upgrade(db)
+            async with db.unit_of_work() as session:
+                return await repo.all_merchants(session)
 
     table = Table("slug", "name", "currency", "country", "timezone", "id")
     for m in run(work):
@@ -96,7 +98,12 @@ def token(
     """Issue an API token for a staff user of a merchant (acts with that user's role)."""
 
     async def work() -> str:
-        async with database() as db, db.unit_of_work() as session:
+        async with database() as db:
+            await migrations.upgrade(db)
+            return await issue(db)
+
+    async def issue(db: Database) -> str:
+        async with db.unit_of_work() as session:
             found = await repo.merchant_by_slug(session, merchant)
             user = await repo.user_by_email(session, email)
             if found is None or user is None:

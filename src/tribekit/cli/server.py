@@ -25,9 +25,9 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     host: str = typer.Option(
-        None, help="Address to listen on [default: TRIBEKIT_HOST or 127.0.0.1]"
+        None, help="Address to listen on \\[default: TRIBEKIT_HOST or 127.0.0.1]"
     ),
-    port: int = typer.Option(None, help="Port [default: TRIBEKIT_PORT or 8000]"),
+    port: int = typer.Option(None, help="Port \\[default: TRIBEKIT_PORT or 8000]"),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Server processes"),
     demo: bool = typer.Option(False, "--demo", help="Create the demo merchant if missing"),
     no_worker: bool = typer.Option(

@@ -41,10 +41,6 @@ class TribekitError(Exception):
         self.data = data
 
 
-class BadRequest(TribekitError):
-    pass
-
-
 class MalformedBody(TribekitError):
     code = "malformed_body"
     title = "The request body could not be read"
@@ -86,12 +82,6 @@ class PayloadTooLarge(TribekitError):
     title = "Payload too large"
 
 
-class UnsupportedMediaType(TribekitError):
-    status = 415
-    code = "unsupported_media_type"
-    title = "Unsupported media type"
-
-
 class ValidationFailed(TribekitError):
     status = 422
     code = "validation_failed"
@@ -105,12 +95,6 @@ class RateLimited(TribekitError):
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
-
-
-class ServiceUnavailable(TribekitError):
-    status = 503
-    code = "service_unavailable"
-    title = "Service unavailable"
 
 
 def field_error(field: str, message: str, type: str = "invalid") -> ValidationFailed:

@@ -14,6 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SECRET_FILE_NAME = ".tribekit-secret"  # noqa: S105  # a file name, not a secret
 
 
+class MissingSecretKey(RuntimeError):
+    pass
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRIBEKIT_", env_file=".env", extra="ignore")
 
@@ -74,7 +78,7 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         if self.is_production:
-            raise RuntimeError("TRIBEKIT_SECRET_KEY must be set when TRIBEKIT_ENV=production")
+            raise MissingSecretKey("TRIBEKIT_SECRET_KEY must be set when TRIBEKIT_ENV=production")
         path = self.data_dir / SECRET_FILE_NAME
         if path.exists():
             return path.read_text().strip()

@@ -322,7 +322,16 @@ async def _insert_rows(db: Database, tenant: Tenant, rows: list[_Row]) -> None:
             }
             for channel, external_id in row.identities
         )
-        event_rows.append(_event(tenant, member_id, "created", now, source=row.values["source"]))
+        event_rows.append(
+            _event(
+                tenant,
+                member_id,
+                "created",
+                now,
+                source=row.values["source"],
+                source_ref=row.values.get("source_ref"),
+            )
+        )
         if row.values["marketing_consent"]:
             event_rows.append(
                 _event(tenant, member_id, "consent_given", now, consent_source="import")

@@ -20,6 +20,7 @@ from .repository import MemberFilters, Members, MemberView
 from .schemas import AddressIn, IdentityIn, MemberCreate, MemberEventOut, MemberOut, MemberUpdate
 
 ERASED_NAME = "(erased member)"
+MERGED_NAME = "(merged member)"
 
 
 def _phone(raw: str | None, tenant: Tenant, loc: tuple[str | int, ...]) -> str | None:
@@ -282,7 +283,7 @@ async def merge_members(
         target.consent_source = source.consent_source
     await members.move_children(source.id, target.id)
     source.merged_into_id = target.id
-    source.display_name, source.email, source.birthday, source.notes = ERASED_NAME, None, None, None
+    source.display_name, source.email, source.birthday, source.notes = MERGED_NAME, None, None, None
     members.record(target.id, "merged", actor, merged_member_id=str(source.id))
     await session.flush()
     return (await members.views([target]))[0]

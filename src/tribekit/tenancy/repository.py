@@ -18,6 +18,10 @@ async def merchant_by_slug(session: AsyncSession, slug: str) -> Merchant | None:
     return await session.scalar(select(Merchant).where(Merchant.slug == slug))
 
 
+async def all_merchants(session: AsyncSession) -> list[Merchant]:
+    return list((await session.scalars(select(Merchant).order_by(Merchant.slug))).all())
+
+
 async def merchant_by_id(session: AsyncSession, merchant_id: uuid.UUID) -> Merchant | None:
     return await session.get(Merchant, merchant_id)
 

@@ -19,7 +19,7 @@ from tribekit.api.deps import (
     client_ip,
     limit,
 )
-from tribekit.kit.errors import PermissionDenied
+from tribekit.kit.errors import PermissionDenied, Unauthenticated
 from tribekit.kit.schemas import Output
 from tribekit.tenancy import auth, service
 from tribekit.tenancy.permissions import Permission
@@ -77,7 +77,7 @@ async def get_merchant(
 
 
 @router.patch(
-    "/merchant", tags=["merchant"], summary="Change the merchant's name, timezone, locale"
+    "/merchant", tags=["merchant"], summary="Change the merchant's name, timezone, country, locale"
 )
 async def update_merchant(
     data: MerchantUpdate,
@@ -193,10 +193,31 @@ async def _whoami(session: DbSession, principal: Principal) -> WhoAmI:
 async def login(
     data: LoginIn, request: Request, response: Response, session: DbSession, state: State
 ) -> WhoAmI:
+    ip = client_ip(request)
     per_minute = state.settings.login_rate_limit
-    await limit(
-        state, f"login:{data.email.lower()}:{client_ip(request)}", per_minute, "sign-in attempts"
+    failures_per_minute = state.settings.failed_auth_rate_limit
+    await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins", record=False)
+    await limit(state, f"login:{data.email.lower()}:{ip}", per_minute, "sign-in attempts")
+    try:
+        secret, principal = await _open_session(data, request, session, state)
+    except Unauthenticated:
+        # Guessing across many emails from one address is stopped here, not per email.
+        await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins")
+        raise
+    response.set_cookie(
+        auth.SESSION_COOKIE,
+        secret,
+        max_age=state.settings.session_days * 86_400,
+        httponly=True,
+        secure=state.settings.is_production,
+        samesite="lax",
     )
+    return await _whoami(session, principal)
+
+
+async def _open_session(
+    data: LoginIn, request: Request, session: DbSession, state: State
+) -> tuple[str, Principal]:
     secret, _staff_session, principal = await auth.login(
         session,
         state.secret_key,
@@ -207,15 +228,7 @@ async def login(
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
     )
-    response.set_cookie(
-        auth.SESSION_COOKIE,
-        secret,
-        max_age=state.settings.session_days * 86_400,
-        httponly=True,
-        secure=state.settings.is_production,
-        samesite="lax",
-    )
-    return await _whoami(session, principal)
+    return secret, principal
 
 
 @router.post(
