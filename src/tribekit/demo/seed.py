@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.communities import service as communities
@@ -20,7 +19,6 @@ from tribekit.kit.db import Database
 from tribekit.members import service as members
 from tribekit.members.schemas import AddressIn, IdentityIn, MemberCreate
 from tribekit.models.enums import Channel, MemberSource, Role
-from tribekit.models.tenancy import ApiToken
 from tribekit.tenancy import auth
 from tribekit.tenancy import repository as tenancy_repo
 from tribekit.tenancy import service as tenancy
@@ -211,15 +209,8 @@ async def seed_demo(
         owner = await tenancy_repo.user_by_email(session, OWNER_EMAIL)
         assert owner is not None
         tenant = Tenant.of(merchant)
-        await session.execute(
-            update(ApiToken)
-            .where(
-                ApiToken.merchant_id == merchant.id,
-                ApiToken.user_id == owner.id,
-                ApiToken.name == DEMO_TOKEN_NAME,
-                ApiToken.revoked_at.is_(None),
-            )
-            .values(revoked_at=clock.now())
+        await tenancy_repo.revoke_tokens_named(
+            session, merchant.id, owner.id, DEMO_TOKEN_NAME, clock.now()
         )
         token, secret = await auth.issue_token(
             session, secret_key, user_id=owner.id, merchant_id=merchant.id, name=DEMO_TOKEN_NAME

@@ -82,5 +82,20 @@ async def touch_token(session: AsyncSession, token_id: uuid.UUID, now: datetime)
     await session.execute(update(ApiToken).where(ApiToken.id == stale).values(last_used_at=now))
 
 
+async def revoke_tokens_named(
+    session: AsyncSession, merchant_id: uuid.UUID, user_id: uuid.UUID, name: str, now: datetime
+) -> None:
+    await session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.merchant_id == merchant_id,
+            ApiToken.user_id == user_id,
+            ApiToken.name == name,
+            ApiToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+
+
 async def session_by_hash(session: AsyncSession, token_hash: str) -> StaffSession | None:
     return await session.scalar(select(StaffSession).where(StaffSession.token_hash == token_hash))
