@@ -6,7 +6,9 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from tribekit.kit.db import Database
+from sqlalchemy import func, select
+
+from tribekit.kit.db import Base, Database
 from tribekit.members import service as members
 from tribekit.members.repository import MemberView
 from tribekit.members.schemas import MemberCreate
@@ -32,6 +34,15 @@ class Shop:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def count_rows(db: Database, model: type[Base], *where: Any) -> int:
+    """How many rows of ``model`` (matching ``where``) the database holds."""
+    async with db.unit_of_work() as session:
+        stmt = select(func.count()).select_from(model)
+        for condition in where:
+            stmt = stmt.where(condition)
+        return int(await session.scalar(stmt) or 0)
 
 
 class Factory:

@@ -8,11 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from httpx import AsyncClient
-from sqlalchemy import func, select
 
-from tests.factories import Factory, Shop, bearer
+from tests.factories import Factory, Shop, bearer, count_rows
 from tribekit.kit import clock
-from tribekit.kit.db import Base, Database
+from tribekit.kit.db import Database
 from tribekit.models import Community, CommunityMember
 from tribekit.models.enums import Role
 
@@ -55,11 +54,6 @@ async def _member_ids(client: AsyncClient, shop: Shop, community_id: str) -> set
     return {m["id"] for m in response.json()["items"]}
 
 
-async def _count(db: Database, model: type[Base]) -> int:
-    async with db.unit_of_work() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
-
-
 async def test_create_a_community(client: AsyncClient, factory: Factory) -> None:
     shop = await factory.shop()
     now = clock.now().replace(microsecond=0)
@@ -92,7 +86,7 @@ async def test_a_duplicate_channel_and_chat_id_is_409_and_creates_nothing(
     assert response.status_code == 409
     assert response.json()["code"] == "conflict"
     assert response.json()["detail"] == "a telegram community with chat id '-100' already exists"
-    assert await _count(db, Community) == 1
+    assert await count_rows(db, Community) == 1
     listing = await client.get(API, headers=shop.headers)
     assert [c["id"] for c in listing.json()["items"]] == [first["id"]]
 
@@ -100,7 +94,7 @@ async def test_a_duplicate_channel_and_chat_id_is_409_and_creates_nothing(
     await _create(client, shop, "Fruit on Matrix", "matrix", external_id="-100")
     other = await factory.shop()
     await _create(client, other, "Their fruit", external_id="-100")
-    assert await _count(db, Community) == 3
+    assert await count_rows(db, Community) == 3
 
 
 async def test_bad_input_is_422(client: AsyncClient, factory: Factory, db: Database) -> None:
@@ -114,7 +108,7 @@ async def test_bad_input_is_422(client: AsyncClient, factory: Factory, db: Datab
         ("body", "channel"): "enum",
         ("body", "colour"): "extra_forbidden",
     }
-    assert await _count(db, Community) == 0
+    assert await count_rows(db, Community) == 0
 
 
 async def test_the_list_shows_member_counts_newest_first(
@@ -177,7 +171,7 @@ async def test_adding_a_member_twice_keeps_them_in_once(
         assert response.status_code == 200
         assert response.json() == {**group, "member_count": 1}
     assert (await _get(client, shop, group["id"]))["member_count"] == 1
-    assert await _count(db, CommunityMember) == 1
+    assert await count_rows(db, CommunityMember) == 1
     member = await client.get(f"/api/v1/members/{member_id}", headers=shop.headers)
     assert member.json()["community_ids"] == [group["id"]]
 
@@ -199,7 +193,7 @@ async def test_removing_a_member(client: AsyncClient, factory: Factory, db: Data
     again = await client.delete(f"{API}/{group['id']}/members/{leaves}", headers=shop.headers)
     assert again.status_code == 404
     assert again.json()["detail"] == f"member {leaves} is not in community {group['id']}"
-    assert await _count(db, CommunityMember) == 1
+    assert await count_rows(db, CommunityMember) == 1
 
 
 async def test_an_unknown_member_or_community_is_404_and_changes_nothing(
@@ -222,7 +216,7 @@ async def test_an_unknown_member_or_community_is_404_and_changes_nothing(
     assert gone.status_code == 404
 
     assert (await _get(client, shop, group["id"]))["member_count"] == 0
-    assert await _count(db, CommunityMember) == 0
+    assert await count_rows(db, CommunityMember) == 0
 
 
 async def test_members_are_filtered_by_community(client: AsyncClient, factory: Factory) -> None:
@@ -274,5 +268,5 @@ async def test_an_analyst_reads_communities_but_cannot_change_them(
         f"{API}/{group['id']}/members", json={"member_id": member_id}, headers=analyst
     )
     assert join.status_code == 403
-    assert await _count(db, Community) == 1
-    assert await _count(db, CommunityMember) == 0
+    assert await count_rows(db, Community) == 1
+    assert await count_rows(db, CommunityMember) == 0

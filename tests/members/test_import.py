@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.factories import Factory, Shop
+from tests.factories import Factory, Shop, count_rows
 from tribekit.kit import clock
-from tribekit.kit.db import Base, Database
+from tribekit.kit.db import Database
 from tribekit.members.importer import (
     ImportReport,
     MappingError,
@@ -61,14 +61,6 @@ def _pairs(report: ImportReport) -> list[tuple[int, str]]:
 
 def _totals(report: ImportReport) -> tuple[int, int, int, int]:
     return report.rows, report.imported, report.skipped, report.failed_rows
-
-
-async def _count(db: Database, model: type[Base], *where: Any) -> int:
-    async with db.unit_of_work() as session:
-        stmt = select(func.count()).select_from(model)
-        for condition in where:
-            stmt = stmt.where(condition)
-        return int(await session.scalar(stmt) or 0)
 
 
 async def _members(db: Database, shop: Shop) -> dict[str, Member]:
@@ -277,7 +269,7 @@ async def test_good_rows_are_imported_with_tags_identities_and_consent(
     assert await _tags(db, zhang.id) == []
     assert await _identities(db, zhang.id) == []
     assert nameless.phone == "+8613700137000"
-    assert await _count(db, MemberEvent) == 4  # three "created", one "consent_given"
+    assert await count_rows(db, MemberEvent) == 4  # three "created", one "consent_given"
 
 
 # -------------------------------------------------------------------------------------- bad rows
@@ -335,7 +327,7 @@ Good Two,13800138004,,,,h,888,
 
     members = await _members(db, shop)
     assert sorted(members) == ["Good One", "Good Two"]
-    assert await _count(db, Member) == 2
+    assert await count_rows(db, Member) == 2
     assert await _tags(db, members["Good One"].id) == ["a"]
     assert await _tags(db, members["Good Two"].id) == ["h"]
     async with db.unit_of_work() as session:
@@ -343,7 +335,7 @@ Good Two,13800138004,,,,h,888,
         all_ids = sorted((await session.scalars(select(MemberIdentity.external_id))).all())
     assert all_tags == ["a", "h"]
     assert all_ids == ["111", "888"]
-    assert await _count(db, MemberEvent) == 3  # two "created", one "consent_given"
+    assert await count_rows(db, MemberEvent) == 3  # two "created", one "consent_given"
     good = members["Good One"]
     assert (good.source, good.marketing_consent, good.email) == ("event", True, "good@example.com")
 
@@ -418,8 +410,8 @@ async def test_duplicates_in_the_file_and_in_the_database_are_skipped(
     assert members["Already Here"].phone == "+8613800138000"
     assert await _identities(db, existing) == [("telegram", "999")]
     assert await _identities(db, members["New One"].id) == [("telegram", "888")]
-    assert await _count(db, MemberIdentity) == 2
-    assert await _count(db, MemberEvent) == 3
+    assert await count_rows(db, MemberIdentity) == 2
+    assert await count_rows(db, MemberEvent) == 3
 
 
 async def test_duplicates_are_reported_when_asked_to(
@@ -438,7 +430,7 @@ async def test_duplicates_are_reported_when_asked_to(
         RowProblem(6, "Telegram", "telegram identity 888 already belongs to a member"),
     ]
     assert sorted(await _members(db, shop)) == ["Already Here", "Fresh", "New One"]
-    assert await _count(db, MemberIdentity) == 2
+    assert await count_rows(db, MemberIdentity) == 2
 
 
 async def test_a_second_import_of_the_same_file_imports_nothing(
@@ -450,8 +442,8 @@ async def test_a_second_import_of_the_same_file_imports_nothing(
     assert _totals(first) == (2, 2, 0, 0)
     second = await _run(db, shop, path, {"Name": "display_name"})
     assert _totals(second) == (2, 0, 2, 0)
-    assert await _count(db, Member) == 2
-    assert await _count(db, MemberTag) == 1
+    assert await count_rows(db, Member) == 2
+    assert await count_rows(db, MemberTag) == 1
 
 
 # --------------------------------------------------------------------------------------- dry run
@@ -476,7 +468,7 @@ Twin,138 0013 8000,,4
     assert _totals(report) == (4, 2, 1, 1)
     assert _pairs(report) == [(4, "Mobile")]
     for model in (Member, MemberTag, MemberIdentity, MemberEvent):
-        assert await _count(db, model) == 0, model
+        assert await count_rows(db, model) == 0, model
 
     real = await _run(db, shop, path, mapping)
     assert _totals(real) == _totals(report)

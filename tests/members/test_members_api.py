@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from httpx import AsyncClient, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.concurrency import fire
-from tests.factories import Factory, Shop
+from tests.factories import Factory, Shop, count_rows
 from tribekit.kit import clock
-from tribekit.kit.db import Base, Database
+from tribekit.kit.db import Database
 from tribekit.models import (
     CommunityMember,
     Member,
@@ -99,14 +99,6 @@ async def _events(client: AsyncClient, shop: Shop, member_id: str) -> list[dict[
 
 async def _kinds(client: AsyncClient, shop: Shop, member_id: str) -> list[str]:
     return [e["kind"] for e in await _events(client, shop, member_id)]
-
-
-async def _count(db: Database, model: type[Base], *where: Any) -> int:
-    async with db.unit_of_work() as session:
-        stmt = select(func.count()).select_from(model)
-        for condition in where:
-            stmt = stmt.where(condition)
-        return int(await session.scalar(stmt) or 0)
 
 
 async def _actor(db: Database, shop: Shop) -> str:
@@ -205,7 +197,7 @@ async def test_create_normalises_phone_email_and_tags_and_records_consent(
         "created": {"source": "store_qr", "source_ref": "counter"},
         "consent_given": {"consent_source": "join page"},
     }
-    assert await _count(db, MemberTag, MemberTag.member_id == uuid.UUID(body["id"])) == 2
+    assert await count_rows(db, MemberTag, MemberTag.member_id == uuid.UUID(body["id"])) == 2
 
 
 async def test_create_response_is_what_a_get_returns(client: AsyncClient, factory: Factory) -> None:
@@ -353,7 +345,7 @@ async def test_two_default_addresses_are_422_and_create_nothing(
         {"loc": ["body", "addresses"], "message": "more than one is_default", "type": "default"}
     ]
     assert await _listed(client, shop) == []
-    assert await _count(db, MemberAddress) == 0
+    assert await count_rows(db, MemberAddress) == 0
 
 
 async def test_the_same_identity_twice_in_one_request_is_422(
@@ -366,7 +358,7 @@ async def test_the_same_identity_twice_in_one_request_is_422(
     )
     assert response.status_code == 422
     assert _problem_locs(response) == [["body", "identities"]]
-    assert await _count(db, Member) == 0
+    assert await count_rows(db, Member) == 0
 
 
 # -------------------------------------------------------------------------------------------- get
@@ -444,7 +436,7 @@ async def test_patch_changes_only_the_fields_sent(
     )
     assert same.status_code == 200
     assert same.json()["notes"] == "new"
-    assert await _count(db, MemberEvent, MemberEvent.kind == "updated") == 1
+    assert await count_rows(db, MemberEvent, MemberEvent.kind == "updated") == 1
 
     # The phone can be removed (null is allowed for optional fields).
     cleared = await client.patch(
@@ -495,7 +487,7 @@ async def test_patch_null_for_a_required_field_is_422_and_changes_nothing(
             {"loc": ["body", field], "message": "null is not allowed here", "type": "null"}
         ]
     assert await _get(client, shop, created["id"]) == created
-    assert await _count(db, MemberEvent, MemberEvent.kind == "updated") == 0
+    assert await count_rows(db, MemberEvent, MemberEvent.kind == "updated") == 0
 
 
 async def test_patch_to_another_members_phone_is_409_and_changes_nothing(
@@ -578,10 +570,10 @@ async def test_a_duplicate_phone_is_409_and_creates_nothing(
         "another member already has the phone number +8613800138000; merge the two members instead"
     )
     assert await _listed(client, shop) == before == [first["id"]]
-    assert await _count(db, Member) == 1
-    assert await _count(db, MemberTag) == 0
-    assert await _count(db, MemberIdentity) == 0
-    assert await _count(db, MemberEvent) == 1
+    assert await count_rows(db, Member) == 1
+    assert await count_rows(db, MemberTag) == 0
+    assert await count_rows(db, MemberIdentity) == 0
+    assert await count_rows(db, MemberEvent) == 1
 
 
 async def test_an_identity_of_another_member_is_409_and_the_new_member_is_not_created(
@@ -594,7 +586,7 @@ async def test_an_identity_of_another_member_is_409_and_the_new_member_is_not_cr
         display_name="Owner of the id",
         identities=[{"channel": "telegram", "external_id": "731928374"}],
     )
-    members_before = await _count(db, Member)
+    members_before = await count_rows(db, Member)
     response = await client.post(
         API,
         json={
@@ -613,12 +605,12 @@ async def test_an_identity_of_another_member_is_409_and_the_new_member_is_not_cr
     assert response.json()["detail"] == (
         "the telegram identity '731928374' belongs to another member"
     )
-    assert await _count(db, Member) == members_before == 1
+    assert await count_rows(db, Member) == members_before == 1
     assert await _listed(client, shop) == [owner["id"]]
-    assert await _count(db, MemberIdentity) == 1
-    assert await _count(db, MemberTag) == 0
-    assert await _count(db, MemberAddress) == 0
-    assert await _count(db, MemberEvent) == 1
+    assert await count_rows(db, MemberIdentity) == 1
+    assert await count_rows(db, MemberTag) == 0
+    assert await count_rows(db, MemberAddress) == 0
+    assert await count_rows(db, MemberEvent) == 1
     # The phone of the refused request is still free.
     assert (await _create(client, shop, phone="13900139000"))["phone"] == "+8613900139000"
 
@@ -639,9 +631,9 @@ async def test_twenty_concurrent_creates_with_one_phone_make_one_member(
     statuses = await fire(20, create)
     assert sorted(statuses) == [201] + [409] * 19
     assert len(await _listed(client, shop)) == 1
-    assert await _count(db, Member) == 1
-    assert await _count(db, MemberTag) == 1
-    assert await _count(db, MemberEvent) == 1
+    assert await count_rows(db, Member) == 1
+    assert await count_rows(db, MemberTag) == 1
+    assert await count_rows(db, MemberEvent) == 1
 
 
 async def test_twenty_concurrent_links_of_one_identity_make_one_link(
@@ -661,9 +653,9 @@ async def test_twenty_concurrent_links_of_one_identity_make_one_link(
     statuses = await fire(20, link)
     assert sorted(statuses) == [201] + [409] * 19
     winner = members[statuses.index(201)]
-    assert await _count(db, MemberIdentity) == 1
-    assert await _count(db, MemberIdentity, MemberIdentity.member_id == uuid.UUID(winner)) == 1
-    assert await _count(db, MemberEvent, MemberEvent.kind == "identity_added") == 1
+    assert await count_rows(db, MemberIdentity) == 1
+    assert await count_rows(db, MemberIdentity, MemberIdentity.member_id == uuid.UUID(winner)) == 1
+    assert await count_rows(db, MemberEvent, MemberEvent.kind == "identity_added") == 1
 
 
 # ------------------------------------------------------------------------------------------- list
@@ -872,7 +864,7 @@ async def test_erase_wipes_personal_data_and_keeps_a_pseudonymous_row(
     assert row.erased_at is not None
     assert sorted(kinds) == ["consent_given", "created", "erased"]
     for model in (MemberTag, MemberAddress, MemberIdentity):
-        assert await _count(db, model, model.member_id == uuid.UUID(member_id)) == 0
+        assert await count_rows(db, model, model.member_id == uuid.UUID(member_id)) == 0
 
     # The erased member's phone and identity are free for a new member.
     again = await _create(
@@ -1003,7 +995,7 @@ async def test_identities_are_added_and_removed(
         headers=shop.headers,
     )
     assert unknown_member.status_code == 404
-    assert await _count(db, MemberIdentity) == 1
+    assert await count_rows(db, MemberIdentity) == 1
 
 
 async def test_an_identity_is_removed_only_through_its_own_member(
@@ -1018,7 +1010,7 @@ async def test_an_identity_is_removed_only_through_its_own_member(
     )
     assert response.status_code == 404
     assert (await _get(client, shop, owner["id"]))["identities"] == owner["identities"]
-    assert await _count(db, MemberEvent, MemberEvent.kind == "identity_removed") == 0
+    assert await count_rows(db, MemberEvent, MemberEvent.kind == "identity_removed") == 0
 
 
 async def test_linking_an_identity_owned_by_another_member_is_409_and_changes_nothing(
@@ -1114,8 +1106,8 @@ async def test_merge_moves_everything_to_the_target_and_the_source_disappears(
         got = await client.get(f"/api/v1/communities/{community}", headers=shop.headers)
         assert got.json()["member_count"] == 1
     assert await _ids(client, shop, community_id=only_source) == {target["id"]}
-    assert await _count(db, MemberTag) == 2
-    assert await _count(db, CommunityMember) == 2
+    assert await count_rows(db, MemberTag) == 2
+    assert await count_rows(db, CommunityMember) == 2
 
     # The phone moved with the member: nobody else can take it.
     taken = await client.post(

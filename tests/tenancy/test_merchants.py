@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from httpx import AsyncClient
-from sqlalchemy import func, select
 
 from tests.conftest import serve, test_settings
-from tests.factories import Factory, bearer
+from tests.factories import Factory, bearer, count_rows
 from tribekit.api.app import create_app
 from tribekit.kit.db import Database
 from tribekit.models import Merchant, StaffUser
@@ -20,11 +19,6 @@ BODY = {
     "locale": "zh-CN",
     "owner": {"email": "Lin@Greenwood.example", "name": "Lin Wei", "password": "a long password"},
 }
-
-
-async def _count(db: Database, model: type[Merchant] | type[StaffUser]) -> int:
-    async with db.unit_of_work() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 async def test_platform_admin_creates_a_merchant_and_its_owner(
@@ -60,14 +54,14 @@ async def test_duplicate_slug_is_409_and_creates_nothing(
     assert (
         await client.post("/api/v1/platform/merchants", json=BODY, headers=bearer(token))
     ).status_code == 201
-    merchants, users = await _count(db, Merchant), await _count(db, StaffUser)
+    merchants, users = await count_rows(db, Merchant), await count_rows(db, StaffUser)
     other_owner = {**BODY, "owner": {**BODY["owner"], "email": "new@x.example"}}  # type: ignore[dict-item]  # BODY is a loose test dict
     response = await client.post(
         "/api/v1/platform/merchants", json=other_owner, headers=bearer(token)
     )
     assert response.status_code == 409
     assert response.json()["detail"] == "the slug 'greenwood' is taken; choose another"
-    assert (await _count(db, Merchant), await _count(db, StaffUser)) == (merchants, users)
+    assert (await count_rows(db, Merchant), await count_rows(db, StaffUser)) == (merchants, users)
 
 
 async def test_bad_merchant_fields_are_422_with_each_field(
@@ -92,21 +86,21 @@ async def test_new_owner_needs_a_password(
 ) -> None:
     token = await factory.platform_token()
     body = {**BODY, "owner": {"email": "nopw@x.example", "name": "N"}}
-    merchants = await _count(db, Merchant)
+    merchants = await count_rows(db, Merchant)
     response = await client.post("/api/v1/platform/merchants", json=body, headers=bearer(token))
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "owner.password"]
-    assert await _count(db, Merchant) == merchants
+    assert await count_rows(db, Merchant) == merchants
 
 
 async def test_merchant_staff_cannot_create_merchants(
     client: AsyncClient, factory: Factory, db: Database
 ) -> None:
     shop = await factory.shop()
-    merchants = await _count(db, Merchant)
+    merchants = await count_rows(db, Merchant)
     response = await client.post("/api/v1/platform/merchants", json=BODY, headers=shop.headers)
     assert response.status_code == 403
-    assert await _count(db, Merchant) == merchants
+    assert await count_rows(db, Merchant) == merchants
 
 
 async def test_platform_token_is_not_a_merchant_token(
