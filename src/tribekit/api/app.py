@@ -18,6 +18,8 @@ from tribekit.kit.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimi
 from tribekit.kit.settings import Settings, get_settings
 from tribekit.kit.worker import WorkerLoop
 from tribekit.members.router import router as members_router
+from tribekit.membership.router import config_router as membership_router
+from tribekit.membership.router import member_router as member_points_router
 from tribekit.sweeps import all_sweeps
 from tribekit.tenancy.router import router as tenancy_router
 
@@ -34,7 +36,13 @@ Lists are paginated with cursors: pass `next_cursor` back as `cursor`.
 """
 
 
-API_ROUTERS = [tenancy_router, members_router, communities_router]
+API_ROUTERS = [
+    tenancy_router,
+    members_router,
+    member_points_router,
+    membership_router,
+    communities_router,
+]
 
 
 def create_app(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,4 +113,16 @@ async def reject_nul_in_query(request: Request) -> None:
 PageLimit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")]
 Cursor = Annotated[
     str | None, Query(max_length=64, description="`next_cursor` of the previous page")
+]
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=150,
+        pattern=r"^[\x21-\x7e]+$",
+        description="A key you choose per business event (e.g. a UUID). The same key with the "
+        "same request returns the first result; with a different request it is refused (422).",
+    ),
 ]

@@ -39,3 +39,15 @@ def frozen_at(at: datetime) -> Iterator[FrozenClock]:
         yield clock
     finally:
         _frozen.reset(token)
+
+
+def add_months(at: datetime, months: int) -> datetime:
+    """``at`` moved by whole calendar months; the 31st becomes the last day of a shorter month."""
+    index = at.month - 1 + months
+    year, month = at.year + index // 12, index % 12 + 1
+    days = [31, 29 if _leap(year) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    return at.replace(year=year, month=month, day=min(at.day, days[month - 1]))
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)

@@ -76,6 +76,11 @@ class Conflict(TribekitError):
     title = "Conflict"
 
 
+class IdempotencyInProgress(Conflict):
+    code = "idempotency_in_progress"
+    title = "A request with this idempotency key is being handled"
+
+
 class PayloadTooLarge(TribekitError):
     status = 413
     code = "payload_too_large"
@@ -86,6 +91,11 @@ class ValidationFailed(TribekitError):
     status = 422
     code = "validation_failed"
     title = "Validation failed"
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    code = "idempotency_key_reused"
+    title = "The idempotency key was used with a different request"
 
 
 class RateLimited(TribekitError):

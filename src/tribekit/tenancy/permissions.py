@@ -19,6 +19,9 @@ class Permission(StrEnum):
     MEMBERS_ERASE = "members:erase"
     COMMUNITIES_READ = "communities:read"
     COMMUNITIES_WRITE = "communities:write"
+    MEMBERSHIP_READ = "membership:read"  # levels, plans, members' points and levels
+    MEMBERSHIP_CONFIGURE = "membership:configure"  # settings, levels, level prices, plans
+    POINTS_WRITE = "points:write"  # adjust, redeem, reverse; assign levels; record plan sales
 
 
 _EVERYONE = {Permission.MERCHANT_READ, Permission.TOKENS_OWN, Permission.COMMUNITIES_READ}
@@ -33,12 +36,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MEMBERS_READ,
             Permission.MEMBERS_WRITE,
             Permission.COMMUNITIES_WRITE,
+            Permission.MEMBERSHIP_READ,
+            Permission.POINTS_WRITE,
         }
     ),
     # Leaders will see the members of their own groups once leaders own groups; until then they
     # see nobody's personal data.
     Role.LEADER: frozenset(_EVERYONE),
-    Role.ANALYST: frozenset(_EVERYONE | {Permission.MEMBERS_READ}),
+    Role.ANALYST: frozenset(_EVERYONE | {Permission.MEMBERS_READ, Permission.MEMBERSHIP_READ}),
 }
 
 #: Who may give which role: only an owner makes owners and admins.

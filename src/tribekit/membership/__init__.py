@@ -1,0 +1,1 @@
+"""The membership program: levels, benefits, the points ledger, paid plans."""

@@ -1,0 +1,325 @@
+"""The points ledger: append-only entries, lots with expiry, one posting per business event.
+
+Every posting locks the member's account row first (see ``Accounts.lock``), then expires the
+member's due lots, then writes. The cached ``balance`` on the account moves in the same
+transaction as the entry it sums, and a CHECK constraint keeps it from ever going below zero.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.kit import clock
+from tribekit.kit.errors import Conflict, IdempotencyInProgress, ValidationFailed
+from tribekit.kit.idempotency import check_replay, fingerprint
+from tribekit.models.membership import MembershipAccount, PointsEntry, PointsLot, PointsLotUse
+from tribekit.tenancy.principal import Tenant
+
+from .repository import Accounts, Entries, settings_of
+
+
+class EntryKind(StrEnum):
+    EARN = "earn"
+    SPEND = "spend"
+    EXPIRE = "expire"
+    REVERSE = "reverse"
+
+
+class Source(StrEnum):
+    ORDER = "order"
+    REFERRAL = "referral"
+    CHECK_IN = "check_in"
+    MANUAL = "manual"
+    CAMPAIGN = "campaign"
+    LEVEL_REWARD = "level_reward"
+    BIRTHDAY = "birthday"
+    CHECKOUT = "checkout"  # points redeemed to pay part of an order
+    REWARD = "reward"  # points redeemed for a reward
+    EXPIRY = "expiry"
+
+
+#: Points from these sources count as "points earned" toward levels; rewards for reaching a
+#: level or for a birthday do not, so that a reward can never push a member up by itself.
+QUALIFYING_SOURCES = (
+    Source.ORDER,
+    Source.REFERRAL,
+    Source.CHECK_IN,
+    Source.MANUAL,
+    Source.CAMPAIGN,
+)
+EARN_SOURCES = frozenset({*QUALIFYING_SOURCES, Source.LEVEL_REWARD, Source.BIRTHDAY})
+SPEND_SOURCES = frozenset({Source.CHECKOUT, Source.REWARD, Source.MANUAL})
+
+
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+    title = "Not enough points"
+
+
+class NotReversible(Conflict):
+    code = "not_reversible"
+    title = "The entry cannot be reversed"
+
+
+@dataclass(frozen=True)
+class Posting:
+    entry: PointsEntry
+    replayed: bool = False
+
+
+class PointsLedger:
+    def __init__(self, session: AsyncSession, tenant: Tenant) -> None:
+        self.session = session
+        self.tenant = tenant
+        self.accounts = Accounts(session, tenant.id)
+        self.entries = Entries(session, tenant.id)
+
+    async def _replay(self, key: str, request_hash: str) -> Posting | None:
+        existing = await self.entries.by_key(key)
+        if existing is None:
+            return None
+        check_replay(existing.request_hash, request_hash, key)
+        return Posting(existing, replayed=True)
+
+    async def _append(self, entry: PointsEntry, account: MembershipAccount) -> PointsEntry:
+        """Insert ``entry``; its idempotency key or reversed entry taken concurrently is a 409."""
+        account.balance += entry.points
+        entry.merchant_id = self.tenant.id
+        entry.balance_after = account.balance
+        try:
+            async with self.session.begin_nested():
+                self.session.add(entry)
+                await self.session.flush()
+        except IntegrityError as exc:
+            raise IdempotencyInProgress(
+                f"another request with idempotency key {entry.idempotency_key!r} "
+                "(or reversing the same entry) is being handled; retry to get its result",
+                key=entry.idempotency_key,
+            ) from exc
+        return entry
+
+    async def earn(
+        self,
+        member_id: uuid.UUID,
+        points: int,
+        *,
+        source: Source,
+        key: str,
+        ref: str | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> Posting:
+        if source not in EARN_SOURCES:
+            raise ValueError(f"{source} is not a source of earned points")
+        if points <= 0:
+            raise ValidationFailed("points to earn must be a positive whole number")
+        request_hash = fingerprint(
+            "earn", member=member_id, points=points, source=source, ref=ref, reason=reason
+        )
+        if replay := await self._replay(key, request_hash):
+            return replay
+        account = await self.accounts.lock(member_id)
+        now = clock.now()
+        await self._expire_due(account, now)
+        entry = PointsEntry(
+            member_id=member_id,
+            kind=EntryKind.EARN,
+            source=source,
+            points=points,
+            idempotency_key=key,
+            request_hash=request_hash,
+            ref=ref,
+            reason=reason,
+            actor=actor,
+            at=now,
+        )
+        await self._append(entry, account)
+        settings = await settings_of(self.session, self.tenant.id)
+        months = settings.points_expiry_months
+        self.session.add(
+            PointsLot(
+                merchant_id=self.tenant.id,
+                entry_id=entry.id,
+                member_id=member_id,
+                points=points,
+                remaining=points,
+                expired=0,
+                expires_at=clock.add_months(now, months) if months else None,
+            )
+        )
+        await self.session.flush()
+        return Posting(entry)
+
+    async def spend(
+        self,
+        member_id: uuid.UUID,
+        points: int,
+        *,
+        source: Source,
+        key: str,
+        ref: str | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> Posting:
+        """Take ``points`` from the oldest lots first; refused whole when the balance is short."""
+        if source not in SPEND_SOURCES:
+            raise ValueError(f"{source} is not a way to spend points")
+        if points <= 0:
+            raise ValidationFailed("points to spend must be a positive whole number")
+        request_hash = fingerprint(
+            "spend", member=member_id, points=points, source=source, ref=ref, reason=reason
+        )
+        if replay := await self._replay(key, request_hash):
+            return replay
+        account = await self.accounts.lock(member_id)
+        now = clock.now()
+        await self._expire_due(account, now)
+        if account.balance < points:
+            raise InsufficientPoints(
+                f"the member has {account.balance} points; {points} cannot be spent",
+                balance=account.balance,
+            )
+        entry = PointsEntry(
+            member_id=member_id,
+            kind=EntryKind.SPEND,
+            source=source,
+            points=-points,
+            idempotency_key=key,
+            request_hash=request_hash,
+            ref=ref,
+            reason=reason,
+            actor=actor,
+            at=now,
+        )
+        await self._append(entry, account)
+        await self._take(account, points, entry, record_uses=True)
+        return Posting(entry)
+
+    async def reverse(
+        self,
+        entry_id: uuid.UUID,
+        *,
+        key: str,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> Posting:
+        """Undo an earn or a spend with a new entry pointing at it.
+
+        Reversing a spend puts its points back into the lots they came from (keeping their
+        expiry). Reversing an earn takes back what is left of its lot, then, for points already
+        spent, points from the member's other lots, oldest first; whatever the balance cannot
+        cover is recorded as the shortfall, because a balance never goes below zero."""
+        request_hash = fingerprint("reverse", entry=entry_id, reason=reason)
+        if replay := await self._replay(key, request_hash):
+            return replay
+        original = await self.entries.get_or_404(entry_id)
+        if original.kind not in (EntryKind.EARN, EntryKind.SPEND):
+            raise NotReversible(
+                f"a {original.kind} entry cannot be reversed; only earn and spend entries can"
+            )
+        account = await self.accounts.lock(original.member_id)
+        already = await self.session.scalar(
+            self.entries.select().where(PointsEntry.reverses_id == original.id)
+        )
+        if already is not None:
+            raise NotReversible(
+                f"entry {original.id} was already reversed by entry {already.id}",
+                reversed_by=str(already.id),
+            )
+        now = clock.now()
+        await self._expire_due(account, now)
+        entry = PointsEntry(
+            member_id=original.member_id,
+            kind=EntryKind.REVERSE,
+            source=original.source,
+            idempotency_key=key,
+            request_hash=request_hash,
+            reverses_id=original.id,
+            ref=original.ref,
+            reason=reason,
+            actor=actor,
+            at=now,
+            shortfall=0,
+        )
+        if original.kind == EntryKind.SPEND:
+            uses = await self.session.execute(
+                select(PointsLotUse.lot_id, PointsLotUse.points).where(
+                    PointsLotUse.entry_id == original.id
+                )
+            )
+            returned = dict(uses.all())
+            for lot in await self.accounts.lots_of(account.member_id, only_ids=list(returned)):
+                lot.remaining += returned[lot.entry_id]
+            entry.points = -original.points
+            await self._append(entry, account)
+            await self._expire_due(account, now)  # points returned to lots already past expiry
+        else:
+            own = await self.session.get(PointsLot, original.id, populate_existing=True)
+            owed = original.points - (own.expired if own is not None else 0)
+            take = min(owed, account.balance)
+            entry.points = -take
+            entry.shortfall = owed - take
+            await self._append(entry, account)
+            if own is not None:
+                from_own = min(own.remaining, take)
+                own.remaining -= from_own
+                take -= from_own
+            await self._take(account, take, entry, record_uses=False)
+        await self.session.flush()
+        return Posting(entry)
+
+    async def _take(
+        self, account: MembershipAccount, points: int, entry: PointsEntry, *, record_uses: bool
+    ) -> None:
+        """Consume ``points`` from the member's lots in spending order."""
+        for lot in await self.accounts.lots_of(account.member_id):
+            if points == 0:
+                break
+            used = min(lot.remaining, points)
+            lot.remaining -= used
+            points -= used
+            if record_uses:
+                self.session.add(
+                    PointsLotUse(
+                        merchant_id=self.tenant.id,
+                        entry_id=entry.id,
+                        lot_id=lot.entry_id,
+                        points=used,
+                    )
+                )
+        if points:
+            raise RuntimeError("points lots and balance disagree")  # an invariant, not input
+        await self.session.flush()
+
+    async def expire_due(self, member_id: uuid.UUID) -> list[PointsEntry]:
+        """Post expiry entries for the member's lots that are due (the worker calls this)."""
+        account = await self.accounts.lock(member_id)
+        return await self._expire_due(account, clock.now())
+
+    async def _expire_due(self, account: MembershipAccount, now: datetime) -> list[PointsEntry]:
+        posted = []
+        for lot in await self.accounts.lots_of(account.member_id):
+            if lot.expires_at is None or lot.expires_at > now:
+                break  # lots come soonest expiry first, never-expiring ones last
+            points, lot.remaining = lot.remaining, 0
+            lot.expired += points
+            entry = PointsEntry(
+                member_id=account.member_id,
+                kind=EntryKind.EXPIRE,
+                source=Source.EXPIRY,
+                points=-points,
+                idempotency_key=f"expire:{lot.entry_id}:{lot.expired}",
+                request_hash=fingerprint("expire", lot=lot.entry_id, expired=lot.expired),
+                ref=f"points-lot:{lot.entry_id}",
+                reason=f"points valid until {lot.expires_at:%Y-%m-%d %H:%M} UTC expired",
+                at=now,
+            )
+            posted.append(await self._append(entry, account))
+        return posted

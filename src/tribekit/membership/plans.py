@@ -1,0 +1,150 @@
+"""Paid membership plans: a purchase grants (or extends) a subscription, which grants a level.
+
+Each purchase is posted once per business event (``ref``: the order line that paid it, or the
+staff request's idempotency key). Buying while a subscription runs extends it from its end. The
+worker reminds members before a plan ends (the robot sends the reminder) and ends it when due,
+returning the member to the level their activity qualifies for.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.kit import clock
+from tribekit.kit.errors import IdempotencyInProgress
+from tribekit.kit.idempotency import check_replay, fingerprint
+from tribekit.members.repository import Members
+from tribekit.models.membership import MembershipPlan, PlanPurchase, PlanSubscription
+from tribekit.tenancy.principal import Tenant
+
+from .levels import LevelEngine
+from .repository import Accounts, Subscriptions, settings_of
+
+
+@dataclass(frozen=True)
+class Purchase:
+    purchase: PlanPurchase
+    subscription: PlanSubscription
+    replayed: bool = False
+
+
+async def grant(
+    session: AsyncSession,
+    tenant: Tenant,
+    member_id: uuid.UUID,
+    plan: MembershipPlan,
+    *,
+    ref: str,
+    actor: str | None,
+    note: str | None = None,
+) -> Purchase:
+    """Record one paid period of ``plan`` for the member and raise their level if it grants
+    a higher one."""
+    request_hash = fingerprint("plan", member=member_id, plan=plan.id, note=note)
+    subscriptions = Subscriptions(session, tenant.id)
+    existing = await session.scalar(
+        select(PlanPurchase).where(PlanPurchase.merchant_id == tenant.id, PlanPurchase.ref == ref)
+    )
+    if existing is not None:
+        check_replay(existing.request_hash, request_hash, ref)
+        return Purchase(existing, await subscriptions.get_or_404(existing.subscription_id), True)
+
+    await Accounts(session, tenant.id).lock(member_id)
+    now = clock.now()
+    running = next(
+        (s for s in await subscriptions.active_of(member_id) if s.plan_id == plan.id), None
+    )
+    if running is not None and running.ends_at > now:
+        subscription, start = running, running.ends_at
+        subscription.ends_at = clock.add_months(start, plan.duration_months)
+        subscription.reminded_at = None
+    else:
+        start = now
+        subscription = subscriptions.add(
+            PlanSubscription(
+                member_id=member_id,
+                plan_id=plan.id,
+                status="active",
+                starts_at=now,
+                ends_at=clock.add_months(now, plan.duration_months),
+            )
+        )
+    settings = await settings_of(session, tenant.id)
+    subscription.remind_at = subscription.ends_at - timedelta(days=settings.renewal_reminder_days)
+    await session.flush()
+    purchase = PlanPurchase(
+        merchant_id=tenant.id,
+        subscription_id=subscription.id,
+        member_id=member_id,
+        ref=ref,
+        request_hash=request_hash,
+        price=plan.price,
+        period_start=start,
+        period_end=subscription.ends_at,
+        actor=actor,
+        at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(purchase)
+            await session.flush()
+    except IntegrityError as exc:
+        raise IdempotencyInProgress(
+            f"another purchase with reference {ref!r} is being recorded; retry to get its result",
+            key=ref,
+        ) from exc
+    Members(session, tenant.id).record(
+        member_id,
+        "plan.purchased",
+        actor,
+        plan=plan.name,
+        ends_at=subscription.ends_at.isoformat(),
+        note=note,
+    )
+    await LevelEngine(session, tenant).upgrade(member_id, reason="plan_granted", actor=actor)
+    return Purchase(purchase, subscription)
+
+
+async def end_if_due(session: AsyncSession, tenant: Tenant, subscription_id: uuid.UUID) -> bool:
+    """End the subscription if it is still active and past its end; settle the member's level."""
+    subscription = await Subscriptions(session, tenant.id).get_or_404(subscription_id)
+    await Accounts(session, tenant.id).lock(subscription.member_id)
+    await session.refresh(subscription)
+    if subscription.status != "active" or subscription.ends_at > clock.now():
+        return False  # renewed or ended meanwhile
+    subscription.status = "expired"
+    plan = await session.get(MembershipPlan, subscription.plan_id)
+    Members(session, tenant.id).record(
+        subscription.member_id, "plan.expired", None, plan=plan.name if plan else None
+    )
+    await session.flush()
+    await LevelEngine(session, tenant).settle(subscription.member_id, reason="plan_expired")
+    return True
+
+
+async def remind_if_due(session: AsyncSession, tenant: Tenant, subscription_id: uuid.UUID) -> bool:
+    """Put a renewal reminder on the member's timeline, once per paid period."""
+    subscription = await Subscriptions(session, tenant.id).get_or_404(subscription_id)
+    await Accounts(session, tenant.id).lock(subscription.member_id)
+    await session.refresh(subscription)
+    now = clock.now()
+    due = subscription.remind_at is not None and subscription.remind_at <= now
+    if subscription.status != "active" or subscription.reminded_at is not None or not due:
+        return False
+    subscription.reminded_at = now
+    plan = await session.get(MembershipPlan, subscription.plan_id)
+    Members(session, tenant.id).record(
+        subscription.member_id,
+        "plan.renewal_due",
+        None,
+        plan=plan.name if plan else None,
+        ends_at=subscription.ends_at.isoformat(),
+    )
+    await session.flush()
+    return True

@@ -1,0 +1,138 @@
+"""Queries of the membership program. Every query is scoped to one merchant."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.kit.repository import TenantRepository
+from tribekit.models.membership import (
+    Level,
+    LevelChange,
+    MembershipAccount,
+    MembershipPlan,
+    MembershipSettings,
+    PlanSubscription,
+    PointsEntry,
+    PointsLot,
+)
+
+
+class Levels(TenantRepository[Level]):
+    model = Level
+    noun = "level"
+
+    async def ranked(self) -> list[Level]:
+        """The merchant's levels, lowest rank first."""
+        return list((await self.session.scalars(self.select().order_by(Level.rank))).all())
+
+
+class Plans(TenantRepository[MembershipPlan]):
+    model = MembershipPlan
+    noun = "membership plan"
+
+
+class Entries(TenantRepository[PointsEntry]):
+    model = PointsEntry
+    noun = "points entry"
+
+    async def by_key(self, key: str) -> PointsEntry | None:
+        entry: PointsEntry | None = await self.session.scalar(
+            self.select().where(PointsEntry.idempotency_key == key)
+        )
+        return entry
+
+    def of_member(self, member_id: uuid.UUID) -> Select[Any]:
+        return self.select().where(PointsEntry.member_id == member_id)
+
+
+class Subscriptions(TenantRepository[PlanSubscription]):
+    model = PlanSubscription
+    noun = "plan subscription"
+
+    async def active_of(self, member_id: uuid.UUID) -> list[PlanSubscription]:
+        stmt = self.select().where(
+            PlanSubscription.member_id == member_id, PlanSubscription.status == "active"
+        )
+        return list((await self.session.scalars(stmt.order_by(PlanSubscription.ends_at))).all())
+
+
+class Accounts:
+    """Membership accounts. Locking a member's account is how membership work on that member is
+    serialised: every path locks it before touching points, lots, level or plans."""
+
+    def __init__(self, session: AsyncSession, merchant_id: uuid.UUID) -> None:
+        self.session = session
+        self.merchant_id = merchant_id
+
+    def select(self) -> Select[Any]:
+        return select(MembershipAccount).where(MembershipAccount.merchant_id == self.merchant_id)
+
+    async def get(self, member_id: uuid.UUID) -> MembershipAccount | None:
+        account: MembershipAccount | None = await self.session.scalar(
+            self.select().where(MembershipAccount.member_id == member_id)
+        )
+        return account
+
+    async def lock(self, member_id: uuid.UUID) -> MembershipAccount:
+        """The member's account, created if missing, locked until the transaction ends."""
+        values = {"merchant_id": self.merchant_id, "member_id": member_id, "balance": 0}
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await self.session.execute(
+            insert(MembershipAccount).values(**values).on_conflict_do_nothing()
+        )
+        stmt = (
+            self.select()
+            .where(MembershipAccount.member_id == member_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        account: MembershipAccount = (await self.session.scalars(stmt)).one()
+        return account
+
+    async def lots_of(
+        self, member_id: uuid.UUID, *, only_ids: Sequence[uuid.UUID] | None = None
+    ) -> list[PointsLot]:
+        """The member's lots with points left, in spending order: soonest expiry first, lots that
+        never expire last, then oldest first. Callers hold the account lock."""
+        stmt = select(PointsLot).where(
+            PointsLot.merchant_id == self.merchant_id,
+            PointsLot.member_id == member_id,
+        )
+        if only_ids is not None:
+            stmt = stmt.where(PointsLot.entry_id.in_(only_ids))
+        else:
+            stmt = stmt.where(PointsLot.remaining > 0)
+        stmt = stmt.order_by(
+            PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.entry_id
+        ).execution_options(populate_existing=True)
+        return list((await self.session.scalars(stmt)).all())
+
+
+async def settings_of(session: AsyncSession, merchant_id: uuid.UUID) -> MembershipSettings:
+    """The merchant's membership settings; the defaults when none were saved (not added)."""
+    saved = await session.get(MembershipSettings, merchant_id)
+    if saved is not None:
+        return saved
+    return MembershipSettings(
+        merchant_id=merchant_id,
+        points_per_unit=1,
+        points_rounding="floor",
+        points_expiry_months=12,
+        review_period="rolling",
+        review_months=12,
+        downgrade="one_step",
+        renewal_reminder_days=7,
+    )
+
+
+def level_changes(merchant_id: uuid.UUID, member_id: uuid.UUID) -> Select[Any]:
+    return select(LevelChange).where(
+        LevelChange.merchant_id == merchant_id, LevelChange.member_id == member_id
+    )

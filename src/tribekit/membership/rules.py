@@ -1,0 +1,201 @@
+"""Level qualification rules and points arithmetic. Pure: no I/O, no clock of its own.
+
+A rule is a small tree: a condition on one metric over one window, a paid-plan condition, or
+``all`` / ``any`` of sub-rules. The evaluator receives the member's facts (one number per
+(metric, window) the rules mention, plus the plans the member holds) and answers whether the rule
+holds, and why, in words a person can read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, TypeAdapter, model_validator
+
+from tribekit.kit import clock
+from tribekit.kit.money import Money
+from tribekit.kit.schemas import Input
+
+Metric = Literal["points_earned", "amount_spent", "order_count"]
+PointsRounding = Literal["floor", "half_up", "half_even"]
+_ROUNDING = {"floor": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
+MAX_RULE_DEPTH = 4
+
+
+class Window(Input):
+    """Which activity counts: all of it, this calendar year (merchant's time zone), or the last
+    ``months`` months."""
+
+    kind: Literal["lifetime", "calendar_year", "rolling_months"] = "lifetime"
+    months: int | None = Field(default=None, ge=1, le=120)
+
+    @model_validator(mode="after")
+    def _months_iff_rolling(self) -> Window:
+        if (self.kind == "rolling_months") != (self.months is not None):
+            raise ValueError("give months exactly when kind is rolling_months")
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"rolling_{self.months}" if self.kind == "rolling_months" else self.kind
+
+    def start(self, now: datetime, timezone: str) -> datetime | None:
+        """The first instant that counts, or None for lifetime."""
+        if self.kind == "lifetime":
+            return None
+        if self.kind == "calendar_year":
+            local = now.astimezone(ZoneInfo(timezone))
+            return datetime.combine(local.date().replace(month=1, day=1), time(), local.tzinfo)
+        assert self.months is not None
+        return clock.add_months(now, -self.months)
+
+    def describe(self) -> str:
+        if self.kind == "lifetime":
+            return "in total"
+        if self.kind == "calendar_year":
+            return "this calendar year"
+        return "in the last month" if self.months == 1 else f"in the last {self.months} months"
+
+
+class MetricCondition(Input):
+    metric: Metric
+    at_least: int = Field(ge=0, description="Points, minor currency units, or orders")
+    window: Window = Field(default_factory=Window)
+
+
+class PlanCondition(Input):
+    """Holding a paid plan: a given one, or any plan when ``plan_id`` is null."""
+
+    metric: Literal["paid_plan"]
+    plan_id: uuid.UUID | None = None
+
+
+class AllOf(Input):
+    all: list[Rule] = Field(min_length=1, max_length=10)
+
+
+class AnyOf(Input):
+    any: list[Rule] = Field(min_length=1, max_length=10)
+
+
+Rule = Annotated[MetricCondition | PlanCondition | AllOf | AnyOf, Field(union_mode="smart")]
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+_RULE = TypeAdapter[Rule](Rule)
+
+
+def parse_rule(data: dict[str, Any] | None) -> Rule | None:
+    return None if data is None else _RULE.validate_python(data)
+
+
+def dump_rule(rule: Rule | None) -> dict[str, Any] | None:
+    return None if rule is None else _RULE.dump_python(rule, mode="json", exclude_none=True)
+
+
+def depth(rule: Rule) -> int:
+    if isinstance(rule, AllOf | AnyOf):
+        return 1 + max(depth(r) for r in (rule.all if isinstance(rule, AllOf) else rule.any))
+    return 1
+
+
+def conditions(rule: Rule | None) -> Iterator[MetricCondition | PlanCondition]:
+    if rule is None:
+        return
+    if isinstance(rule, AllOf | AnyOf):
+        for sub in rule.all if isinstance(rule, AllOf) else rule.any:
+            yield from conditions(sub)
+    else:
+        yield rule
+
+
+def needed_metrics(rules: Iterable[Rule | None]) -> dict[tuple[Metric, str], Window]:
+    """Every (metric, window) the rules mention, so facts are computed once each."""
+    needed: dict[tuple[Metric, str], Window] = {}
+    for rule in rules:
+        for cond in conditions(rule):
+            if isinstance(cond, MetricCondition):
+                needed[(cond.metric, cond.window.key)] = cond.window
+    return needed
+
+
+@dataclass
+class Facts:
+    """What is known about one member: metric values per (metric, window key), plans held."""
+
+    values: dict[tuple[str, str], int] = field(default_factory=dict)
+    plans: frozenset[uuid.UUID] = frozenset()
+    currency: str = "CNY"
+
+    def value(self, cond: MetricCondition) -> int:
+        return self.values.get((cond.metric, cond.window.key), 0)
+
+
+def holds(rule: Rule | None, facts: Facts) -> bool:
+    if rule is None:
+        return True
+    if isinstance(rule, AllOf):
+        return all(holds(r, facts) for r in rule.all)
+    if isinstance(rule, AnyOf):
+        return any(holds(r, facts) for r in rule.any)
+    if isinstance(rule, PlanCondition):
+        return bool(facts.plans) if rule.plan_id is None else rule.plan_id in facts.plans
+    return facts.value(rule) >= rule.at_least
+
+
+def _amount(cond: MetricCondition, value: int, facts: Facts) -> tuple[str, str]:
+    if cond.metric == "amount_spent":
+        return str(Money(value, facts.currency)), str(Money(cond.at_least, facts.currency))
+    return f"{value:,}", f"{cond.at_least:,}"
+
+
+_METRIC_WORDS = {
+    "points_earned": "points earned",
+    "amount_spent": "spent",
+    "order_count": "orders",
+}
+
+
+def explain(rule: Rule | None, facts: Facts) -> str:
+    """Why ``rule`` holds or not, e.g. "1,240 points earned in the last 12 months (needs 1,000)"."""
+    if rule is None:
+        return "every member qualifies"
+    if isinstance(rule, AllOf | AnyOf):
+        parts = rule.all if isinstance(rule, AllOf) else rule.any
+        joiner = " and " if isinstance(rule, AllOf) else " or "
+        return "(" + joiner.join(explain(r, facts) for r in parts) + ")"
+    if isinstance(rule, PlanCondition):
+        held = holds(rule, facts)
+        what = "a paid plan" if rule.plan_id is None else f"paid plan {rule.plan_id}"
+        return f"{'holds' if held else 'does not hold'} {what}"
+    have, need = _amount(rule, facts.value(rule), facts)
+    return f"{have} {_METRIC_WORDS[rule.metric]} {rule.window.describe()} (needs {need})"
+
+
+def points_for_amount(
+    amount: int,
+    currency_digits: int,
+    *,
+    points_per_unit: int,
+    rounding: PointsRounding,
+    multiplier_bps: int = 10_000,
+    promotion_bps: int = 10_000,
+) -> int:
+    """Points earned for ``amount`` minor units: per whole currency unit, times the level and
+    promotion multipliers (basis points), rounded once at the end."""
+    if amount <= 0:
+        return 0
+    exact = (
+        Decimal(amount).scaleb(-currency_digits)
+        * points_per_unit
+        * Decimal(multiplier_bps)
+        / 10_000
+        * Decimal(promotion_bps)
+        / 10_000
+    )
+    return int(exact.quantize(Decimal(1), rounding=_ROUNDING[rounding]))
