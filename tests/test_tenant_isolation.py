@@ -6,6 +6,7 @@ The routes are read from the app itself: adding a route without a row here fails
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ class Spec:
 
 
 SECOND_MEMBER = "<a second member of the acting merchant>"
+OWN_LEVEL = "<a level of the acting merchant>"
+OWN_PLAN = "<a plan of the acting merchant>"
 NEW_MERCHANT = {
     "slug": "intruder-shop",
     "name": "Intruder",
@@ -89,6 +92,54 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("DELETE", "/api/v1/communities/{community_id}/members/{member_id}"): Spec(
         Permission.COMMUNITIES_WRITE
     ),
+    ("GET", "/api/v1/membership/settings"): Spec(Permission.MEMBERSHIP_READ),
+    ("PATCH", "/api/v1/membership/settings"): Spec(
+        Permission.MEMBERSHIP_CONFIGURE, {"points_per_unit": 3}
+    ),
+    ("GET", "/api/v1/membership/levels"): Spec(Permission.MEMBERSHIP_READ),
+    ("POST", "/api/v1/membership/levels"): Spec(
+        Permission.MEMBERSHIP_CONFIGURE, {"name": "Intruder", "rank": 77}
+    ),
+    ("GET", "/api/v1/membership/levels/{level_id}"): Spec(Permission.MEMBERSHIP_READ),
+    ("PATCH", "/api/v1/membership/levels/{level_id}"): Spec(
+        Permission.MEMBERSHIP_CONFIGURE, {"discount_bps": 9000}
+    ),
+    ("GET", "/api/v1/membership/levels/{level_id}/prices"): Spec(Permission.MEMBERSHIP_READ),
+    ("PUT", "/api/v1/membership/levels/{level_id}/prices/{product_id}"): Spec(
+        Permission.MEMBERSHIP_CONFIGURE, {"price": 1}
+    ),
+    ("DELETE", "/api/v1/membership/levels/{level_id}/prices/{product_id}"): Spec(
+        Permission.MEMBERSHIP_CONFIGURE
+    ),
+    ("GET", "/api/v1/membership/plans"): Spec(Permission.MEMBERSHIP_READ),
+    ("POST", "/api/v1/membership/plans"): Spec(
+        Permission.MEMBERSHIP_CONFIGURE,
+        {"name": "Intruder card", "level_id": OWN_LEVEL, "price": 1, "duration_months": 1},
+    ),
+    ("PATCH", "/api/v1/membership/plans/{plan_id}"): Spec(
+        Permission.MEMBERSHIP_CONFIGURE, {"price": 1}
+    ),
+    ("GET", "/api/v1/members/{member_id}/points"): Spec(Permission.MEMBERSHIP_READ),
+    ("GET", "/api/v1/members/{member_id}/points/entries"): Spec(Permission.MEMBERSHIP_READ),
+    ("POST", "/api/v1/members/{member_id}/points/adjustments"): Spec(
+        Permission.POINTS_WRITE, {"points": 5, "reason": "intrusion"}
+    ),
+    ("POST", "/api/v1/members/{member_id}/points/redemptions"): Spec(
+        Permission.POINTS_WRITE, {"points": 1, "reward": "intrusion"}
+    ),
+    ("POST", "/api/v1/members/{member_id}/points/entries/{entry_id}/reversal"): Spec(
+        Permission.POINTS_WRITE, {"reason": "intrusion"}
+    ),
+    ("GET", "/api/v1/members/{member_id}/level"): Spec(Permission.MEMBERSHIP_READ),
+    ("PUT", "/api/v1/members/{member_id}/level"): Spec(
+        Permission.POINTS_WRITE, {"level_id": OWN_LEVEL, "reason": "intrusion"}
+    ),
+    ("GET", "/api/v1/members/{member_id}/level-changes"): Spec(Permission.MEMBERSHIP_READ),
+    ("GET", "/api/v1/members/{member_id}/benefits"): Spec(Permission.MEMBERSHIP_READ),
+    ("GET", "/api/v1/members/{member_id}/plans"): Spec(Permission.MEMBERSHIP_READ),
+    ("POST", "/api/v1/members/{member_id}/plans"): Spec(
+        Permission.POINTS_WRITE, {"plan_id": OWN_PLAN}
+    ),
 }
 
 
@@ -99,6 +150,7 @@ class World:
     ids: dict[str, str] = field(default_factory=dict)  # path parameter -> one of A's objects
     b_member: str = ""
     a_other_member: str = ""
+    own: dict[str, dict[str, str]] = field(default_factory=dict)  # shop slug -> placeholders
 
 
 def _api_routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -145,14 +197,49 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         token = await session.scalar(select(ApiToken).where(ApiToken.merchant_id == a.tenant.id))
     assert operator is not None
     assert token is not None
+    own = {shop.tenant.slug: await _membership_objects(client, shop) for shop in (a, b)}
+    product_id = "0191a4c4-0000-7000-8000-000000000001"
+    price = await client.put(
+        f"/api/v1/membership/levels/{own['shop-a'][OWN_LEVEL]}/prices/{product_id}",
+        json={"price": 990},
+        headers=a.headers,
+    )
+    assert price.status_code == 200
+    earned = await client.post(
+        f"/api/v1/members/{member.member.id}/points/adjustments",
+        json={"points": 10, "reason": "welcome"},
+        headers={**a.headers, "Idempotency-Key": "world-earn"},
+    )
+    assert earned.status_code == 201
     ids = {
         "member_id": str(member.member.id),
         "identity_id": str(member.identities[0].id),
         "community_id": community["id"],
         "user_id": str(operator.user_id),
         "token_id": str(token.id),
+        "level_id": own["shop-a"][OWN_LEVEL],
+        "plan_id": own["shop-a"][OWN_PLAN],
+        "product_id": product_id,
+        "entry_id": earned.json()["id"],
     }
-    return World(a, b, ids, str(b_member.member.id), str(other.member.id))
+    return World(a, b, ids, str(b_member.member.id), str(other.member.id), own)
+
+
+async def _membership_objects(client: AsyncClient, shop: Shop) -> dict[str, str]:
+    level = await client.post(
+        "/api/v1/membership/levels", json={"name": "Gold", "rank": 2}, headers=shop.headers
+    )
+    assert level.status_code == 201
+    plan = await client.post(
+        "/api/v1/membership/plans",
+        json={"name": "Card", "level_id": level.json()["id"], "price": 100, "duration_months": 12},
+        headers=shop.headers,
+    )
+    assert plan.status_code == 201
+    return {OWN_LEVEL: level.json()["id"], OWN_PLAN: plan.json()["id"]}
+
+
+_keys = itertools.count()
 
 
 def _path(template: str, ids: dict[str, str]) -> str:
@@ -162,8 +249,14 @@ def _path(template: str, ids: dict[str, str]) -> str:
 def _body(spec: Spec, world: World, *, acting: Shop) -> dict[str, Any] | None:
     if spec.body is None:
         return None
-    mine = world.b_member if acting is world.b else world.a_other_member
-    return {key: mine if value == SECOND_MEMBER else value for key, value in spec.body.items()}
+    mine = {
+        SECOND_MEMBER: world.b_member if acting is world.b else world.a_other_member,
+        **world.own[acting.tenant.slug],
+    }
+    return {
+        key: mine.get(value, value) if isinstance(value, str) else value
+        for key, value in spec.body.items()
+    }
 
 
 async def _snapshot(db: Database, shop: Shop) -> dict[str, list[tuple[Any, ...]]]:
@@ -188,6 +281,7 @@ async def _call(
     body: dict[str, Any] | None,
     headers: dict[str, str],
 ) -> int:
+    headers = {**headers, "Idempotency-Key": f"matrix-{next(_keys)}"}
     response = await client.request(method, path, json=body, headers=headers)
     if response.status_code >= 400:
         assert response.headers["content-type"] == "application/problem+json"
@@ -238,7 +332,8 @@ async def test_other_merchant_lists_and_creates_only_in_its_own_shop(
         if spec.public or spec.platform or "{" in template:
             continue
         body = _body(spec, world, acting=world.b)
-        response = await client.request(method, template, json=body, headers=world.b.headers)
+        headers = {**world.b.headers, "Idempotency-Key": f"matrix-{next(_keys)}"}
+        response = await client.request(method, template, json=body, headers=headers)
         assert response.status_code < 400, (method, template, response.text)
         for a_id in world.ids.values():
             assert a_id not in response.text, (method, template)

@@ -32,8 +32,10 @@ def problem_response(
     errors: list[FieldProblem] | None = None,
     headers: dict[str, str] | None = None,
     request_id: str | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
+        **(extensions or {}),
         "type": f"urn:tribekit:problem:{code}",
         "title": title,
         "status": status,
@@ -59,6 +61,7 @@ def render(error: TribekitError, request: Request) -> JSONResponse:
         errors=error.errors,
         headers=error.headers,
         request_id=_request_id(request),
+        extensions=error.data,
     )
 
 

@@ -51,7 +51,8 @@ class Output(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details, the body of every error response."""
+    """RFC 9457 problem details, the body of every error response. Some problems add extension
+    members that help the caller act, e.g. ``balance`` on ``insufficient_points``."""
 
     type: str = Field(examples=["urn:tribekit:problem:not_found"])
     title: str
