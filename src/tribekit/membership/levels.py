@@ -322,8 +322,11 @@ class LevelEngine:
             current, qualified = ladder.by_id(level_id), ladder.qualified(member_facts)
             if qualified is None or current is None or qualified is current:
                 continue
+            why = ladder.why(current, member_facts)
+            detail = f"evaluation period ended: {current.name} not kept: {why}"
             if qualified.rank > current.rank:
                 target, reason = qualified, "qualified"
+                detail = f"evaluation period ended: {ladder.why(qualified, member_facts)}"
                 upgrades.append((member_id, current, target))
             elif settings.downgrade == "to_qualified":
                 target, reason = qualified, "review"
@@ -338,7 +341,7 @@ class LevelEngine:
                     "from_level_id": current.id,
                     "to_level_id": target.id,
                     "reason": reason,
-                    "detail": f"evaluation period ended: {ladder.why(qualified, member_facts)}",
+                    "detail": detail,
                     "actor": None,
                     "at": now,
                 }
