@@ -73,7 +73,8 @@ class Databases:
                 url = f"sqlite+aiosqlite:///{self.tmp / 'tribekit.db'}"
             else:
                 url = await _fresh_postgres(f"tribekit_test_{_worker()}")
-            db = Database(url, pool_size=30, max_overflow=30)
+            # Two xdist workers at 40 connections each stay under PostgreSQL's default 100.
+            db = Database(url, pool_size=20, max_overflow=20)
             await migrations.upgrade(db)
             self.open[backend] = db
         return self.open[backend]

@@ -92,7 +92,8 @@ async def test_worker_purges_expired_sessions_only(db: Database, factory: Factor
     loop = WorkerLoop(db, all_sweeps())
     with clock.frozen_at(clock.now() + timedelta(hours=2)):
         done = await loop.run_due_sweeps()
-    assert done == {"tenancy.purge_expired_sessions": 1}
+    assert done["tenancy.purge_expired_sessions"] == 1
+    assert set(done) == {s.name for s in all_sweeps()}
     assert await _sessions(db) == 2
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tests.factories import Shop
 from tribekit.kit.db import Database
 from tribekit.membership import service
 from tribekit.membership.schemas import LevelCreate, LevelUpdate, PlanCreate
 from tribekit.models.membership import Level, MembershipPlan
-
-from ..factories import Shop
 
 LAST_12_MONTHS = {"kind": "rolling_months", "months": 12}
 

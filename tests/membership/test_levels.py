@@ -10,15 +10,16 @@ from typing import Any
 from httpx import AsyncClient
 from sqlalchemy import select
 
+from tests.factories import Factory, Shop, count_rows
 from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.kit.worker import WorkerLoop
 from tribekit.membership import service, tasks
 from tribekit.membership.ledger import Source
+from tribekit.membership.schemas import LevelAssign
 from tribekit.models.members import MemberEvent
 from tribekit.models.membership import LevelChange, PointsEntry
 
-from ..factories import Factory, Shop, count_rows
 from .ladder import earned, scenario_7
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -80,7 +81,7 @@ async def test_a_member_climbs_at_once_skipping_levels_with_each_entry_reward_on
                 session,
                 shop.tenant,
                 member.id,
-                service.LevelAssign(level_id=ladder.member.id, reason="test"),
+                LevelAssign(level_id=ladder.member.id, reason="test"),
                 "staff:test",
             )
         await earn(db, shop, member.id, 1, "one-more")

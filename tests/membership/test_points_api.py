@@ -9,13 +9,12 @@ from typing import Any
 from httpx import AsyncClient, Response
 from sqlalchemy import func, select
 
+from tests.factories import Factory, Shop, count_rows
 from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.kit.worker import WorkerLoop
 from tribekit.membership import tasks
 from tribekit.models.membership import MembershipAccount, PointsEntry, PointsLot
-
-from ..factories import Factory, Shop, count_rows
 
 T0 = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 
+from tests.concurrency import fire
+from tests.factories import Factory, Shop, count_rows
 from tribekit.kit.db import Database
 from tribekit.kit.errors import TribekitError
 from tribekit.membership import service
@@ -13,8 +15,6 @@ from tribekit.membership.ledger import PointsLedger, Source
 from tribekit.membership.schemas import PointsRedeem
 from tribekit.models.membership import PointsEntry
 
-from ..concurrency import fire
-from ..factories import Factory, Shop, count_rows
 from .test_points_api import ledger_totals
 
 

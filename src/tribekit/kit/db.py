@@ -7,6 +7,8 @@ PostgreSQL (production) relies on conditional updates, row locks and unique cons
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -123,6 +125,9 @@ class Database:
                 url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
             )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite takes one writer at a time. Units of work of this process queue for it here, in
+        # arrival order, instead of polling the file lock until busy_timeout runs out.
+        self._sqlite_turn = asyncio.Lock() if url.startswith("sqlite") else None
 
     @property
     def dialect(self) -> str:
@@ -134,7 +139,10 @@ class Database:
 
         After a successful commit the session's outbox is flushed; on rollback it is dropped.
         """
-        async with self.sessionmaker() as session:
+        async with contextlib.AsyncExitStack() as stack:
+            if self._sqlite_turn is not None:
+                await stack.enter_async_context(self._sqlite_turn)
+            session = await stack.enter_async_context(self.sessionmaker())
             try:
                 yield session
                 await session.commit()
@@ -142,7 +150,7 @@ class Database:
                 outbox.discard(session)
                 await session.rollback()
                 raise
-            await outbox.flush(session)
+        await outbox.flush(session)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

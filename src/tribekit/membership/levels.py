@@ -15,7 +15,7 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
@@ -32,16 +32,19 @@ from tribekit.models.membership import (
 from tribekit.tenancy.principal import Tenant
 
 from .ledger import QUALIFYING_SOURCES, EntryKind, PointsLedger, Source
-from .repository import Accounts, Levels, settings_of
-from .rules import Facts, Rule, Window, explain, holds, needed_metrics, parse_rule
+from .repository import Accounts, Levels, record_level_changes, settings_of
+from .rules import Facts, Rule, Window, compile_rule, explain, needed_metrics, parse_rule
 
 
-@dataclass(frozen=True)
 class Ladder:
     """The merchant's levels, lowest rank first, with their parsed rules."""
 
-    levels: list[Level]
-    rules: dict[uuid.UUID, Rule | None]
+    def __init__(self, levels: list[Level]) -> None:
+        self.levels = levels
+        self.rules: dict[uuid.UUID, Rule | None] = {lvl.id: parse_rule(lvl.rule) for lvl in levels}
+        self._by_id = {lvl.id: lvl for lvl in levels}
+        # Highest first, without the base level, which holds for everyone.
+        self._checks = [(lvl, compile_rule(self.rules[lvl.id])) for lvl in reversed(levels[1:])]
 
     @property
     def base(self) -> Level | None:
@@ -50,12 +53,12 @@ class Ladder:
     def by_id(self, level_id: uuid.UUID | None) -> Level | None:
         if level_id is None:
             return self.base
-        return next((lvl for lvl in self.levels if lvl.id == level_id), self.base)
+        return self._by_id.get(level_id, self.base)
 
     def qualified(self, facts: Facts) -> Level | None:
         """The highest level whose rule holds; the base level holds for everyone."""
-        for level in reversed(self.levels[1:]):
-            if holds(self.rules[level.id], facts):
+        for level, check in self._checks:
+            if check(facts):
                 return level
         return self.base
 
@@ -89,6 +92,10 @@ def period_end(now: datetime, settings: MembershipSettings, timezone: str) -> da
     return clock.add_months(now, settings.review_months)
 
 
+#: Past this many members a review aggregates the whole merchant's entries at once.
+BULK_READ_THRESHOLD = 10_000
+
+
 @dataclass(frozen=True)
 class ReviewResult:
     reviewed: int
@@ -102,67 +109,60 @@ class LevelEngine:
         self.accounts = Accounts(session, tenant.id)
 
     async def ladder(self) -> Ladder:
-        levels = await Levels(self.session, self.tenant.id).ranked()
-        return Ladder(levels, {lvl.id: parse_rule(lvl.rule) for lvl in levels})
+        return Ladder(await Levels(self.session, self.tenant.id).ranked())
 
     async def facts(
         self, ladder: Ladder, member_ids: Sequence[uuid.UUID] | None, now: datetime
     ) -> dict[uuid.UUID, Facts]:
         """Facts for ``member_ids`` (every member of the merchant when None)."""
         needed = needed_metrics(ladder.rules.values())
+        currency = self.tenant.currency
         facts: dict[uuid.UUID, Facts] = {}
-
-        def fact(member_id: uuid.UUID) -> Facts:
-            if member_id not in facts:
-                facts[member_id] = Facts(currency=self.tenant.currency)
-            return facts[member_id]
 
         def windowed(at: Any, value: Any, window: Window) -> ColumnElement[Any]:
             start = window.start(now, self.tenant.timezone)
             summed = value if start is None else case((at >= start, value), else_=0)
             return func.coalesce(func.sum(summed), 0)
 
+        async def gather(stmt: Select[Any], member_id: Any, keys: list[tuple[str, str]]) -> None:
+            stmt = stmt.group_by(member_id)
+            if member_ids is not None:
+                stmt = stmt.where(member_id.in_(member_ids))
+            for member, *values in (await self.session.execute(stmt)).all():
+                known = facts.get(member)
+                if known is None:
+                    facts[member] = Facts(dict(zip(keys, values, strict=True)), currency=currency)
+                else:
+                    known.values.update(zip(keys, values, strict=True))
+
         points = [(k, w) for k, w in needed.items() if k[0] == "points_earned"]
         if points:
-            stmt = (
-                select(
-                    PointsEntry.member_id,
-                    *(windowed(PointsEntry.at, PointsEntry.points, w) for _, w in points),
-                )
-                .where(
-                    PointsEntry.merchant_id == self.tenant.id,
-                    PointsEntry.source.in_(QUALIFYING_SOURCES),
-                    or_(
-                        PointsEntry.kind == EntryKind.EARN,
-                        and_(PointsEntry.kind == EntryKind.REVERSE, PointsEntry.points < 0),
-                    ),
-                )
-                .group_by(PointsEntry.member_id)
+            stmt = select(
+                PointsEntry.member_id,
+                *(windowed(PointsEntry.at, PointsEntry.points, w) for _, w in points),
+            ).where(
+                PointsEntry.merchant_id == self.tenant.id,
+                PointsEntry.source.in_(QUALIFYING_SOURCES),
+                or_(
+                    PointsEntry.kind == EntryKind.EARN,
+                    and_(PointsEntry.kind == EntryKind.REVERSE, PointsEntry.points < 0),
+                ),
             )
-            if member_ids is not None:
-                stmt = stmt.where(PointsEntry.member_id.in_(member_ids))
-            for member_id, *values in (await self.session.execute(stmt)).all():
-                target = fact(member_id).values
-                for (key, _), value in zip(points, values, strict=True):
-                    target[key] = int(value)
+            await gather(stmt, PointsEntry.member_id, [k for k, _ in points])
 
         spend = [(k, w) for k, w in needed.items() if k[0] != "points_earned"]
         if spend:
             columns = {"amount_spent": MemberPurchase.amount, "order_count": MemberPurchase.orders}
-            stmt = (
-                select(
-                    MemberPurchase.member_id,
-                    *(windowed(MemberPurchase.at, columns[k[0]], w) for k, w in spend),
-                )
-                .where(MemberPurchase.merchant_id == self.tenant.id)
-                .group_by(MemberPurchase.member_id)
-            )
-            if member_ids is not None:
-                stmt = stmt.where(MemberPurchase.member_id.in_(member_ids))
-            for member_id, *values in (await self.session.execute(stmt)).all():
-                target = fact(member_id).values
-                for (key, _), value in zip(spend, values, strict=True):
-                    target[key] = int(value)
+            stmt = select(
+                MemberPurchase.member_id,
+                *(windowed(MemberPurchase.at, columns[k[0]], w) for k, w in spend),
+            ).where(MemberPurchase.merchant_id == self.tenant.id)
+            await gather(stmt, MemberPurchase.member_id, [k for k, _ in spend])
+
+        def fact(member_id: uuid.UUID) -> Facts:
+            if member_id not in facts:
+                facts[member_id] = Facts(currency=currency)
+            return facts[member_id]
 
         plans = select(PlanSubscription.member_id, PlanSubscription.plan_id).where(
             PlanSubscription.merchant_id == self.tenant.id,
@@ -287,40 +287,44 @@ class LevelEngine:
     async def review_due(self, *, limit: int | None = None) -> ReviewResult:
         """Review every account whose evaluation period has ended (at most ``limit``).
 
-        One UPDATE claims the due accounts (locking them) and starts their next period; one
-        aggregate query per fact source gives every member's facts; level changes are then
-        written in bulk. A member below their level drops one level, or straight to the
-        qualified level (merchant setting); a member above it goes up (with entry rewards)."""
+        The due accounts are locked (rows another transaction holds are skipped: they stay due
+        for the next run), one aggregate query per fact source gives every member's facts, and
+        one bulk UPDATE starts every reviewed member's next period with their new level. A
+        member below their level drops one level, or straight to the qualified level (merchant
+        setting); a member above it goes up, with entry rewards."""
         now = clock.now()
         settings = await settings_of(self.session, self.tenant.id)
         next_review = period_end(now, settings, self.tenant.timezone)
-        due = select(MembershipAccount.member_id).where(
-            MembershipAccount.merchant_id == self.tenant.id, MembershipAccount.review_at <= now
+        due = (
+            select(
+                MembershipAccount.member_id,
+                MembershipAccount.level_id,
+                MembershipAccount.level_since,
+            )
+            .where(
+                MembershipAccount.merchant_id == self.tenant.id,
+                MembershipAccount.review_at <= now,
+            )
+            .order_by(MembershipAccount.member_id)
+            .with_for_update(skip_locked=True)
         )
-        if limit is not None:
-            due = due.order_by(MembershipAccount.member_id).limit(limit)
-            due = due.with_for_update(skip_locked=True)
-        claim = (
-            update(MembershipAccount)
-            .where(MembershipAccount.member_id.in_(due.scalar_subquery()))
-            .values(review_at=next_review)
-            .returning(MembershipAccount.member_id, MembershipAccount.level_id)
-            .execution_options(synchronize_session=False)
-        )
-        claimed = (await self.session.execute(claim)).all()
+        claimed = (await self.session.execute(due if limit is None else due.limit(limit))).all()
         if not claimed:
             return ReviewResult(0, 0)
+        if len(claimed) > BULK_READ_THRESHOLD:
+            await self.accounts.allow_bulk_aggregation()
         ladder = await self.ladder()
-        ids = None if limit is None else [member_id for member_id, _ in claimed]
+        ids = None if limit is None else [member_id for member_id, _, _ in claimed]
         facts = await self.facts(ladder, ids, now)
-        moves: list[dict[str, Any]] = []
+        reviewed: list[tuple[uuid.UUID, uuid.UUID | None, datetime | None]] = []
         changes: list[dict[str, Any]] = []
         upgrades: list[tuple[uuid.UUID, Level | None, Level]] = []
         empty = Facts(currency=self.tenant.currency)
-        for member_id, level_id in claimed:
+        for member_id, level_id, since in claimed:
             member_facts = facts.get(member_id, empty)
             current, qualified = ladder.by_id(level_id), ladder.qualified(member_facts)
             if qualified is None or current is None or qualified is current:
+                reviewed.append((member_id, level_id, since))
                 continue
             why = ladder.why(current, member_facts)
             detail = f"evaluation period ended: {current.name} not kept: {why}"
@@ -332,7 +336,7 @@ class LevelEngine:
                 target, reason = qualified, "review"
             else:
                 target, reason = ladder.below(current) or qualified, "review"
-            moves.append({"member_id": member_id, "level_id": target.id, "level_since": now})
+            reviewed.append((member_id, target.id, now))
             changes.append(
                 {
                     "id": new_id(),
@@ -346,11 +350,9 @@ class LevelEngine:
                     "at": now,
                 }
             )
-        if moves:
-            await self.session.execute(
-                update(MembershipAccount).execution_options(synchronize_session=False), moves
-            )
-            await self.session.execute(insert(LevelChange), changes)
+        await self.accounts.finish_review(reviewed, next_review)
+        if changes:
+            await record_level_changes(self.session, changes)
         for member_id, current, target in upgrades:
             await self._grant_entry_rewards(member_id, ladder.between(current, target))
-        return ReviewResult(len(claimed), len(moves))
+        return ReviewResult(len(claimed), len(changes))

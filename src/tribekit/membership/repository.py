@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,10 +83,9 @@ class Accounts:
     async def lock(self, member_id: uuid.UUID) -> MembershipAccount:
         """The member's account, created if missing, locked until the transaction ends."""
         values = {"merchant_id": self.merchant_id, "member_id": member_id, "balance": 0}
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        upsert = postgresql.insert if _dialect(self.session) == "postgresql" else sqlite.insert
         await self.session.execute(
-            insert(MembershipAccount).values(**values).on_conflict_do_nothing()
+            upsert(MembershipAccount).values(**values).on_conflict_do_nothing()
         )
         stmt = (
             self.select()
@@ -95,6 +95,47 @@ class Accounts:
         )
         account: MembershipAccount = (await self.session.scalars(stmt)).one()
         return account
+
+    async def allow_bulk_aggregation(self) -> None:
+        """Give this transaction the memory to hash-aggregate a whole merchant's entries: with
+        PostgreSQL's default 4 MB the planner walks an index in member order instead, about
+        three times slower on a million entries."""
+        if _dialect(self.session) == "postgresql":
+            await self.session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+    async def finish_review(
+        self,
+        rows: Sequence[tuple[uuid.UUID, uuid.UUID | None, datetime | None]],
+        next_review: datetime,
+    ) -> None:
+        """Write the outcome of a review for many (locked) accounts: each row's level and level
+        start, and the end of the next period for all. One statement on PostgreSQL, which joins
+        against arrays; an executemany on SQLite."""
+        if _dialect(self.session) == "postgresql":
+            await self.session.execute(
+                text(
+                    "UPDATE membership_accounts AS a"
+                    " SET level_id = v.level_id, level_since = v.since, review_at = :next"
+                    " FROM unnest(CAST(:members AS uuid[]), CAST(:levels AS uuid[]),"
+                    " CAST(:since AS timestamptz[])) AS v(member_id, level_id, since)"
+                    " WHERE a.member_id = v.member_id AND a.merchant_id = :merchant"
+                ),
+                {
+                    "members": [m for m, _, _ in rows],
+                    "levels": [lvl for _, lvl, _ in rows],
+                    "since": [since for _, _, since in rows],
+                    "next": next_review,
+                    "merchant": self.merchant_id,
+                },
+            )
+            return
+        table = cast(Table, MembershipAccount.__table__)
+        await self.session.execute(
+            update(table)
+            .where(table.c.merchant_id == self.merchant_id, table.c.member_id == bindparam("m"))
+            .values(level_id=bindparam("l"), level_since=bindparam("s"), review_at=next_review),
+            [{"m": m, "l": lvl, "s": since} for m, lvl, since in rows],
+        )
 
     async def lots_of(
         self, member_id: uuid.UUID, *, only_ids: Sequence[uuid.UUID] | None = None
@@ -130,6 +171,25 @@ async def settings_of(session: AsyncSession, merchant_id: uuid.UUID) -> Membersh
         downgrade="one_step",
         renewal_reminder_days=7,
     )
+
+
+async def record_level_changes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert many level-change rows; on PostgreSQL as one INSERT ... SELECT FROM unnest."""
+    if _dialect(session) != "postgresql":
+        await session.execute(insert(LevelChange), rows)
+        return
+    columns = ["id", "merchant_id", "member_id", "from_level_id", "to_level_id", "reason"]
+    columns += ["detail", "actor", "at"]
+    types = ["uuid", "uuid", "uuid", "uuid", "uuid", "text", "text", "text", "timestamptz"]
+    arrays = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(columns, types, strict=True))
+    await session.execute(
+        text(f"INSERT INTO level_changes ({', '.join(columns)}) SELECT * FROM unnest({arrays})"),  # noqa: S608  # fixed column names
+        {c: [row[c] for row in rows] for c in columns},
+    )
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
 def level_changes(merchant_id: uuid.UUID, member_id: uuid.UUID) -> Select[Any]:

@@ -83,7 +83,6 @@ class MembershipAccount(TenantMixin, Base):
     __tablename__ = "membership_accounts"
     __table_args__ = (
         CheckConstraint("balance >= 0", name="balance_not_negative"),
-        Index(None, "merchant_id", "review_at"),
         Index(None, "review_at"),
     )
 

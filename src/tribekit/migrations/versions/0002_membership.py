@@ -184,11 +184,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("membership_accounts", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_membership_accounts_merchant_id_review_at"),
-            ["merchant_id", "review_at"],
-            unique=False,
-        )
-        batch_op.create_index(
             batch_op.f("ix_membership_accounts_review_at"), ["review_at"], unique=False
         )
 
@@ -449,7 +444,6 @@ def downgrade() -> None:
     op.drop_table("membership_plans")
     with op.batch_alter_table("membership_accounts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_membership_accounts_review_at"))
-        batch_op.drop_index(batch_op.f("ix_membership_accounts_merchant_id_review_at"))
 
     op.drop_table("membership_accounts")
     with op.batch_alter_table("member_purchases", schema=None) as batch_op:
