@@ -6,7 +6,7 @@ import typer
 from rich.panel import Panel
 
 from tribekit import migrations
-from tribekit.demo.seed import MEMBER_COUNT, DemoLogin, seed_demo
+from tribekit.demo.seed import DEMO_STEPS, DemoLogin, seed_demo
 from tribekit.kit.db import Database
 from tribekit.kit.settings import get_settings
 
@@ -27,7 +27,7 @@ def print_login(login: DemoLogin) -> None:
 
 
 async def seed_with_progress(db: Database) -> DemoLogin:
-    with progress_bar("demo members", MEMBER_COUNT) as advance:
+    with progress_bar("demo members and points", DEMO_STEPS) as advance:
         return await seed_demo(db, get_settings().resolved_secret_key(), advance)
 
 
@@ -36,7 +36,8 @@ def register(app: typer.Typer) -> None:
 
 
 def demo() -> None:
-    """Create the demo merchant "Greenwood Fruit" (staff, groups, ~500 members) if missing and
+    """Create the demo merchant "Greenwood Fruit" (staff, groups, ~500 members, levels,
+    points history, Black card holders) if missing and
     print a staff login and a fresh API token."""
 
     async def work() -> DemoLogin:

@@ -1,4 +1,5 @@
-"""Greenwood Fruit: a believable fruit shop in Shanghai with staff, groups and ~500 members.
+"""Greenwood Fruit: a believable fruit shop in Shanghai with staff, groups, ~500 members and
+its membership program (levels, points history, Black card holders).
 
 Everything is created through the real services, deterministically (fixed random seed).
 """
@@ -25,11 +26,15 @@ from tribekit.tenancy import service as tenancy
 from tribekit.tenancy.principal import Principal, Tenant
 from tribekit.tenancy.schemas import MerchantCreate, OwnerCreate, StaffCreate
 
+from .membership import seed_membership
+
 SLUG = "greenwood-fruit"
 PASSWORD = "greenwood-demo"  # noqa: S105  # printed for newcomers; demo data only
 OWNER_EMAIL = "owner@greenwood.example"
 DEMO_TOKEN_NAME = "demo"  # noqa: S105  # a label, not a secret
 MEMBER_COUNT = 500
+#: Progress steps of a fresh demo: each member created, then each member's points settled.
+DEMO_STEPS = 2 * MEMBER_COUNT
 
 STAFF = [
     ("admin@greenwood.example", "Chen Jing", Role.ADMIN),
@@ -172,13 +177,16 @@ async def _fill(
         for name, channel, chat in COMMUNITIES
     ]
     used_phones: set[str] = set()
+    member_ids = []
     for index in range(MEMBER_COUNT):
         view = await members.create_member(
             session, tenant, "demo", _member(rng, index, used_phones)
         )
+        member_ids.append(view.member.id)
         for group in rng.sample(groups, k=rng.choice([1, 1, 2, 3])):
             await communities.add_member(session, tenant, group.community.id, view.member.id)
         progress(1)
+    await seed_membership(session, tenant, member_ids, rng, progress)
 
 
 def _no_progress(_: int) -> None:
