@@ -449,3 +449,52 @@ async def test_birthday_points_once_a_year(
         await client.get(f"/api/v1/members/{born.id}/points/entries", headers=shop.headers)
     ).json()["items"]
     assert [(e["source"], e["points"]) for e in entries] == [("birthday", 88)]
+
+
+async def test_merging_members_moves_points_purchases_plans_and_the_higher_level(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    shop = await factory.shop()
+    ladder = await scenario_7(db, shop)
+    keep = (await factory.member(shop, display_name="Keep")).member
+    duplicate = (await factory.member(shop, display_name="Duplicate")).member
+    with clock.frozen_at(T0) as frozen:
+        await earn(db, shop, keep.id, 300, "keep")
+        await earn(db, shop, duplicate.id, 5200, "dup-early")  # Gold
+        frozen.advance(timedelta(days=30))
+        async with db.unit_of_work() as session:
+            await service.record_purchase(
+                session, shop.tenant, duplicate.id, ref="dup-order", amount=10_000
+            )
+        await client.post(
+            f"/api/v1/members/{duplicate.id}/plans",
+            json={"plan_id": str(ladder.black_card.id)},
+            headers={**shop.headers, "Idempotency-Key": "dup-card"},
+        )
+        merged = await client.post(
+            f"/api/v1/members/{keep.id}/merge",
+            json={"source_member_id": str(duplicate.id)},
+            headers=shop.headers,
+        )
+        assert merged.status_code == 200, merged.text
+        balance = (
+            await client.get(f"/api/v1/members/{keep.id}/points", headers=shop.headers)
+        ).json()
+        level = await level_of(client, shop, keep.id)
+    assert balance["balance"] == 300 + 5200 + 200  # the order earned double points at Gold
+    assert balance["expiring"] == [
+        {"expires_at": "2027-03-02T10:00:00Z", "points": 5500},  # each lot keeps its expiry
+        {"expires_at": "2027-04-01T10:00:00Z", "points": 200},
+    ]
+    assert level["level"]["name"] == "Black"  # the plan moved with the person
+    plans = (await client.get(f"/api/v1/members/{keep.id}/plans", headers=shop.headers)).json()
+    assert [p["plan_name"] for p in plans["items"]] == ["Black card"]
+    async with db.unit_of_work() as session:
+        left = await session.scalar(
+            select(PointsEntry.balance_after)
+            .where(PointsEntry.member_id == duplicate.id)
+            .order_by(PointsEntry.id.desc())
+            .limit(1)
+        )
+    assert left == 0
+    assert await count_rows(db, PointsEntry, PointsEntry.source == "merge") == 3  # 1 out, 2 in

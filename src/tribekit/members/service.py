@@ -12,6 +12,7 @@ from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import FieldProblem, NotFound, ValidationFailed
 from tribekit.kit.pagination import Page, paginate
+from tribekit.membership import service as membership
 from tribekit.models.members import Member, MemberAddress, MemberEvent, MemberIdentity
 from tribekit.tenancy.principal import Tenant
 
@@ -282,6 +283,7 @@ async def merge_members(
         target.marketing_consent, target.consent_at = True, source.consent_at
         target.consent_source = source.consent_source
     await members.move_children(source.id, target.id)
+    await membership.merge_members(session, tenant, source.id, target.id, actor)
     source.merged_into_id = target.id
     source.display_name, source.email, source.birthday, source.notes = MERGED_NAME, None, None, None
     members.record(target.id, "merged", actor, merged_member_id=str(source.id))

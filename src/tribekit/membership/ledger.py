@@ -43,6 +43,7 @@ class Source(StrEnum):
     CHECKOUT = "checkout"  # points redeemed to pay part of an order
     REWARD = "reward"  # points redeemed for a reward
     EXPIRY = "expiry"
+    MERGE = "merge"  # points moving from a duplicate member to the one it was merged into
 
 
 #: Points from these sources count as "points earned" toward levels; rewards for reaching a
@@ -54,8 +55,8 @@ QUALIFYING_SOURCES = (
     Source.MANUAL,
     Source.CAMPAIGN,
 )
-EARN_SOURCES = frozenset({*QUALIFYING_SOURCES, Source.LEVEL_REWARD, Source.BIRTHDAY})
-SPEND_SOURCES = frozenset({Source.CHECKOUT, Source.REWARD, Source.MANUAL})
+EARN_SOURCES = frozenset({*QUALIFYING_SOURCES, Source.LEVEL_REWARD, Source.BIRTHDAY, Source.MERGE})
+SPEND_SOURCES = frozenset({Source.CHECKOUT, Source.REWARD, Source.MANUAL, Source.MERGE})
 
 
 class InsufficientPoints(Conflict):
@@ -115,7 +116,10 @@ class PointsLedger:
         ref: str | None = None,
         reason: str | None = None,
         actor: str | None = None,
+        expires_at: datetime | None = None,
     ) -> Posting:
+        """Post earned points as a new lot, valid for the merchant's expiry period (or until
+        ``expires_at``, for points that keep the expiry they had elsewhere)."""
         if source not in EARN_SOURCES:
             raise ValueError(f"{source} is not a source of earned points")
         if points <= 0:
@@ -151,7 +155,7 @@ class PointsLedger:
                 points=points,
                 remaining=points,
                 expired=0,
-                expires_at=clock.add_months(now, months) if months else None,
+                expires_at=expires_at or (clock.add_months(now, months) if months else None),
             )
         )
         await self.session.flush()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,7 @@ from tribekit.models.membership import (
     MembershipAccount,
     MembershipPlan,
     MembershipSettings,
+    PlanPurchase,
     PlanSubscription,
     PointsEntry,
     PointsLot,
@@ -596,3 +597,64 @@ async def grant_plan(
     return await plan_rules.grant(
         session, tenant, member_id, plan, ref=api_key(key), actor=actor, note=data.note
     )
+
+
+async def merge_members(
+    session: AsyncSession,
+    tenant: Tenant,
+    source_id: uuid.UUID,
+    target_id: uuid.UUID,
+    actor: str | None,
+) -> None:
+    """The person's membership follows them when a duplicate (``source``) is merged into
+    ``target``: the points move as transfer entries (each lot keeps its expiry; the ledger
+    itself never moves), purchases and plans are re-pointed, and the target takes the higher of
+    the two levels until the source's period would have ended."""
+    engine = LevelEngine(session, tenant)
+    accounts = engine.accounts
+    for member_id in sorted((source_id, target_id)):
+        await accounts.lock(member_id)
+    ledger = PointsLedger(session, tenant)
+    await ledger.expire_due(source_id)
+    moving = [
+        (lot.entry_id, lot.remaining, lot.expires_at) for lot in await accounts.lots_of(source_id)
+    ]
+    if moving:
+        await ledger.spend(
+            source_id,
+            sum(points for _, points, _ in moving),
+            source=Source.MERGE,
+            key=f"merge-out:{source_id}",
+            reason=f"merged into member {target_id}",
+            actor=actor,
+        )
+    for lot_id, points, expires_at in moving:
+        await ledger.earn(
+            target_id,
+            points,
+            source=Source.MERGE,
+            key=f"merge-in:{source_id}:{lot_id}",
+            reason=f"from member {source_id}, merged into this one",
+            actor=actor,
+            expires_at=expires_at,
+        )
+    for model in (MemberPurchase, PlanSubscription, PlanPurchase):
+        await session.execute(
+            update(model)
+            .where(model.merchant_id == tenant.id, model.member_id == source_id)
+            .values(member_id=target_id)
+            .execution_options(synchronize_session=False)
+        )
+    ladder = await engine.ladder()
+    source_account, target_account = await accounts.get(source_id), await accounts.get(target_id)
+    source_level = ladder.by_id(source_account.level_id if source_account else None)
+    target_level = ladder.by_id(target_account.level_id if target_account else None)
+    if source_level is not None and (target_level is None or source_level.rank > target_level.rank):
+        await engine.assign(
+            target_id,
+            source_level,
+            reason=f"merged with member {source_id}, who held {source_level.name}",
+            actor=actor or "merge",
+            hold_until=source_account.review_at if source_account else None,
+        )
+    await engine.upgrade(target_id)
