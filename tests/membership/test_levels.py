@@ -498,3 +498,19 @@ async def test_merging_members_moves_points_purchases_plans_and_the_higher_level
         )
     assert left == 0
     assert await count_rows(db, PointsEntry, PointsEntry.source == "merge") == 3  # 1 out, 2 in
+
+
+async def test_a_level_without_a_rule_is_reached_by_hand_only(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    shop = await factory.shop()
+    for name, rank in (("Member", 0), ("Staff friend", 5)):
+        created = await client.post(
+            "/api/v1/membership/levels", json={"name": name, "rank": rank}, headers=shop.headers
+        )
+        assert created.status_code == 201
+    member = (await factory.member(shop)).member
+    await earn(db, shop, member.id, 100_000, "lots")
+    level = await level_of(client, shop, member.id)
+    assert level["level"]["name"] == "Member"
+    assert level["next_level_needs"] == "no rule: reached by hand only"

@@ -15,7 +15,7 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
@@ -33,6 +33,7 @@ from tribekit.tenancy.principal import Tenant
 
 from .ledger import QUALIFYING_SOURCES, EntryKind, PointsLedger, Source
 from .repository import Accounts, Levels, record_level_changes, settings_of
+from .review_sql import Moved, review_query, windowed_sum
 from .rules import Facts, Rule, Window, compile_rule, explain, needed_metrics, parse_rule
 
 
@@ -43,8 +44,13 @@ class Ladder:
         self.levels = levels
         self.rules: dict[uuid.UUID, Rule | None] = {lvl.id: parse_rule(lvl.rule) for lvl in levels}
         self._by_id = {lvl.id: lvl for lvl in levels}
-        # Highest first, without the base level, which holds for everyone.
-        self._checks = [(lvl, compile_rule(self.rules[lvl.id])) for lvl in reversed(levels[1:])]
+        # Highest first. The base level holds for everyone; a level without a rule is reached by
+        # hand or through a plan only, never by activity.
+        self._checks = [
+            (lvl, compile_rule(self.rules[lvl.id]))
+            for lvl in reversed(levels[1:])
+            if self.rules[lvl.id] is not None
+        ]
 
     @property
     def base(self) -> Level | None:
@@ -120,9 +126,7 @@ class LevelEngine:
         facts: dict[uuid.UUID, Facts] = {}
 
         def windowed(at: Any, value: Any, window: Window) -> ColumnElement[Any]:
-            start = window.start(now, self.tenant.timezone)
-            summed = value if start is None else case((at >= start, value), else_=0)
-            return func.coalesce(func.sum(summed), 0)
+            return func.coalesce(windowed_sum(at, value, window, now, self.tenant.timezone), 0)
 
         async def gather(stmt: Select[Any], member_id: Any, keys: list[tuple[str, str]]) -> None:
             stmt = stmt.group_by(member_id)
@@ -314,34 +318,43 @@ class LevelEngine:
         if len(claimed) > BULK_READ_THRESHOLD:
             await self.accounts.allow_bulk_aggregation()
         ladder = await self.ladder()
-        ids = None if limit is None else [member_id for member_id, _, _ in claimed]
-        facts = await self.facts(ladder, ids, now)
-        reviewed: list[tuple[uuid.UUID, uuid.UUID | None, datetime | None]] = []
+        if not ladder.levels:
+            await self.accounts.finish_review(claimed, next_review)
+            return ReviewResult(len(claimed), 0)
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = review_query(
+                merchant_id=self.tenant.id,
+                ladder=ladder,
+                member_ids=[member_id for member_id, _, _ in claimed],
+                to_qualified=settings.downgrade == "to_qualified",
+                now=now,
+                next_review=next_review,
+                timezone=self.tenant.timezone,
+                currency=self.tenant.currency,
+            )
+            rows = (await self.session.execute(query.statement)).mappings().all()
+            moved = [query.read(row) for row in rows]
+        else:
+            moved = await self._decide(ladder, claimed, settings, now, next_review)
         changes: list[dict[str, Any]] = []
         upgrades: list[tuple[uuid.UUID, Level | None, Level]] = []
-        empty = Facts(currency=self.tenant.currency)
-        for member_id, level_id, since in claimed:
-            member_facts = facts.get(member_id, empty)
-            current, qualified = ladder.by_id(level_id), ladder.qualified(member_facts)
-            if qualified is None or current is None or qualified is current:
-                reviewed.append((member_id, level_id, since))
-                continue
-            why = ladder.why(current, member_facts)
-            detail = f"evaluation period ended: {current.name} not kept: {why}"
-            if qualified.rank > current.rank:
-                target, reason = qualified, "qualified"
-                detail = f"evaluation period ended: {ladder.why(qualified, member_facts)}"
-                upgrades.append((member_id, current, target))
-            elif settings.downgrade == "to_qualified":
-                target, reason = qualified, "review"
+        for move in moved:
+            current, target = ladder.by_id(move.from_level_id), ladder.by_id(move.to_level_id)
+            assert current is not None
+            assert target is not None
+            if target.rank > current.rank:
+                reason = "qualified"
+                detail = f"evaluation period ended: {ladder.why(target, move.facts)}"
+                upgrades.append((move.member_id, current, target))
             else:
-                target, reason = ladder.below(current) or qualified, "review"
-            reviewed.append((member_id, target.id, now))
+                reason = "review"
+                why = ladder.why(current, move.facts)
+                detail = f"evaluation period ended: {current.name} not kept: {why}"
             changes.append(
                 {
                     "id": new_id(),
                     "merchant_id": self.tenant.id,
-                    "member_id": member_id,
+                    "member_id": move.member_id,
                     "from_level_id": current.id,
                     "to_level_id": target.id,
                     "reason": reason,
@@ -350,9 +363,38 @@ class LevelEngine:
                     "at": now,
                 }
             )
-        await self.accounts.finish_review(reviewed, next_review)
         if changes:
             await record_level_changes(self.session, changes)
         for member_id, current, target in upgrades:
             await self._grant_entry_rewards(member_id, ladder.between(current, target))
         return ReviewResult(len(claimed), len(changes))
+
+    async def _decide(
+        self,
+        ladder: Ladder,
+        claimed: Sequence[Any],
+        settings: MembershipSettings,
+        now: datetime,
+        next_review: datetime,
+    ) -> list[Moved]:
+        """The review's decisions in Python (SQLite); ``review_sql`` makes the same ones in SQL."""
+        facts = await self.facts(ladder, [member_id for member_id, _, _ in claimed], now)
+        empty = Facts(currency=self.tenant.currency)
+        written: list[tuple[uuid.UUID, uuid.UUID | None, datetime | None]] = []
+        moved: list[Moved] = []
+        for member_id, level_id, since in claimed:
+            member_facts = facts.get(member_id, empty)
+            current, qualified = ladder.by_id(level_id), ladder.qualified(member_facts)
+            assert current is not None
+            assert qualified is not None
+            if qualified.rank >= current.rank or settings.downgrade == "to_qualified":
+                target = qualified
+            else:
+                target = ladder.below(current) or qualified
+            if target.rank == current.rank:
+                written.append((member_id, level_id, since))
+                continue
+            written.append((member_id, target.id, now))
+            moved.append(Moved(member_id, level_id, target.id, member_facts))
+        await self.accounts.finish_review(written, next_review)
+        return moved

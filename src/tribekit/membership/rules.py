@@ -183,7 +183,7 @@ _METRIC_WORDS = {
 def explain(rule: Rule | None, facts: Facts) -> str:
     """Why ``rule`` holds or not, e.g. "1,240 points earned in the last 12 months (needs 1,000)"."""
     if rule is None:
-        return "every member qualifies"
+        return "no rule: reached by hand only"
     if isinstance(rule, AllOf | AnyOf):
         parts = rule.all if isinstance(rule, AllOf) else rule.any
         joiner = " and " if isinstance(rule, AllOf) else " or "
