@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit import migrations
 from tribekit.kit.db import Database
-from tribekit.membership import service
+from tribekit.membership import config
 from tribekit.membership.levels import LevelEngine, ReviewResult
 from tribekit.membership.schemas import LevelCreate, LevelUpdate, PlanCreate
 from tribekit.tenancy import service as tenancy
@@ -55,18 +55,18 @@ async def _fresh_database() -> Database:
 
 
 async def _scenario_7(session: AsyncSession, tenant: Tenant) -> None:
-    await service.create_level(session, tenant, LevelCreate(name="Member", rank=0))
+    await config.create_level(session, tenant, LevelCreate(name="Member", rank=0))
     for name, rank, points in (("Silver", 1, 1000), ("Gold", 2, 5000)):
         data = LevelCreate.model_validate({"name": name, "rank": rank, "rule": _rule(points)})
-        await service.create_level(session, tenant, data)
-    black = await service.create_level(session, tenant, LevelCreate(name="Black", rank=3))
-    card = await service.create_plan(
+        await config.create_level(session, tenant, data)
+    black = await config.create_level(session, tenant, LevelCreate(name="Black", rank=3))
+    card = await config.create_plan(
         session,
         tenant,
         PlanCreate(name="Black card", level_id=black.id, price=19900, duration_months=12),
     )
     paid = LevelUpdate.model_validate({"rule": {"metric": "paid_plan", "plan_id": str(card.id)}})
-    await service.update_level(session, tenant, black.id, paid)
+    await config.update_level(session, tenant, black.id, paid)
 
 
 FILL = [

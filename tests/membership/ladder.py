@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from tests.factories import Shop
 from tribekit.kit.db import Database
-from tribekit.membership import service
+from tribekit.membership import config
 from tribekit.membership.schemas import LevelCreate, LevelUpdate, PlanCreate
 from tribekit.models.membership import Level, MembershipPlan
 
@@ -30,8 +30,8 @@ def earned(points: int) -> dict[str, object]:
 async def scenario_7(db: Database, shop: Shop, *, rewards: bool = False) -> Ladder:
     async with db.unit_of_work() as session:
         tenant = shop.tenant
-        member = await service.create_level(session, tenant, LevelCreate(name="Member", rank=0))
-        silver = await service.create_level(
+        member = await config.create_level(session, tenant, LevelCreate(name="Member", rank=0))
+        silver = await config.create_level(
             session,
             tenant,
             LevelCreate.model_validate(
@@ -44,7 +44,7 @@ async def scenario_7(db: Database, shop: Shop, *, rewards: bool = False) -> Ladd
                 }
             ),
         )
-        gold = await service.create_level(
+        gold = await config.create_level(
             session,
             tenant,
             LevelCreate.model_validate(
@@ -59,17 +59,17 @@ async def scenario_7(db: Database, shop: Shop, *, rewards: bool = False) -> Ladd
                 }
             ),
         )
-        black = await service.create_level(
+        black = await config.create_level(
             session,
             tenant,
             LevelCreate(name="Black", rank=3, discount_bps=1500, free_shipping=True),
         )
-        card = await service.create_plan(
+        card = await config.create_plan(
             session,
             tenant,
             PlanCreate(name="Black card", level_id=black.id, price=19900, duration_months=12),
         )
-        black = await service.update_level(
+        black = await config.update_level(
             session,
             tenant,
             black.id,

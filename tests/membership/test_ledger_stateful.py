@@ -31,7 +31,7 @@ from tests.factories import Factory
 from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.kit.errors import TribekitError
-from tribekit.membership import service
+from tribekit.membership import config, service
 from tribekit.membership.ledger import PointsLedger, Source
 from tribekit.membership.levels import LevelEngine
 from tribekit.membership.schemas import LevelCreate
@@ -132,7 +132,7 @@ class LedgerMachine(RuleBasedStateMachine):
             for rank, (name, threshold) in enumerate(THRESHOLDS.items()):
                 rule = earned(threshold) if threshold else None
                 data = LevelCreate.model_validate({"name": name, "rank": rank, "rule": rule})
-                await service.create_level(session, self.tenant, data)
+                await config.create_level(session, self.tenant, data)
 
     def _call(self, work: Any) -> Any:
         async def unit() -> Any:

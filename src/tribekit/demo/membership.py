@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
-from tribekit.membership import plans, service
+from tribekit.membership import config, plans, service
 from tribekit.membership.ledger import PointsLedger, Source
 from tribekit.membership.levels import LevelEngine
 from tribekit.membership.schemas import LevelCreate, LevelUpdate, PlanCreate
@@ -63,16 +63,16 @@ async def _levels(session: AsyncSession, tenant: Tenant) -> MembershipPlan:
         },
     ]
     created = [
-        await service.create_level(session, tenant, LevelCreate.model_validate(level))
+        await config.create_level(session, tenant, LevelCreate.model_validate(level))
         for level in levels
     ]
-    card = await service.create_plan(
+    card = await config.create_plan(
         session,
         tenant,
         PlanCreate(name="Black card", level_id=created[-1].id, price=19900, duration_months=12),
     )
     paid = LevelUpdate.model_validate({"rule": {"metric": "paid_plan", "plan_id": str(card.id)}})
-    await service.update_level(session, tenant, created[-1].id, paid)
+    await config.update_level(session, tenant, created[-1].id, paid)
     return card
 
 

@@ -21,7 +21,7 @@ from tribekit.models.membership import Level, LevelChange, MembershipSettings, P
 from tribekit.tenancy.permissions import Permission
 from tribekit.tenancy.principal import Tenant
 
-from . import service
+from . import config, service
 from .ledger import Posting
 from .repository import Levels, Plans, settings_of
 from .schemas import (
@@ -101,7 +101,7 @@ async def get_settings(session: DbSession, tenant: Reader) -> MembershipSettings
 async def update_settings(
     data: MembershipSettingsUpdate, session: DbSession, tenant: Configurer
 ) -> MembershipSettingsOut:
-    return _settings_out(await service.update_settings(session, tenant, data))
+    return _settings_out(await config.update_settings(session, tenant, data))
 
 
 @config_router.get("/levels", summary="Levels, lowest rank first")
@@ -111,7 +111,7 @@ async def list_levels(session: DbSession, tenant: Reader) -> LevelList:
 
 @config_router.post("/levels", status_code=status.HTTP_201_CREATED, summary="Add a level")
 async def create_level(data: LevelCreate, session: DbSession, tenant: Configurer) -> LevelOut:
-    return _level_out(await service.create_level(session, tenant, data))
+    return _level_out(await config.create_level(session, tenant, data))
 
 
 @config_router.get("/levels/{level_id}", summary="One level")
@@ -123,14 +123,14 @@ async def get_level(level_id: uuid.UUID, session: DbSession, tenant: Reader) -> 
 async def update_level(
     level_id: uuid.UUID, data: LevelUpdate, session: DbSession, tenant: Configurer
 ) -> LevelOut:
-    return _level_out(await service.update_level(session, tenant, level_id, data))
+    return _level_out(await config.update_level(session, tenant, level_id, data))
 
 
 @config_router.get("/levels/{level_id}/prices", summary="The level's product prices")
 async def list_level_prices(
     level_id: uuid.UUID, session: DbSession, tenant: Reader
 ) -> LevelPriceList:
-    rows = await service.list_level_prices(session, tenant, level_id)
+    rows = await config.list_level_prices(session, tenant, level_id)
     return LevelPriceList(
         items=[LevelPriceOut.model_validate(r, from_attributes=True) for r in rows]
     )
@@ -144,7 +144,7 @@ async def set_level_price(
     session: DbSession,
     tenant: Configurer,
 ) -> LevelPriceOut:
-    row = await service.set_level_price(session, tenant, level_id, product_id, data.price)
+    row = await config.set_level_price(session, tenant, level_id, product_id, data.price)
     return LevelPriceOut.model_validate(row, from_attributes=True)
 
 
@@ -156,7 +156,7 @@ async def set_level_price(
 async def delete_level_price(
     level_id: uuid.UUID, product_id: uuid.UUID, session: DbSession, tenant: Configurer
 ) -> None:
-    await service.delete_level_price(session, tenant, level_id, product_id)
+    await config.delete_level_price(session, tenant, level_id, product_id)
 
 
 @config_router.get("/plans", summary="Paid membership plans")
@@ -168,7 +168,7 @@ async def list_plans(session: DbSession, tenant: Reader) -> PlanList:
 
 @config_router.post("/plans", status_code=status.HTTP_201_CREATED, summary="Add a paid plan")
 async def create_plan(data: PlanCreate, session: DbSession, tenant: Configurer) -> PlanOut:
-    plan = await service.create_plan(session, tenant, data)
+    plan = await config.create_plan(session, tenant, data)
     return PlanOut.model_validate(plan, from_attributes=True)
 
 
@@ -176,7 +176,7 @@ async def create_plan(data: PlanCreate, session: DbSession, tenant: Configurer) 
 async def update_plan(
     plan_id: uuid.UUID, data: PlanUpdate, session: DbSession, tenant: Configurer
 ) -> PlanOut:
-    plan = await service.update_plan(session, tenant, plan_id, data)
+    plan = await config.update_plan(session, tenant, plan_id, data)
     return PlanOut.model_validate(plan, from_attributes=True)
 
 

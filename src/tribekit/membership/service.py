@@ -1,9 +1,9 @@
-"""Membership rules as the faces and other domains call them.
+"""Membership rules as the faces and other domains call them: what happens to one member
+(points postings, level, benefits, plans); the merchant's configuration is in ``config.py``.
 
-The merchant's configuration (settings, levels, level prices, plans) and what happens to one
-member (points postings, level, benefits, plans). Posting points from another domain (an order
-paid, a referral rewarded, a check-in) goes through ``earn_points`` or ``record_purchase``, so
-that a member who qualifies goes up a level in the same transaction.
+Posting points from another domain (an order paid, a referral rewarded, a check-in) goes through
+``earn_points`` or ``record_purchase``, so that a member who qualifies goes up a level in the
+same transaction.
 """
 
 from __future__ import annotations
@@ -13,17 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
-from tribekit.kit.db import add_unique
 from tribekit.kit.errors import (
     IdempotencyInProgress,
     IdempotencyKeyReused,
     NotFound,
-    ValidationFailed,
     field_error,
 )
 from tribekit.kit.money import Money, minor_digits
@@ -36,7 +34,6 @@ from tribekit.models.membership import (
     MemberPurchase,
     MembershipAccount,
     MembershipPlan,
-    MembershipSettings,
     PlanPurchase,
     PlanSubscription,
     PointsEntry,
@@ -49,157 +46,16 @@ from .ledger import PointsLedger, Posting, Source
 from .levels import LevelEngine
 from .repository import Entries, Levels, Plans, level_changes, settings_of
 from .rules import (
-    MAX_RULE_DEPTH,
-    PlanCondition,
-    Rule,
-    conditions,
-    depth,
-    dump_rule,
     explain,
     points_for_amount,
 )
 from .schemas import (
     LevelAssign,
-    LevelCreate,
-    LevelUpdate,
-    MembershipSettingsUpdate,
-    PlanCreate,
     PlanGrant,
-    PlanUpdate,
     PointsAdjust,
     PointsRedeem,
     PointsReverse,
 )
-
-# ---- configuration -----------------------------------------------------------------------------
-
-
-async def update_settings(
-    session: AsyncSession, tenant: Tenant, data: MembershipSettingsUpdate
-) -> MembershipSettings:
-    current = await settings_of(session, tenant.id)
-    if await session.get(MembershipSettings, tenant.id) is None:
-        session.add(current)
-    for name, value in data.model_dump(exclude_unset=True).items():
-        if value is None:
-            raise field_error(name, "may not be null; leave it out to keep the current value")
-        setattr(current, name, value)
-    await session.flush()
-    return current
-
-
-async def _check_rule(session: AsyncSession, tenant: Tenant, rule: Rule | None) -> None:
-    if rule is None:
-        return
-    if depth(rule) > MAX_RULE_DEPTH:
-        raise field_error("rule", f"nests deeper than {MAX_RULE_DEPTH} levels; simplify it")
-    plan_ids = {c.plan_id for c in conditions(rule) if isinstance(c, PlanCondition) and c.plan_id}
-    plans = Plans(session, tenant.id)
-    for plan_id in plan_ids:
-        if await plans.get(plan_id) is None:
-            raise field_error("rule", f"names plan {plan_id}, which this merchant does not have")
-
-
-async def create_level(session: AsyncSession, tenant: Tenant, data: LevelCreate) -> Level:
-    await _check_rule(session, tenant, data.rule)
-    fields = data.model_dump(exclude={"rule"})
-    level = Level(merchant_id=tenant.id, rule=dump_rule(data.rule), **fields)
-    await add_unique(
-        session, f"a level named {data.name!r} or with rank {data.rank} already exists", level
-    )
-    return level
-
-
-async def update_level(
-    session: AsyncSession, tenant: Tenant, level_id: uuid.UUID, data: LevelUpdate
-) -> Level:
-    """Changes apply from the members' next activity or review; nobody moves at once."""
-    level = await Levels(session, tenant.id).get_or_404(level_id)
-    changes = data.model_dump(exclude_unset=True)
-    for name, value in changes.items():
-        if value is None and name not in ("rule", "birthday_coupon"):
-            raise field_error(name, "may not be null; leave it out to keep the current value")
-    if "rule" in changes:
-        await _check_rule(session, tenant, data.rule)
-        changes["rule"] = dump_rule(data.rule)
-    for name, value in changes.items():
-        setattr(level, name, value)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise ValidationFailed(
-            "another level already has this name or rank; choose another", code="level_taken"
-        ) from exc
-    return level
-
-
-async def list_level_prices(
-    session: AsyncSession, tenant: Tenant, level_id: uuid.UUID
-) -> list[LevelPrice]:
-    await Levels(session, tenant.id).get_or_404(level_id)
-    stmt = (
-        select(LevelPrice)
-        .where(LevelPrice.merchant_id == tenant.id, LevelPrice.level_id == level_id)
-        .order_by(LevelPrice.product_id)
-    )
-    return list((await session.scalars(stmt)).all())
-
-
-async def set_level_price(
-    session: AsyncSession, tenant: Tenant, level_id: uuid.UUID, product_id: uuid.UUID, price: int
-) -> LevelPrice:
-    await Levels(session, tenant.id).get_or_404(level_id)
-    row = await session.get(LevelPrice, (level_id, product_id))
-    if row is None:
-        row = LevelPrice(merchant_id=tenant.id, level_id=level_id, product_id=product_id)
-        row.price = price
-        await add_unique(session, "this level price was set concurrently; retry", row)
-    else:
-        row.price = price
-        await session.flush()
-    return row
-
-
-async def delete_level_price(
-    session: AsyncSession, tenant: Tenant, level_id: uuid.UUID, product_id: uuid.UUID
-) -> None:
-    await Levels(session, tenant.id).get_or_404(level_id)
-    result = await session.execute(
-        delete(LevelPrice).where(
-            LevelPrice.merchant_id == tenant.id,
-            LevelPrice.level_id == level_id,
-            LevelPrice.product_id == product_id,
-        )
-    )
-    if getattr(result, "rowcount", 0) == 0:
-        raise NotFound(f"level {level_id} has no price for product {product_id}")
-
-
-async def create_plan(session: AsyncSession, tenant: Tenant, data: PlanCreate) -> MembershipPlan:
-    if await Levels(session, tenant.id).get(data.level_id) is None:
-        raise field_error("level_id", "no such level at this merchant")
-    plan = MembershipPlan(merchant_id=tenant.id, **data.model_dump())
-    await add_unique(session, f"a plan named {data.name!r} already exists", plan)
-    return plan
-
-
-async def update_plan(
-    session: AsyncSession, tenant: Tenant, plan_id: uuid.UUID, data: PlanUpdate
-) -> MembershipPlan:
-    """Price and duration changes apply to later purchases; running periods keep theirs."""
-    plan = await Plans(session, tenant.id).get_or_404(plan_id)
-    for name, value in data.model_dump(exclude_unset=True).items():
-        if value is None:
-            raise field_error(name, "may not be null; leave it out to keep the current value")
-        setattr(plan, name, value)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise ValidationFailed("another plan already has this name; choose another") from exc
-    return plan
-
 
 # ---- one member ------------------------------------------------------------------------------
 
