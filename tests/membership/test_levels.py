@@ -514,3 +514,34 @@ async def test_a_level_without_a_rule_is_reached_by_hand_only(
     level = await level_of(client, shop, member.id)
     assert level["level"]["name"] == "Member"
     assert level["next_level_needs"] == "no rule: reached by hand only"
+
+
+async def test_lowering_a_threshold_lifts_members_who_now_qualify(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    shop = await factory.shop()
+    ladder = await scenario_7(db, shop)
+    silver = (await factory.member(shop)).member
+    base = (await factory.member(shop)).member
+    await earn(db, shop, silver.id, 3500, "silver")
+    await earn(db, shop, base.id, 200, "base")
+    await sweep(db, "membership.apply_rule_changes")  # the pass the ladder's creation asked for
+    changed = await client.patch(
+        f"/api/v1/membership/levels/{ladder.gold.id}",
+        json={"rule": earned(3000)},
+        headers=shop.headers,
+    )
+    assert changed.status_code == 200
+    assert (await level_of(client, shop, silver.id))["level"]["name"] == "Silver"  # not at once
+    assert await sweep(db, "membership.apply_rule_changes") == 2
+    assert await sweep(db, "membership.apply_rule_changes") == 0
+    lifted = await level_of(client, shop, silver.id)
+    assert lifted["level"]["name"] == "Gold"
+    assert (await level_of(client, shop, base.id))["level"]["name"] == "Member"
+    changes = (
+        await client.get(f"/api/v1/members/{silver.id}/level-changes", headers=shop.headers)
+    ).json()["items"]
+    assert (changes[0]["reason"], changes[0]["detail"]) == (
+        "qualified",
+        "3,500 points earned in the last 12 months (needs 3,000)",
+    )

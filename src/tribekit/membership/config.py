@@ -9,12 +9,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import NotFound, ValidationFailed, field_error
 from tribekit.models.membership import Level, LevelPrice, MembershipPlan, MembershipSettings
 from tribekit.tenancy.principal import Tenant
 
-from .repository import Levels, Plans, settings_of
+from .repository import Levels, Plans, saved_settings
 from .rules import MAX_RULE_DEPTH, PlanCondition, Rule, conditions, depth, dump_rule
 from .schemas import LevelCreate, LevelUpdate, MembershipSettingsUpdate, PlanCreate, PlanUpdate
 
@@ -22,15 +23,20 @@ from .schemas import LevelCreate, LevelUpdate, MembershipSettingsUpdate, PlanCre
 async def update_settings(
     session: AsyncSession, tenant: Tenant, data: MembershipSettingsUpdate
 ) -> MembershipSettings:
-    current = await settings_of(session, tenant.id)
-    if await session.get(MembershipSettings, tenant.id) is None:
-        session.add(current)
+    current = await saved_settings(session, tenant.id)
     for name, value in data.model_dump(exclude_unset=True).items():
         if value is None:
             raise field_error(name, "may not be null; leave it out to keep the current value")
         setattr(current, name, value)
     await session.flush()
     return current
+
+
+async def _schedule_upgrade_pass(session: AsyncSession, tenant: Tenant) -> None:
+    """Rules changed: the worker will walk every account and lift those who now qualify higher
+    (nobody goes down before their period ends)."""
+    settings = await saved_settings(session, tenant.id)
+    settings.upgrade_pass_at, settings.upgrade_pass_after = clock.now(), None
 
 
 async def _check_rule(session: AsyncSession, tenant: Tenant, rule: Rule | None) -> None:
@@ -52,6 +58,7 @@ async def create_level(session: AsyncSession, tenant: Tenant, data: LevelCreate)
     await add_unique(
         session, f"a level named {data.name!r} or with rank {data.rank} already exists", level
     )
+    await _schedule_upgrade_pass(session, tenant)
     return level
 
 
@@ -69,6 +76,8 @@ async def update_level(
         changes["rule"] = dump_rule(data.rule)
     for name, value in changes.items():
         setattr(level, name, value)
+    if "rule" in changes or "rank" in changes:
+        await _schedule_upgrade_pass(session, tenant)
     try:
         async with session.begin_nested():
             await session.flush()

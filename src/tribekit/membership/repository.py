@@ -192,6 +192,15 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
+async def saved_settings(session: AsyncSession, merchant_id: uuid.UUID) -> MembershipSettings:
+    """The merchant's settings row, created with the defaults when none was saved yet."""
+    if (saved := await session.get(MembershipSettings, merchant_id)) is not None:
+        return saved
+    settings = await settings_of(session, merchant_id)
+    session.add(settings)
+    return settings
+
+
 def level_changes(merchant_id: uuid.UUID, member_id: uuid.UUID) -> Select[Any]:
     return select(LevelChange).where(
         LevelChange.merchant_id == merchant_id, LevelChange.member_id == member_id

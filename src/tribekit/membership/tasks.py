@@ -17,10 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from tribekit.kit import clock
-from tribekit.kit.worker import Sweep
+from tribekit.kit.worker import Sweep, claim_due
 from tribekit.members.repository import Members
 from tribekit.models.members import Member
-from tribekit.models.membership import Level, MembershipAccount, PlanSubscription, PointsLot
+from tribekit.models.membership import (
+    Level,
+    MembershipAccount,
+    MembershipSettings,
+    PlanSubscription,
+    PointsLot,
+)
 from tribekit.models.tenancy import Merchant
 from tribekit.tenancy.principal import Tenant
 
@@ -37,6 +43,30 @@ async def _tenant(
         assert merchant is not None  # rows of a deleted merchant are deleted with it
         cache[merchant_id] = Tenant.of(merchant)
     return cache[merchant_id]
+
+
+async def apply_rule_changes(session: AsyncSession, batch_size: int) -> int:
+    """After a merchant changed its level rules, lift every member who now qualifies higher:
+    one batch of accounts per run, in member order, resuming where the last batch stopped."""
+    due = select(MembershipSettings).where(MembershipSettings.upgrade_pass_at <= clock.now())
+    settings = await session.scalar(claim_due(due.order_by(MembershipSettings.merchant_id), 1))
+    if settings is None:
+        return 0
+    tenant = await _tenant(session, settings.merchant_id, {})
+    batch = select(MembershipAccount.member_id).where(MembershipAccount.merchant_id == tenant.id)
+    if settings.upgrade_pass_after is not None:
+        batch = batch.where(MembershipAccount.member_id > settings.upgrade_pass_after)
+    ids = list(
+        (await session.scalars(batch.order_by(MembershipAccount.member_id).limit(batch_size))).all()
+    )
+    engine = LevelEngine(session, tenant)
+    for member_id in ids:
+        await engine.upgrade(member_id)
+    if len(ids) < batch_size:
+        settings.upgrade_pass_at, settings.upgrade_pass_after = None, None
+    else:
+        settings.upgrade_pass_after = ids[-1]
+    return len(ids)
 
 
 async def expire_points(session: AsyncSession, batch_size: int) -> int:
@@ -169,6 +199,7 @@ async def birthday_gifts(session: AsyncSession, batch_size: int) -> int:
 SWEEPS = [
     Sweep("membership.expire_points", expire_points, every_seconds=60, batch_size=200),
     Sweep("membership.review_levels", review_levels, every_seconds=60, batch_size=2000),
+    Sweep("membership.apply_rule_changes", apply_rule_changes, every_seconds=30, batch_size=500),
     Sweep("membership.end_plans", end_plans, every_seconds=60),
     Sweep("membership.remind_plan_renewals", remind_plan_renewals, every_seconds=300),
     Sweep("membership.birthday_gifts", birthday_gifts, every_seconds=3600),

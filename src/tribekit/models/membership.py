@@ -43,6 +43,10 @@ class MembershipSettings(TenantMixin, Base):
     review_months: Mapped[int] = mapped_column(Integer, default=12)
     downgrade: Mapped[str] = mapped_column(String(16), default="one_step")
     renewal_reminder_days: Mapped[int] = mapped_column(Integer, default=7)
+    # Set when level rules change: the worker then walks every account, in member order after
+    # ``upgrade_pass_after``, and lifts those who now qualify higher.
+    upgrade_pass_at: Mapped[datetime | None] = mapped_column(index=True)
+    upgrade_pass_after: Mapped[uuid.UUID | None]
 
 
 class Level(TenantRow):

@@ -55,6 +55,8 @@ def upgrade() -> None:
         sa.Column("review_months", sa.Integer(), nullable=False),
         sa.Column("downgrade", sa.String(length=16), nullable=False),
         sa.Column("renewal_reminder_days", sa.Integer(), nullable=False),
+        sa.Column("upgrade_pass_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("upgrade_pass_after", sa.Uuid(), nullable=True),
         sa.ForeignKeyConstraint(
             ["merchant_id"],
             ["merchants.id"],
@@ -63,6 +65,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("merchant_id", name=op.f("pk_membership_settings")),
     )
+    with op.batch_alter_table("membership_settings", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_membership_settings_upgrade_pass_at"), ["upgrade_pass_at"], unique=False
+        )
+
     op.create_table(
         "level_changes",
         sa.Column("member_id", sa.Uuid(), nullable=False),
@@ -456,6 +463,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_level_changes_member_id_id"))
 
     op.drop_table("level_changes")
+    with op.batch_alter_table("membership_settings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_membership_settings_upgrade_pass_at"))
+
     op.drop_table("membership_settings")
     op.drop_table("levels")
     # ### end Alembic commands ###
