@@ -545,3 +545,33 @@ async def test_lowering_a_threshold_lifts_members_who_now_qualify(
         "qualified",
         "3,500 points earned in the last 12 months (needs 3,000)",
     )
+
+
+async def test_renaming_onto_another_level_or_plan_is_a_conflict(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    shop = await factory.shop()
+    ladder = await scenario_7(db, shop)
+    level = await client.patch(
+        f"/api/v1/membership/levels/{ladder.gold.id}", json={"rank": 1}, headers=shop.headers
+    )
+    assert level.status_code == 409
+    other = await client.post(
+        "/api/v1/membership/plans",
+        json={
+            "name": "Gift card",
+            "level_id": str(ladder.gold.id),
+            "price": 1,
+            "duration_months": 1,
+        },
+        headers=shop.headers,
+    )
+    assert other.status_code == 201
+    plan = await client.patch(
+        f"/api/v1/membership/plans/{other.json()['id']}",
+        json={"name": "Black card"},
+        headers=shop.headers,
+    )
+    assert plan.status_code == 409
+    gold = await client.get(f"/api/v1/membership/levels/{ladder.gold.id}", headers=shop.headers)
+    assert gold.json()["rank"] == 2

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
 from tribekit.kit.db import add_unique
-from tribekit.kit.errors import NotFound, ValidationFailed, field_error
+from tribekit.kit.errors import Conflict, NotFound, field_error
 from tribekit.models.membership import Level, LevelPrice, MembershipPlan, MembershipSettings
 from tribekit.tenancy.principal import Tenant
 
@@ -76,15 +76,13 @@ async def update_level(
         changes["rule"] = dump_rule(data.rule)
     for name, value in changes.items():
         setattr(level, name, value)
-    if "rule" in changes or "rank" in changes:
-        await _schedule_upgrade_pass(session, tenant)
     try:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        raise ValidationFailed(
-            "another level already has this name or rank; choose another", code="level_taken"
-        ) from exc
+        raise Conflict("another level already has this name or rank; choose another") from exc
+    if "rule" in changes or "rank" in changes:
+        await _schedule_upgrade_pass(session, tenant)
     return level
 
 
@@ -151,5 +149,5 @@ async def update_plan(
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        raise ValidationFailed("another plan already has this name; choose another") from exc
+        raise Conflict("another plan already has this name; choose another") from exc
     return plan
