@@ -106,6 +106,47 @@ class PointsLedger:
             ) from exc
         return entry
 
+    async def _begin(
+        self,
+        kind: EntryKind,
+        member_id: uuid.UUID,
+        points: int,
+        *,
+        source: Source,
+        key: str,
+        ref: str | None,
+        reason: str | None,
+        actor: str | None,
+    ) -> tuple[PointsEntry, MembershipAccount] | Posting:
+        """The steps every earn and spend share: check, replay a known key, lock the member's
+        account, expire what is due. Gives the entry to append, or the replayed posting."""
+        allowed = EARN_SOURCES if kind == EntryKind.EARN else SPEND_SOURCES
+        if source not in allowed:
+            raise ValueError(f"{source} is not a source of a {kind} entry")
+        if points <= 0:
+            raise ValidationFailed(f"points to {kind} must be a positive whole number")
+        request_hash = fingerprint(
+            kind, member=member_id, points=points, source=source, ref=ref, reason=reason
+        )
+        if replay := await self._replay(key, request_hash):
+            return replay
+        account = await self.accounts.lock(member_id)
+        now = clock.now()
+        await self._expire_due(account, now)
+        entry = PointsEntry(
+            member_id=member_id,
+            kind=kind,
+            source=source,
+            points=points if kind == EntryKind.EARN else -points,
+            idempotency_key=key,
+            request_hash=request_hash,
+            ref=ref,
+            reason=reason,
+            actor=actor,
+            at=now,
+        )
+        return entry, account
+
     async def earn(
         self,
         member_id: uuid.UUID,
@@ -120,33 +161,21 @@ class PointsLedger:
     ) -> Posting:
         """Post earned points as a new lot, valid for the merchant's expiry period (or until
         ``expires_at``, for points that keep the expiry they had elsewhere)."""
-        if source not in EARN_SOURCES:
-            raise ValueError(f"{source} is not a source of earned points")
-        if points <= 0:
-            raise ValidationFailed("points to earn must be a positive whole number")
-        request_hash = fingerprint(
-            "earn", member=member_id, points=points, source=source, ref=ref, reason=reason
-        )
-        if replay := await self._replay(key, request_hash):
-            return replay
-        account = await self.accounts.lock(member_id)
-        now = clock.now()
-        await self._expire_due(account, now)
-        entry = PointsEntry(
-            member_id=member_id,
-            kind=EntryKind.EARN,
+        begun = await self._begin(
+            EntryKind.EARN,
+            member_id,
+            points,
             source=source,
-            points=points,
-            idempotency_key=key,
-            request_hash=request_hash,
+            key=key,
             ref=ref,
             reason=reason,
             actor=actor,
-            at=now,
         )
+        if isinstance(begun, Posting):
+            return begun
+        entry, account = begun
         await self._append(entry, account)
-        settings = await settings_of(self.session, self.tenant.id)
-        months = settings.points_expiry_months
+        months = (await settings_of(self.session, self.tenant.id)).points_expiry_months
         self.session.add(
             PointsLot(
                 merchant_id=self.tenant.id,
@@ -155,7 +184,7 @@ class PointsLedger:
                 points=points,
                 remaining=points,
                 expired=0,
-                expires_at=expires_at or (clock.add_months(now, months) if months else None),
+                expires_at=expires_at or (clock.add_months(entry.at, months) if months else None),
             )
         )
         await self.session.flush()
@@ -173,35 +202,24 @@ class PointsLedger:
         actor: str | None = None,
     ) -> Posting:
         """Take ``points`` from the oldest lots first; refused whole when the balance is short."""
-        if source not in SPEND_SOURCES:
-            raise ValueError(f"{source} is not a way to spend points")
-        if points <= 0:
-            raise ValidationFailed("points to spend must be a positive whole number")
-        request_hash = fingerprint(
-            "spend", member=member_id, points=points, source=source, ref=ref, reason=reason
+        begun = await self._begin(
+            EntryKind.SPEND,
+            member_id,
+            points,
+            source=source,
+            key=key,
+            ref=ref,
+            reason=reason,
+            actor=actor,
         )
-        if replay := await self._replay(key, request_hash):
-            return replay
-        account = await self.accounts.lock(member_id)
-        now = clock.now()
-        await self._expire_due(account, now)
+        if isinstance(begun, Posting):
+            return begun
+        entry, account = begun
         if account.balance < points:
             raise InsufficientPoints(
                 f"the member has {account.balance} points; {points} cannot be spent",
                 balance=account.balance,
             )
-        entry = PointsEntry(
-            member_id=member_id,
-            kind=EntryKind.SPEND,
-            source=source,
-            points=-points,
-            idempotency_key=key,
-            request_hash=request_hash,
-            ref=ref,
-            reason=reason,
-            actor=actor,
-            at=now,
-        )
         await self._append(entry, account)
         await self._take(account, points, entry, record_uses=True)
         return Posting(entry)
