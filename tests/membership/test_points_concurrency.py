@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
+
+from sqlalchemy import select
 
 from tests.concurrency import fire
 from tests.factories import Factory, Shop, count_rows
+from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.kit.errors import TribekitError
 from tribekit.membership import service
 from tribekit.membership.ledger import PointsLedger, Source
-from tribekit.membership.schemas import PointsRedeem
-from tribekit.models.membership import PointsEntry
+from tribekit.membership.schemas import PlanGrant, PointsRedeem
+from tribekit.models.membership import PlanPurchase, PlanSubscription, PointsEntry
 
+from .ladder import scenario_7
 from .test_points_api import ledger_totals
 
 
@@ -117,3 +122,39 @@ async def test_concurrent_reversals_of_one_entry_reverse_it_once(
     assert outcomes["ok"] == 1
     assert outcomes["ok"] + outcomes["not_reversible"] + outcomes["idempotency_in_progress"] == 30
     assert await ledger_totals(db, member_id) == (100, 100, 100)
+
+
+async def test_concurrent_card_sales_post_once_per_key_and_extend_exactly(
+    db: Database, factory: Factory
+) -> None:
+    shop = await factory.shop()
+    ladder = await scenario_7(db, shop)
+    member = (await factory.member(shop)).member
+
+    async def sell(key: str) -> str:
+        try:
+            async with db.unit_of_work() as session:
+                bought = await service.grant_plan(
+                    session,
+                    shop.tenant,
+                    member.id,
+                    PlanGrant(plan_id=ladder.black_card.id),
+                    key=key,
+                    actor="test",
+                )
+        except TribekitError as exc:
+            return exc.code
+        return "replayed" if bought.replayed else "sold"
+
+    with clock.frozen_at(datetime(2026, 1, 1, tzinfo=UTC)):
+        same = Counter(await fire(20, lambda _: sell("one-sale")))
+        different = Counter(await fire(20, lambda i: sell(f"sale-{i}")))
+    assert same["sold"] == 1
+    assert same["sold"] + same["replayed"] + same["idempotency_in_progress"] == 20
+    assert different == {"sold": 20}
+    assert await count_rows(db, PlanPurchase) == 21
+    async with db.unit_of_work() as session:
+        ends = await session.scalar(
+            select(PlanSubscription.ends_at).where(PlanSubscription.member_id == member.id)
+        )
+    assert ends == datetime(2047, 1, 1, tzinfo=UTC)  # 21 paid years, none lost or doubled

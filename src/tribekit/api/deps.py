@@ -10,6 +10,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit.errors import FieldProblem, RateLimited, Unauthenticated, ValidationFailed
+from tribekit.kit.idempotency import MAX_KEY_LENGTH
 from tribekit.kit.pagination import MAX_LIMIT
 from tribekit.kit.schemas import NUL_MESSAGE, has_nul
 from tribekit.tenancy import auth
@@ -120,7 +121,7 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         min_length=1,
-        max_length=150,
+        max_length=MAX_KEY_LENGTH,
         pattern=r"^[\x21-\x7e]+$",
         description="A key you choose per business event (e.g. a UUID). The same key with the "
         "same request returns the first result; with a different request it is refused (422).",

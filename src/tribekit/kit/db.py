@@ -92,16 +92,22 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-async def add_unique(session: AsyncSession, conflict_message: str, *rows: object) -> None:
-    """Insert ``rows`` now, inside a savepoint; a unique-constraint violation becomes a 409 with
-    ``conflict_message`` and leaves the surrounding transaction usable. The database decides,
-    so two concurrent requests cannot both pass a check and both insert."""
+async def add_unique(
+    session: AsyncSession,
+    conflict_message: str,
+    *rows: object,
+    error: type[Conflict] = Conflict,
+) -> None:
+    """Insert ``rows`` now, inside a savepoint; a unique-constraint violation becomes a 409
+    (``error``, a kind of Conflict) with ``conflict_message`` and leaves the surrounding
+    transaction usable. The database decides, so two concurrent requests cannot both pass a
+    check and both insert."""
     try:
         async with session.begin_nested():
             session.add_all(rows)
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict(conflict_message) from exc
+        raise error(conflict_message) from exc
 
 
 class TenantRow(IdMixin, TenantMixin, Base):

@@ -6,16 +6,15 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
 from tribekit.kit.db import add_unique
-from tribekit.kit.errors import Conflict, NotFound, field_error
+from tribekit.kit.errors import NotFound, field_error
 from tribekit.models.membership import Level, LevelPrice, MembershipPlan, MembershipSettings
 from tribekit.tenancy.principal import Tenant
 
-from .repository import Levels, Plans, saved_settings
+from .repository import Levels, Plans, saved_settings, settings_of
 from .rules import MAX_RULE_DEPTH, PlanCondition, Rule, conditions, depth, dump_rule
 from .schemas import LevelCreate, LevelUpdate, MembershipSettingsUpdate, PlanCreate, PlanUpdate
 
@@ -76,11 +75,7 @@ async def update_level(
         changes["rule"] = dump_rule(data.rule)
     for name, value in changes.items():
         setattr(level, name, value)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict("another level already has this name or rank; choose another") from exc
+    await add_unique(session, "another level already has this name or rank; choose another")
     if "rule" in changes or "rank" in changes:
         await _schedule_upgrade_pass(session, tenant)
     return level
@@ -145,9 +140,23 @@ async def update_plan(
         if value is None:
             raise field_error(name, "may not be null; leave it out to keep the current value")
         setattr(plan, name, value)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict("another plan already has this name; choose another") from exc
+    await add_unique(session, "another plan already has this name; choose another")
     return plan
+
+
+async def get_settings(session: AsyncSession, tenant: Tenant) -> MembershipSettings:
+    return await settings_of(session, tenant.id)
+
+
+async def list_levels(session: AsyncSession, tenant: Tenant) -> list[Level]:
+    return await Levels(session, tenant.id).ranked()
+
+
+async def get_level(session: AsyncSession, tenant: Tenant, level_id: uuid.UUID) -> Level:
+    return await Levels(session, tenant.id).get_or_404(level_id)
+
+
+async def list_plans(session: AsyncSession, tenant: Tenant) -> list[MembershipPlan]:
+    plans = Plans(session, tenant.id)
+    stmt = plans.select().order_by(MembershipPlan.created_at)
+    return list((await session.scalars(stmt)).all())

@@ -13,10 +13,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
+from tribekit.kit.db import add_unique
 from tribekit.kit.errors import Conflict, IdempotencyInProgress, ValidationFailed
 from tribekit.kit.idempotency import check_replay, fingerprint
 from tribekit.models.membership import MembershipAccount, PointsEntry, PointsLot, PointsLotUse
@@ -94,16 +94,13 @@ class PointsLedger:
         account.balance += entry.points
         entry.merchant_id = self.tenant.id
         entry.balance_after = account.balance
-        try:
-            async with self.session.begin_nested():
-                self.session.add(entry)
-                await self.session.flush()
-        except IntegrityError as exc:
-            raise IdempotencyInProgress(
-                f"another request with idempotency key {entry.idempotency_key!r} "
-                "(or reversing the same entry) is being handled; retry to get its result",
-                key=entry.idempotency_key,
-            ) from exc
+        await add_unique(
+            self.session,
+            f"another request with idempotency key {entry.idempotency_key!r} "
+            "(or reversing the same entry) is being handled; retry to get its result",
+            entry,
+            error=IdempotencyInProgress,
+        )
         return entry
 
     async def _begin(

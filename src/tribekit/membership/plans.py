@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
+from tribekit.kit.db import add_unique
 from tribekit.kit.errors import IdempotencyInProgress
 from tribekit.kit.idempotency import check_replay, fingerprint
 from tribekit.members.repository import Members
@@ -31,6 +31,7 @@ from .repository import Accounts, Subscriptions, settings_of
 class Purchase:
     purchase: PlanPurchase
     subscription: PlanSubscription
+    plan: MembershipPlan
     replayed: bool = False
 
 
@@ -53,7 +54,8 @@ async def grant(
     )
     if existing is not None:
         check_replay(existing.request_hash, request_hash, ref)
-        return Purchase(existing, await subscriptions.get_or_404(existing.subscription_id), True)
+        subscription = await subscriptions.get_or_404(existing.subscription_id)
+        return Purchase(existing, subscription, plan, replayed=True)
 
     await Accounts(session, tenant.id).lock(member_id)
     now = clock.now()
@@ -90,15 +92,12 @@ async def grant(
         actor=actor,
         at=now,
     )
-    try:
-        async with session.begin_nested():
-            session.add(purchase)
-            await session.flush()
-    except IntegrityError as exc:
-        raise IdempotencyInProgress(
-            f"another purchase with reference {ref!r} is being recorded; retry to get its result",
-            key=ref,
-        ) from exc
+    await add_unique(
+        session,
+        f"another purchase with reference {ref!r} is being recorded; retry to get its result",
+        purchase,
+        error=IdempotencyInProgress,
+    )
     Members(session, tenant.id).record(
         member_id,
         "plan.purchased",
@@ -108,7 +107,7 @@ async def grant(
         note=note,
     )
     await LevelEngine(session, tenant).upgrade(member_id, reason="plan_granted", actor=actor)
-    return Purchase(purchase, subscription)
+    return Purchase(purchase, subscription, plan)
 
 
 async def end_if_due(session: AsyncSession, tenant: Tenant, subscription_id: uuid.UUID) -> bool:

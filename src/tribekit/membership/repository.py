@@ -15,9 +15,11 @@ from tribekit.kit.repository import TenantRepository
 from tribekit.models.membership import (
     Level,
     LevelChange,
+    MemberPurchase,
     MembershipAccount,
     MembershipPlan,
     MembershipSettings,
+    PlanPurchase,
     PlanSubscription,
     PointsEntry,
     PointsLot,
@@ -136,6 +138,17 @@ class Accounts:
             .values(level_id=bindparam("l"), level_since=bindparam("s"), review_at=next_review),
             [{"m": m, "l": lvl, "s": since} for m, lvl, since in rows],
         )
+
+    async def move_purchases_and_plans(self, source_id: uuid.UUID, target_id: uuid.UUID) -> None:
+        """Re-point what one member bought (counted toward levels) and their plans to another;
+        used when two members turn out to be one person. Ledger entries never move."""
+        for model in (MemberPurchase, PlanSubscription, PlanPurchase):
+            await self.session.execute(
+                update(model)
+                .where(model.merchant_id == self.merchant_id, model.member_id == source_id)
+                .values(member_id=target_id)
+                .execution_options(synchronize_session=False)
+            )
 
     async def lots_of(
         self, member_id: uuid.UUID, *, only_ids: Sequence[uuid.UUID] | None = None

@@ -23,7 +23,6 @@ from tribekit.tenancy.principal import Tenant
 
 from . import config, service
 from .ledger import Posting
-from .repository import Levels, Plans, settings_of
 from .schemas import (
     BenefitOut,
     BenefitsOut,
@@ -94,7 +93,7 @@ def _posted(posting: Posting, response: Response) -> EntryOut:
 
 @config_router.get("/settings", summary="Points rules and level review policy")
 async def get_settings(session: DbSession, tenant: Reader) -> MembershipSettingsOut:
-    return _settings_out(await settings_of(session, tenant.id))
+    return _settings_out(await config.get_settings(session, tenant))
 
 
 @config_router.patch("/settings", summary="Change points rules or the level review policy")
@@ -106,7 +105,7 @@ async def update_settings(
 
 @config_router.get("/levels", summary="Levels, lowest rank first")
 async def list_levels(session: DbSession, tenant: Reader) -> LevelList:
-    return LevelList(items=[_level_out(lvl) for lvl in await Levels(session, tenant.id).ranked()])
+    return LevelList(items=[_level_out(lvl) for lvl in await config.list_levels(session, tenant)])
 
 
 @config_router.post("/levels", status_code=status.HTTP_201_CREATED, summary="Add a level")
@@ -116,7 +115,7 @@ async def create_level(data: LevelCreate, session: DbSession, tenant: Configurer
 
 @config_router.get("/levels/{level_id}", summary="One level")
 async def get_level(level_id: uuid.UUID, session: DbSession, tenant: Reader) -> LevelOut:
-    return _level_out(await Levels(session, tenant.id).get_or_404(level_id))
+    return _level_out(await config.get_level(session, tenant, level_id))
 
 
 @config_router.patch("/levels/{level_id}", summary="Change a level's rule or benefits")
@@ -161,8 +160,7 @@ async def delete_level_price(
 
 @config_router.get("/plans", summary="Paid membership plans")
 async def list_plans(session: DbSession, tenant: Reader) -> PlanList:
-    plans = Plans(session, tenant.id)
-    rows = (await session.scalars(plans.select().order_by(plans.model.created_at))).all()
+    rows = await config.list_plans(session, tenant)
     return PlanList(items=[PlanOut.model_validate(p, from_attributes=True) for p in rows])
 
 
@@ -372,7 +370,7 @@ async def grant_plan(
     )
     if bought.replayed:
         response.headers[REPLAYED] = "true"
-    plan = await Plans(session, tenant.id).get_or_404(data.plan_id)
+    plan = bought.plan
     return PlanPurchaseOut(
         id=bought.purchase.id,
         member_id=member_id,

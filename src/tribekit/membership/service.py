@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
+from tribekit.kit.db import add_unique
 from tribekit.kit.errors import (
     IdempotencyInProgress,
     IdempotencyKeyReused,
@@ -34,7 +34,6 @@ from tribekit.models.membership import (
     MemberPurchase,
     MembershipAccount,
     MembershipPlan,
-    PlanPurchase,
     PlanSubscription,
     PointsEntry,
     PointsLot,
@@ -45,17 +44,8 @@ from . import plans as plan_rules
 from .ledger import PointsLedger, Posting, Source
 from .levels import LevelEngine
 from .repository import Entries, Levels, Plans, level_changes, settings_of
-from .rules import (
-    explain,
-    points_for_amount,
-)
-from .schemas import (
-    LevelAssign,
-    PlanGrant,
-    PointsAdjust,
-    PointsRedeem,
-    PointsReverse,
-)
+from .rules import explain, points_for_amount
+from .schemas import LevelAssign, PlanGrant, PointsAdjust, PointsRedeem, PointsReverse
 
 # ---- one member ------------------------------------------------------------------------------
 
@@ -124,7 +114,7 @@ async def record_purchase(
             )
         posted = await Entries(session, tenant.id).by_key(f"purchase:{ref}")
         return PurchaseRecorded(existing, Posting(posted, True) if posted else None)
-    await engine.accounts.lock(member_id)
+    account = await engine.accounts.lock(member_id)
     purchase = MemberPurchase(
         merchant_id=tenant.id,
         member_id=member_id,
@@ -133,14 +123,14 @@ async def record_purchase(
         orders=orders,
         at=at or clock.now(),
     )
-    try:
-        async with session.begin_nested():
-            session.add(purchase)
-            await session.flush()
-    except IntegrityError as exc:
-        raise IdempotencyInProgress(f"purchase {ref!r} is being recorded concurrently") from exc
+    await add_unique(
+        session,
+        f"purchase {ref!r} is being recorded concurrently; retry to get its result",
+        purchase,
+        error=IdempotencyInProgress,
+    )
     settings = await settings_of(session, tenant.id)
-    _, level, _ = await engine.standing(member_id)
+    level = (await engine.ladder()).by_id(account.level_id)
     points = points_for_amount(
         amount,
         minor_digits(tenant.currency),
@@ -494,13 +484,7 @@ async def merge_members(
             actor=actor,
             expires_at=expires_at,
         )
-    for model in (MemberPurchase, PlanSubscription, PlanPurchase):
-        await session.execute(
-            update(model)
-            .where(model.merchant_id == tenant.id, model.member_id == source_id)
-            .values(member_id=target_id)
-            .execution_options(synchronize_session=False)
-        )
+    await accounts.move_purchases_and_plans(source_id, target_id)
     ladder = await engine.ladder()
     source_account, target_account = await accounts.get(source_id), await accounts.get(target_id)
     source_level = ladder.by_id(source_account.level_id if source_account else None)
