@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
 from tribekit import __version__
+from tribekit.catalog.router import router as catalog_router
 from tribekit.communities.router import router as communities_router
 from tribekit.kit.db import Database
 from tribekit.kit.logging import configure_logging
@@ -42,6 +43,7 @@ API_ROUTERS = [
     member_points_router,
     membership_router,
     communities_router,
+    catalog_router,
 ]
 
 

@@ -13,6 +13,8 @@ from tribekit.kit.errors import FieldProblem, RateLimited, Unauthenticated, Vali
 from tribekit.kit.idempotency import MAX_KEY_LENGTH
 from tribekit.kit.pagination import MAX_LIMIT
 from tribekit.kit.schemas import NUL_MESSAGE, has_nul
+from tribekit.members import access
+from tribekit.members.access import MemberPrincipal
 from tribekit.tenancy import auth
 from tribekit.tenancy.permissions import Permission
 from tribekit.tenancy.principal import Principal, Tenant
@@ -90,6 +92,43 @@ async def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+_member_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="MemberToken",
+    description="A member link or session token: `Authorization: Bearer tkm_...`",
+)
+_member_cookie = APIKeyCookie(
+    name=access.MEMBER_COOKIE, auto_error=False, description="Member session"
+)
+
+
+async def current_member(
+    request: Request,
+    state: State,
+    session: DbSession,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_member_bearer)],
+    cookie: Annotated[str | None, Depends(_member_cookie)],
+) -> MemberPrincipal:
+    """The member acting for themselves, from a signed link token or a member session."""
+    token = bearer.credentials if bearer is not None else cookie
+    if token is None:
+        raise Unauthenticated(
+            "open the link the shop sent you, or send 'Authorization: Bearer tkm_...'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    ip = client_ip(request)
+    failures_per_minute = state.settings.failed_auth_rate_limit
+    await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins", record=False)
+    try:
+        return await access.authenticate(session, state.secret_key, token)
+    except Unauthenticated:
+        await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins")
+        raise
+
+
+CurrentMember = Annotated[MemberPrincipal, Depends(current_member)]
 
 
 def authorized(permission: Permission) -> Any:

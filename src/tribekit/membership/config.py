@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.catalog.repository import Products
 from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import NotFound, field_error
@@ -97,6 +98,7 @@ async def set_level_price(
     session: AsyncSession, tenant: Tenant, level_id: uuid.UUID, product_id: uuid.UUID, price: int
 ) -> LevelPrice:
     await Levels(session, tenant.id).get_or_404(level_id)
+    await Products(session, tenant.id).get_or_404(product_id)
     row = await session.get(LevelPrice, (level_id, product_id))
     if row is None:
         row = LevelPrice(merchant_id=tenant.id, level_id=level_id, product_id=product_id)

@@ -2,6 +2,7 @@
 
 from tribekit.kit.db import Base
 
+from .catalog import Product
 from .communities import Community, CommunityMember
 from .members import Member, MemberAddress, MemberEvent, MemberIdentity, MemberTag
 from .membership import (
@@ -18,13 +19,26 @@ from .membership import (
     PointsLot,
     PointsLotUse,
 )
+from .orders import (
+    CheckoutSettings,
+    IdempotencyRecord,
+    Order,
+    OrderLine,
+    Payment,
+    PaymentEvent,
+    PickupPoint,
+    Refund,
+    RefundLine,
+)
 from .tenancy import ApiToken, Merchant, StaffRole, StaffSession, StaffUser
 
 __all__ = [
     "ApiToken",
     "Base",
+    "CheckoutSettings",
     "Community",
     "CommunityMember",
+    "IdempotencyRecord",
     "Level",
     "LevelChange",
     "LevelPrice",
@@ -38,11 +52,19 @@ __all__ = [
     "MembershipPlan",
     "MembershipSettings",
     "Merchant",
+    "Order",
+    "OrderLine",
+    "Payment",
+    "PaymentEvent",
+    "PickupPoint",
     "PlanPurchase",
     "PlanSubscription",
     "PointsEntry",
     "PointsLot",
     "PointsLotUse",
+    "Product",
+    "Refund",
+    "RefundLine",
     "StaffRole",
     "StaffSession",
     "StaffUser",

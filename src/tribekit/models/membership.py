@@ -79,7 +79,9 @@ class LevelPrice(TenantMixin, Base):
     level_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("levels.id", ondelete="CASCADE"), primary_key=True
     )
-    product_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    product_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
     price: Mapped[int] = mapped_column(Integer)  # minor units of the merchant's currency
 
 

@@ -22,9 +22,20 @@ class Permission(StrEnum):
     MEMBERSHIP_READ = "membership:read"  # levels, plans, members' points and levels
     MEMBERSHIP_CONFIGURE = "membership:configure"  # settings, levels, level prices, plans
     POINTS_WRITE = "points:write"  # adjust, redeem, reverse; assign levels; record plan sales
+    CATALOG_READ = "catalog:read"
+    CATALOG_WRITE = "catalog:write"  # products, events, stock
+    CHECKOUT_CONFIGURE = "checkout:configure"  # pricing rules, unpaid order TTL, pickup points
+    ORDERS_READ = "orders:read"
+    ORDERS_WRITE = "orders:write"  # place, confirm payments, fulfil, cancel, check in
+    REFUNDS_WRITE = "refunds:write"
 
 
-_EVERYONE = {Permission.MERCHANT_READ, Permission.TOKENS_OWN, Permission.COMMUNITIES_READ}
+_EVERYONE = {
+    Permission.MERCHANT_READ,
+    Permission.TOKENS_OWN,
+    Permission.COMMUNITIES_READ,
+    Permission.CATALOG_READ,
+}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: frozenset(Permission),
@@ -38,12 +49,18 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.COMMUNITIES_WRITE,
             Permission.MEMBERSHIP_READ,
             Permission.POINTS_WRITE,
+            Permission.CATALOG_WRITE,
+            Permission.ORDERS_READ,
+            Permission.ORDERS_WRITE,
         }
     ),
     # Leaders will see the members of their own groups once leaders own groups; until then they
     # see nobody's personal data.
     Role.LEADER: frozenset(_EVERYONE),
-    Role.ANALYST: frozenset(_EVERYONE | {Permission.MEMBERS_READ, Permission.MEMBERSHIP_READ}),
+    Role.ANALYST: frozenset(
+        _EVERYONE
+        | {Permission.MEMBERS_READ, Permission.MEMBERSHIP_READ, Permission.ORDERS_READ}
+    ),
 }
 
 #: Who may give which role: only an owner makes owners and admins.

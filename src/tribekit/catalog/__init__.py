@@ -1,0 +1,1 @@
+"""The catalog: products (goods and events), stock, quantity ladders."""

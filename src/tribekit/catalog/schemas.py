@@ -1,0 +1,124 @@
+"""API shapes of the catalog. Amounts are integer minor units of the merchant's currency."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from tribekit.kit.schemas import Input, Output, UtcDatetime
+
+MAX_AMOUNT = 10**12
+ProductKind = Literal["goods", "event"]
+ProductRole = Literal["traffic", "profit", "regular"]
+
+
+class LadderTier(Input):
+    min_quantity: int = Field(ge=1, le=1_000_000, examples=[5])
+    unit_price: int = Field(ge=0, le=MAX_AMOUNT, examples=[900])
+
+
+def check_ladder(ladder: list[LadderTier] | None) -> None:
+    if ladder:
+        steps = [tier.min_quantity for tier in ladder]
+        if steps != sorted(set(steps)):
+            raise ValueError("ladder: tiers must be listed by strictly increasing min_quantity")
+
+
+class ProductFields(Input):
+    sku: str | None = Field(default=None, min_length=1, max_length=64, examples=["BOX-MANGO"])
+    description: str | None = Field(default=None, max_length=20_000)
+    role: ProductRole = Field(
+        default="regular", description="traffic (draws people in) / profit / regular"
+    )
+    cost_price: int | None = Field(default=None, ge=0, le=MAX_AMOUNT, examples=[3000])
+    stock: int | None = Field(
+        default=None, ge=0, le=10**9, description="Units left to sell; null: not tracked"
+    )
+    active: bool = True
+    category: str | None = Field(default=None, min_length=1, max_length=100)
+    tags: list[str] = Field(default_factory=list, max_length=30)
+    images: list[str] = Field(default_factory=list, max_length=20, description="Image URLs")
+    ladder: list[LadderTier] = Field(
+        default_factory=list, max_length=20, description="Quantity ladder, e.g. 5+: 9.00 each"
+    )
+    starts_at: UtcDatetime | None = None
+    ends_at: UtcDatetime | None = None
+    place: str | None = Field(default=None, min_length=1, max_length=300)
+    signup_deadline: UtcDatetime | None = None
+
+
+class ProductCreate(ProductFields):
+    name: str = Field(min_length=1, max_length=200, examples=["Mango box 3 kg"])
+    kind: ProductKind = "goods"
+    price: int = Field(ge=0, le=MAX_AMOUNT, examples=[5900], description="Regular price")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProductCreate:
+        check_ladder(self.ladder)
+        return self
+
+
+class ProductUpdate(Input):
+    """Only the fields sent change; stock changes go through stock adjustments."""
+
+    sku: str | None = Field(default=None, min_length=1, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=20_000)
+    role: ProductRole | None = None
+    price: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    cost_price: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    active: bool | None = None
+    category: str | None = Field(default=None, min_length=1, max_length=100)
+    tags: list[str] | None = Field(default=None, max_length=30)
+    images: list[str] | None = Field(default=None, max_length=20)
+    ladder: list[LadderTier] | None = Field(default=None, max_length=20)
+    starts_at: UtcDatetime | None = None
+    ends_at: UtcDatetime | None = None
+    place: str | None = Field(default=None, min_length=1, max_length=300)
+    signup_deadline: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProductUpdate:
+        check_ladder(self.ladder)
+        return self
+
+
+class StockAdjustment(Input):
+    delta: int = Field(ge=-(10**9), le=10**9, description="Units to add (negative: remove)")
+    reason: str = Field(min_length=1, max_length=300, examples=["delivery from the farm"])
+
+
+class StockOut(Output):
+    product_id: uuid.UUID
+    stock: int
+
+
+class ProductOut(Output):
+    id: uuid.UUID
+    sku: str | None
+    name: str
+    description: str | None
+    kind: ProductKind
+    role: ProductRole
+    price: int
+    cost_price: int | None
+    stock: int | None
+    active: bool
+    category: str | None
+    tags: list[str]
+    images: list[str]
+    ladder: list[LadderTier]
+    starts_at: datetime | None
+    ends_at: datetime | None
+    place: str | None
+    signup_deadline: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductPage(Output):
+    items: list[ProductOut]
+    next_cursor: str | None

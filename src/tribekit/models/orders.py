@@ -1,0 +1,238 @@
+"""Orders and what hangs off them: lines, payments, refunds; the checkout settings; the
+idempotency store of state-changing API calls.
+
+An order's status only moves through conditional updates (``WHERE status = <expected>``), so a
+transition happens once however many requests race for it; whatever a transition gives back
+(stock, held points) is given back by the request that won it, exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tribekit.kit import clock
+from tribekit.kit.db import Base, TenantMixin, TenantRow
+
+
+class CheckoutSettings(TenantMixin, Base):
+    """The merchant's checkout and pricing rules; defaults apply until saved."""
+
+    __tablename__ = "checkout_settings"
+
+    merchant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("merchants.id", ondelete="CASCADE"), primary_key=True
+    )
+    unpaid_ttl_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    rounding: Mapped[str] = mapped_column(String(16), default="half_even")
+    coupon_on_campaign_price: Mapped[bool] = mapped_column(Boolean, default=False)
+    coupon_on_level_price: Mapped[bool] = mapped_column(Boolean, default=True)
+    coupons_combine: Mapped[bool] = mapped_column(Boolean, default=False)
+    points_per_currency_unit_redeemed: Mapped[int] = mapped_column(Integer, default=100)
+    points_cap_bps: Mapped[int] = mapped_column(Integer, default=5_000)
+    total_floor: Mapped[int] = mapped_column(Integer, default=0)
+    shipping_fee: Mapped[int] = mapped_column(Integer, default=0)
+    store_pickup_address: Mapped[str | None] = mapped_column(String(300))
+
+
+class PickupPoint(TenantRow):
+    """Where a group's orders can be collected: the shop, or a community leader's point."""
+
+    __tablename__ = "pickup_points"
+    __table_args__ = (UniqueConstraint("merchant_id", "name"),)
+
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(300))
+    leader_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Order(TenantRow):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "number"),
+        CheckConstraint("total >= 0", name="total_not_negative"),
+        CheckConstraint(
+            "refunded_amount >= 0 AND refunded_amount <= total", name="refund_within_total"
+        ),
+        Index(None, "merchant_id", "member_id", "id"),
+        Index(None, "merchant_id", "status", "id"),
+        Index(None, "merchant_id", "community_id", "id"),
+        Index(None, "expires_at"),
+    )
+
+    number: Mapped[str] = mapped_column(String(20))
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"))
+    # placed -> paid -> fulfilled -> completed; placed -> cancelled | expired;
+    # paid/fulfilled/completed -> refunded once everything is refunded.
+    status: Mapped[str] = mapped_column(String(12), default="placed")
+    currency: Mapped[str] = mapped_column(String(3))
+    undiscounted_subtotal: Mapped[int] = mapped_column(Integer)
+    subtotal: Mapped[int] = mapped_column(Integer)
+    coupon_discount: Mapped[int] = mapped_column(Integer, default=0)
+    coupon_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    points_redeemed: Mapped[int] = mapped_column(Integer, default=0)
+    points_discount: Mapped[int] = mapped_column(Integer, default=0)
+    points_hold_entry_id: Mapped[uuid.UUID | None]  # the spend entry holding redeemed points
+    shipping: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer)
+    refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
+    points_to_earn: Mapped[int] = mapped_column(Integer, default=0)
+    why: Mapped[list[str]] = mapped_column(JSON, default=list)  # the price explanation
+    # Attribution: where the buyer came from.
+    channel: Mapped[str] = mapped_column(String(16))
+    community_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("communities.id", ondelete="SET NULL")
+    )
+    referral_code: Mapped[str | None] = mapped_column(String(64))
+    referrer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    campaign_id: Mapped[uuid.UUID | None]
+    # Fulfilment: store_pickup | leader_pickup | delivery.
+    fulfilment: Mapped[str] = mapped_column(String(16))
+    pickup_point_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("pickup_points.id"))
+    address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    address_key: Mapped[str | None] = mapped_column(String(64))  # same address, same key
+    note: Mapped[str | None] = mapped_column(Text)
+    placed_by: Mapped[str] = mapped_column(String(80))
+    placed_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime | None]  # unpaid orders are released then
+    paid_at: Mapped[datetime | None]
+    fulfilled_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]  # cancelled or expired
+    close_reason: Mapped[str | None] = mapped_column(String(300))
+
+
+class OrderLine(TenantRow):
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint(
+            "refunded_quantity >= 0 AND refunded_quantity <= quantity", name="refund_quantity"
+        ),
+        CheckConstraint(
+            "refunded_amount >= 0 AND refunded_amount <= total", name="refund_within_total"
+        ),
+        Index(None, "order_id"),
+        Index(None, "merchant_id", "product_id"),
+    )
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[int] = mapped_column(Integer)
+    regular_unit_price: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[int] = mapped_column(Integer)
+    price_source: Mapped[str] = mapped_column(String(16))
+    base_total: Mapped[int] = mapped_column(Integer)
+    coupon_discount: Mapped[int] = mapped_column(Integer, default=0)
+    points_discount: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer)
+    refunded_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
+    # Events: attended | no_show, recorded at check-in.
+    attendance: Mapped[str | None] = mapped_column(String(8))
+    checked_in_at: Mapped[datetime | None]
+
+
+class Payment(TenantRow):
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_ref"),
+        Index(None, "order_id"),
+    )
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # succeeded|failed|expired
+    provider_ref: Mapped[str | None] = mapped_column(String(255))
+    captured_ref: Mapped[str | None] = mapped_column(String(255))
+    redirect_url: Mapped[str | None] = mapped_column(Text)
+    instructions: Mapped[str | None] = mapped_column(Text)
+    confirmed_by: Mapped[str | None] = mapped_column(String(80))
+    reference: Mapped[str | None] = mapped_column(String(200))  # e.g. a bank transfer reference
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    settled_at: Mapped[datetime | None]
+
+
+class PaymentEvent(Base):
+    """A provider's webhook event, stored once: a replayed event finds its row and does nothing."""
+
+    __tablename__ = "payment_events"
+
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    payment_id: Mapped[uuid.UUID | None]
+    outcome: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class Refund(TenantRow):
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        Index(None, "order_id"),
+    )
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    payment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payments.id"))
+    amount: Mapped[int] = mapped_column(Integer)
+    points_returned: Mapped[int] = mapped_column(Integer, default=0)
+    points_reversed: Mapped[int] = mapped_column(Integer, default=0)
+    restock: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(300))
+    provider_ref: Mapped[str | None] = mapped_column(String(255))
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class RefundLine(TenantMixin, Base):
+    __tablename__ = "refund_lines"
+
+    refund_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("refunds.id", ondelete="CASCADE"), primary_key=True
+    )
+    order_line_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("order_lines.id", ondelete="CASCADE"), primary_key=True
+    )
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyRecord(TenantMixin, Base):
+    """The stored answer to a state-changing call, kept 24 h per merchant, caller and key."""
+
+    __tablename__ = "idempotency_records"
+
+    merchant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("merchants.id", ondelete="CASCADE"), primary_key=True
+    )
+    caller: Mapped[str] = mapped_column(String(80), primary_key=True)
+    key: Mapped[str] = mapped_column(String(150), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
