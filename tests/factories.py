@@ -8,10 +8,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from tribekit.catalog import service as catalog
+from tribekit.catalog.schemas import ProductCreate
 from tribekit.kit.db import Base, Database
 from tribekit.members import service as members
 from tribekit.members.repository import MemberView
 from tribekit.members.schemas import MemberCreate
+from tribekit.models.catalog import Product
 from tribekit.models.enums import Role
 from tribekit.tenancy import auth, service
 from tribekit.tenancy.principal import Tenant
@@ -120,3 +123,10 @@ class Factory:
         fields.setdefault("display_name", f"Member {next(_seq)}")
         async with self.db.unit_of_work() as session:
             return await members.create_member(session, shop.tenant, "test", MemberCreate(**fields))
+
+    async def product(self, shop: Shop, **fields: Any) -> Product:
+        """A product on sale at ``shop`` (10.00, stock untracked unless given)."""
+        fields.setdefault("name", f"Product {next(_seq)}")
+        fields.setdefault("price", 1000)
+        async with self.db.unit_of_work() as session:
+            return await catalog.create_product(session, shop.tenant, ProductCreate(**fields))

@@ -316,7 +316,7 @@ async def test_benefits_say_what_applies_and_why(
 ) -> None:
     shop = await factory.shop()
     ladder = await scenario_7(db, shop)
-    product = uuid.uuid4()
+    product = (await factory.product(shop)).id
     await client.put(
         f"/api/v1/membership/levels/{ladder.gold.id}/prices/{product}",
         json={"price": 8800},

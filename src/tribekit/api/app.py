@@ -21,6 +21,9 @@ from tribekit.kit.worker import WorkerLoop
 from tribekit.members.router import router as members_router
 from tribekit.membership.router import config_router as membership_router
 from tribekit.membership.router import member_router as member_points_router
+from tribekit.orders import payments
+from tribekit.orders.router import me_router
+from tribekit.orders.router import router as orders_router
 from tribekit.sweeps import all_sweeps
 from tribekit.tenancy.router import router as tenancy_router
 
@@ -44,6 +47,8 @@ API_ROUTERS = [
     membership_router,
     communities_router,
     catalog_router,
+    orders_router,
+    me_router,
 ]
 
 
@@ -71,8 +76,9 @@ def create_app(
         limiter: RateLimiter = (
             RedisRateLimiter(redis_client) if redis_client is not None else MemoryRateLimiter()
         )
+        providers = payments.build_providers(settings)
         app.state.tribekit = AppState(
-            settings, database, redis_client, limiter, settings.resolved_secret_key()
+            settings, database, redis_client, limiter, settings.resolved_secret_key(), providers
         )
         stop = asyncio.Event()
         worker = None
@@ -86,6 +92,7 @@ def create_app(
             if worker is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            await payments.aclose(providers)
             if db is None:
                 await database.dispose()
             if redis is None and redis_client is not None:

@@ -1,14 +1,17 @@
-"""What the running app holds: settings, database, Redis, rate limiter, secret key."""
+"""What the running app holds: settings, database, Redis, rate limiter, secret key, payment
+providers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
 from tribekit.kit.db import Database
 from tribekit.kit.ratelimit import RateLimiter
 from tribekit.kit.settings import Settings
+from tribekit.orders.payments import PaymentProvider
 
 
 @dataclass
@@ -18,3 +21,4 @@ class AppState:
     redis: Redis | None
     limiter: RateLimiter
     secret_key: str
+    providers: Mapping[str, PaymentProvider] = field(default_factory=dict)

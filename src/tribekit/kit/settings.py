@@ -46,6 +46,30 @@ class Settings(BaseSettings):
     in_process_worker: bool = Field(
         default=True, description="run the worker loop inside each server process"
     )
+    stripe_secret_key: SecretStr | None = Field(
+        default=None, description="Stripe secret API key (sk_...); Stripe is off without it"
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, description="signing secret of the Stripe webhook endpoint (whsec_...)"
+    )
+    stripe_api_base: str = Field(
+        default="https://api.stripe.com", description="Stripe API base URL (tests point it here)"
+    )
+    stripe_success_url: str = Field(
+        default="http://127.0.0.1:8000/m/orders/{order_id}?paid=1",
+        description="where Stripe Checkout sends the payer after paying; may contain {order_id}",
+    )
+    stripe_cancel_url: str = Field(
+        default="http://127.0.0.1:8000/m/orders/{order_id}",
+        description="where Stripe Checkout sends a payer who cancels; may contain {order_id}",
+    )
+    stripe_webhook_tolerance: int = Field(
+        default=300, ge=1, description="oldest accepted Stripe webhook signature, in seconds"
+    )
+    manual_payment_instructions: str | None = Field(
+        default=None,
+        description="what members are told about paying staff; may contain {order_number}",
+    )
 
     @property
     def json_logs(self) -> bool:

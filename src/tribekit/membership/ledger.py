@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
@@ -228,30 +228,34 @@ class PointsLedger:
         key: str,
         reason: str | None = None,
         actor: str | None = None,
+        points: int | None = None,
     ) -> Posting:
-        """Undo an earn or a spend with a new entry pointing at it.
+        """Undo an earn or a spend, wholly or (``points``) in part, with a new entry pointing at
+        it. Several partial reversals of one entry never undo more than it posted.
 
         Reversing a spend puts its points back into the lots they came from (keeping their
-        expiry). Reversing an earn takes back what is left of its lot, then, for points already
-        spent, points from the member's other lots, oldest first; whatever the balance cannot
-        cover is recorded as the shortfall, because a balance never goes below zero."""
-        request_hash = fingerprint("reverse", entry=entry_id, reason=reason)
+        expiry; the latest-expiring lots first when only part goes back). Reversing an earn
+        takes back what is left of its lot, then, for points already spent, points from the
+        member's other lots, oldest first; whatever the balance cannot cover is recorded as the
+        shortfall, because a balance never goes below zero."""
+        request_hash = fingerprint("reverse", entry=entry_id, reason=reason, points=points)
         if replay := await self._replay(key, request_hash):
             return replay
+        if points is not None and points <= 0:
+            raise ValidationFailed("points to reverse must be a positive whole number")
         original = await self.entries.get_or_404(entry_id)
         if original.kind not in (EntryKind.EARN, EntryKind.SPEND):
             raise NotReversible(
                 f"a {original.kind} entry cannot be reversed; only earn and spend entries can"
             )
         account = await self.accounts.lock(original.member_id)
-        already = await self.session.scalar(
-            self.entries.select().where(PointsEntry.reverses_id == original.id)
+        earlier = list(
+            (
+                await self.session.scalars(
+                    self.entries.select().where(PointsEntry.reverses_id == original.id)
+                )
+            ).all()
         )
-        if already is not None:
-            raise NotReversible(
-                f"entry {original.id} was already reversed by entry {already.id}",
-                reversed_by=str(already.id),
-            )
         now = clock.now()
         await self._expire_due(account, now)
         entry = PointsEntry(
@@ -268,20 +272,16 @@ class PointsLedger:
             shortfall=0,
         )
         if original.kind == EntryKind.SPEND:
-            uses = await self.session.execute(
-                select(PointsLotUse.lot_id, PointsLotUse.points).where(
-                    PointsLotUse.entry_id == original.id
-                )
-            )
-            returned = dict(uses.all())
-            for lot in await self.accounts.lots_of(account.member_id, only_ids=list(returned)):
-                lot.remaining += returned[lot.entry_id]
-            entry.points = -original.points
+            left = -original.points - sum(e.points for e in earlier)
+            entry.points = self._reversible(original, earlier, left, points)
             await self._append(entry, account)
+            await self._return_to_lots(original, earlier, entry, account, entry.points)
             await self._expire_due(account, now)  # points returned to lots already past expiry
         else:
             own = await self.session.get(PointsLot, original.id, populate_existing=True)
-            owed = original.points - (own.expired if own is not None else 0)
+            undone = sum(-e.points + e.shortfall for e in earlier)
+            left = original.points - (own.expired if own is not None else 0) - undone
+            owed = self._reversible(original, earlier, left, points)
             take = min(owed, account.balance)
             entry.points = -take
             entry.shortfall = owed - take
@@ -293,6 +293,66 @@ class PointsLedger:
             await self._take(account, take, entry, record_uses=False)
         await self.session.flush()
         return Posting(entry)
+
+    @staticmethod
+    def _reversible(
+        original: PointsEntry, earlier: list[PointsEntry], left: int, points: int | None
+    ) -> int:
+        left = max(left, 0)
+        if earlier and left == 0:
+            raise NotReversible(
+                f"entry {original.id} was already reversed by entry {earlier[-1].id}",
+                reversed_by=str(earlier[-1].id),
+            )
+        if points is not None and points > left:
+            raise NotReversible(
+                f"only {left} points of entry {original.id} are left to reverse", left=left
+            )
+        return left if points is None else points
+
+    async def _return_to_lots(
+        self,
+        original: PointsEntry,
+        earlier: list[PointsEntry],
+        entry: PointsEntry,
+        account: MembershipAccount,
+        points: int,
+    ) -> None:
+        """Put ``points`` of a spend back into the lots it took them from, minus what earlier
+        partial reversals already put back; record where they went."""
+        took = dict(
+            (
+                await self.session.execute(
+                    select(PointsLotUse.lot_id, PointsLotUse.points).where(
+                        PointsLotUse.entry_id == original.id
+                    )
+                )
+            )
+            .tuples()
+            .all()
+        )
+        if earlier:
+            returned = await self.session.execute(
+                select(PointsLotUse.lot_id, func.sum(PointsLotUse.points))
+                .where(PointsLotUse.entry_id.in_([e.id for e in earlier]))
+                .group_by(PointsLotUse.lot_id)
+            )
+            for lot_id, back in returned.tuples().all():
+                took[lot_id] -= back
+        lots = await self.accounts.lots_of(account.member_id, only_ids=list(took))
+        for lot in reversed(lots):  # latest expiry first: the member keeps points longest
+            back = min(took[lot.entry_id], points)
+            if back <= 0:
+                continue
+            lot.remaining += back
+            points -= back
+            self.session.add(
+                PointsLotUse(
+                    merchant_id=self.tenant.id, entry_id=entry.id, lot_id=lot.entry_id, points=back
+                )
+            )
+        if points:
+            raise RuntimeError("a spend's lot uses and its reversals disagree")  # an invariant
 
     async def _take(
         self, account: MembershipAccount, points: int, entry: PointsEntry, *, record_uses: bool

@@ -4,6 +4,7 @@ from tribekit.kit.db import Base
 
 from .catalog import Product
 from .communities import Community, CommunityMember
+from .coupons import Coupon, CouponRedemption
 from .members import Member, MemberAddress, MemberEvent, MemberIdentity, MemberTag
 from .membership import (
     Level,
@@ -23,6 +24,7 @@ from .orders import (
     CheckoutSettings,
     IdempotencyRecord,
     Order,
+    OrderEvent,
     OrderLine,
     Payment,
     PaymentEvent,
@@ -38,6 +40,8 @@ __all__ = [
     "CheckoutSettings",
     "Community",
     "CommunityMember",
+    "Coupon",
+    "CouponRedemption",
     "IdempotencyRecord",
     "Level",
     "LevelChange",
@@ -53,6 +57,7 @@ __all__ = [
     "MembershipSettings",
     "Merchant",
     "Order",
+    "OrderEvent",
     "OrderLine",
     "Payment",
     "PaymentEvent",

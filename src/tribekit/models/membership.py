@@ -120,8 +120,10 @@ class PointsEntry(TenantRow):
     balance_after: Mapped[int] = mapped_column(Integer)
     idempotency_key: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
+    # Several reversals may point at one entry (a partly refunded order gives back part of its
+    # points each time); together they never reverse more than the entry posted.
     reverses_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("points_entries.id"), unique=True
+        ForeignKey("points_entries.id"), index=True
     )
     ref: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text)

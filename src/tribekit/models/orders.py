@@ -221,6 +221,22 @@ class RefundLine(TenantMixin, Base):
     amount: Mapped[int] = mapped_column(Integer)
 
 
+class OrderEvent(TenantRow):
+    """What happened to an order, in order: placed, paid, fulfilled, completed, cancelled,
+    expired, refunded. Append-only; other domains (fission reverses commission on refunds,
+    analytics) read it from a cursor (the uuid7 ``id``)."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (Index(None, "merchant_id", "id"), Index(None, "order_id"))
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(Integer, default=0)  # paid or refunded, minor units
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    actor: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
 class IdempotencyRecord(TenantMixin, Base):
     """The stored answer to a state-changing call, kept 24 h per merchant, caller and key."""
 

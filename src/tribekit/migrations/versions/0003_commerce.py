@@ -384,6 +384,118 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("refund_id", "order_line_id", name=op.f("pk_refund_lines")),
     )
+    op.create_table(
+        "order_events",
+        sa.Column("order_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("amount", sa.Integer(), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("actor", sa.String(length=80), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("merchant_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"],
+            ["merchants.id"],
+            name=op.f("fk_order_events_merchant_id_merchants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["orders.id"],
+            name=op.f("fk_order_events_order_id_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_events")),
+    )
+    with op.batch_alter_table("order_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_order_events_merchant_id_id"), ["merchant_id", "id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_order_events_order_id"), ["order_id"], unique=False)
+
+    with op.batch_alter_table("points_entries", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_points_entries_reverses_id"), type_="unique")
+        batch_op.create_index(
+            batch_op.f("ix_points_entries_reverses_id"), ["reverses_id"], unique=False
+        )
+
+    op.create_table(
+        "coupons",
+        sa.Column("code", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("value", sa.Integer(), nullable=False),
+        sa.Column("min_subtotal", sa.Integer(), nullable=False),
+        sa.Column("max_discount", sa.Integer(), nullable=True),
+        sa.Column("product_ids", sa.JSON(), nullable=True),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("usage_limit", sa.Integer(), nullable=True),
+        sa.Column("per_member_limit", sa.Integer(), nullable=True),
+        sa.Column("used", sa.Integer(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("merchant_id", sa.Uuid(), nullable=False),
+        sa.CheckConstraint(
+            "used >= 0 AND (usage_limit IS NULL OR used <= usage_limit)",
+            name=op.f("ck_coupons_used_within_limit"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"],
+            ["merchants.id"],
+            name=op.f("fk_coupons_merchant_id_merchants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_coupons")),
+    )
+    with op.batch_alter_table("coupons", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_coupons_merchant_id_code"), ["merchant_id", "code"], unique=True
+        )
+
+    op.create_table(
+        "coupon_redemptions",
+        sa.Column("coupon_id", sa.Uuid(), nullable=False),
+        sa.Column("order_id", sa.Uuid(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("discount", sa.Integer(), nullable=False),
+        sa.Column("released", sa.Boolean(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("merchant_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["coupon_id"],
+            ["coupons.id"],
+            name=op.f("fk_coupon_redemptions_coupon_id_coupons"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["members.id"],
+            name=op.f("fk_coupon_redemptions_member_id_members"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"],
+            ["merchants.id"],
+            name=op.f("fk_coupon_redemptions_merchant_id_merchants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["orders.id"],
+            name=op.f("fk_coupon_redemptions_order_id_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("coupon_id", "order_id", name=op.f("pk_coupon_redemptions")),
+    )
+    with op.batch_alter_table("coupon_redemptions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_coupon_redemptions_coupon_id_member_id"),
+            ["coupon_id", "member_id"],
+            unique=False,
+        )
+
     # Level prices now point at real products (the catalog did not exist before). Prices left
     # over for products that never existed cannot be kept.
     op.execute("DELETE FROM level_prices")
@@ -398,6 +510,27 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("coupon_redemptions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_coupon_redemptions_coupon_id_member_id"))
+
+    op.drop_table("coupon_redemptions")
+    with op.batch_alter_table("coupons", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_coupons_merchant_id_code"))
+
+    op.drop_table("coupons")
+
+    with op.batch_alter_table("points_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_points_entries_reverses_id"))
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_points_entries_reverses_id"), ["reverses_id"]
+        )
+
+    with op.batch_alter_table("order_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_order_events_order_id"))
+        batch_op.drop_index(batch_op.f("ix_order_events_merchant_id_id"))
+
+    op.drop_table("order_events")
+
     with op.batch_alter_table("level_prices", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_level_prices_product_id_products"), type_="foreignkey"

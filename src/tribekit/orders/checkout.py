@@ -1,0 +1,280 @@
+"""Checkout: price a cart (a quote, no side effects) and place an order.
+
+Placing is one transaction: price on the server, take stock with conditional updates (products
+in id order, several lines of one product counted together), hold the points redeemed as a spend
+entry, redeem coupons, write the order. Any refusal rolls everything back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit import pricing
+from tribekit.catalog.repository import Products
+from tribekit.catalog.service import NotEnoughStock
+from tribekit.communities.repository import Communities
+from tribekit.kit import clock
+from tribekit.kit.errors import NotFound, PermissionDenied, ValidationFailed, field_error
+from tribekit.kit.ids import new_id
+from tribekit.members.repository import Members
+from tribekit.membership.ledger import PointsLedger, Source
+from tribekit.membership.repository import settings_of
+from tribekit.models.catalog import Product
+from tribekit.models.membership import Level, MembershipSettings
+from tribekit.models.orders import CheckoutSettings, Order, OrderLine, PickupPoint
+from tribekit.tenancy.principal import Tenant
+
+from . import coupons as coupon_book
+from .repository import Orders, PickupPoints, checkout_settings, member_standing
+from .schemas import CartIn, OrderIn
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class NotOnSale(ValidationFailed):
+    code = "not_on_sale"
+    title = "A product in the cart cannot be bought now"
+
+
+@dataclass(frozen=True)
+class PricedCart:
+    quote: pricing.Quote
+    products: dict[uuid.UUID, Product]
+    level: Level | None
+    settings: CheckoutSettings
+    pickup_point: PickupPoint | None
+    coupons: list[coupon_book.Usable]
+
+
+def order_number(order_id: uuid.UUID, tenant: Tenant) -> str:
+    """A number people can read out: the shop's date and 10 characters of the id's random
+    part (50 bits: a clash is practically impossible, and the unique constraint would stop it)."""
+    day = clock.now().astimezone(ZoneInfo(tenant.timezone)).strftime("%y%m%d")
+    bits = order_id.int & ((1 << 50) - 1)
+    code = "".join(_CROCKFORD[(bits >> shift) & 31] for shift in range(45, -1, -5))
+    return f"{day}-{code[:5]}-{code[5:]}"
+
+
+def _check_product(product: Product | None, product_id: uuid.UUID, index: int) -> Product:
+    loc = f"lines.{index}.product_id"
+    if product is None:
+        raise NotFound(f"{loc}: no product with id {product_id} at this merchant")
+    if not product.active:
+        raise NotOnSale(f"{loc}: {product.name!r} is not on sale")
+    if product.kind == "event":
+        now = clock.now()
+        closes = product.signup_deadline or product.starts_at
+        if closes is not None and closes <= now:
+            raise NotOnSale(f"{loc}: sign-up for {product.name!r} has closed")
+    return product
+
+
+async def _pickup_point(session: AsyncSession, tenant: Tenant, cart: CartIn) -> PickupPoint | None:
+    if cart.fulfilment != "leader_pickup" or cart.pickup_point_id is None:
+        return None
+    point = await PickupPoints(session, tenant.id).get(cart.pickup_point_id)
+    if point is None or not point.active:
+        raise field_error("pickup_point_id", "no active pickup point with this id", "not_found")
+    return point
+
+
+def _rules(
+    tenant: Tenant,
+    settings: CheckoutSettings,
+    membership: MembershipSettings,
+    *,
+    delivery: bool,
+) -> pricing.PricingRules:
+    return pricing.PricingRules(
+        currency=tenant.currency,
+        rounding=settings.rounding,  # type: ignore[arg-type]  # checked on input
+        coupon_on_campaign_price=settings.coupon_on_campaign_price,
+        coupon_on_level_price=settings.coupon_on_level_price,
+        coupons_combine=settings.coupons_combine,
+        points_per_currency_unit_redeemed=settings.points_per_currency_unit_redeemed,
+        points_cap_bps=settings.points_cap_bps,
+        total_floor=settings.total_floor,
+        points_per_unit_earned=membership.points_per_unit,
+        points_rounding=membership.points_rounding,  # type: ignore[arg-type]  # checked on input
+        shipping_fee=settings.shipping_fee if delivery else 0,
+    )
+
+
+async def price_cart(
+    session: AsyncSession, tenant: Tenant, member_id: uuid.UUID, cart: CartIn
+) -> PricedCart:
+    """Everything placing an order needs, priced by the engine; no side effects."""
+    member = await Members(session, tenant.id).get_current(member_id)
+    if member is None:
+        raise NotFound(f"no member with id {member_id} at this merchant")
+    if member.blocked:
+        raise PermissionDenied("this member is blocked and cannot order")
+    found = await Products(session, tenant.id).by_ids([line.product_id for line in cart.lines])
+    products = {
+        line.product_id: _check_product(found.get(line.product_id), line.product_id, index)
+        for index, line in enumerate(cart.lines)
+    }
+    level, balance = await member_standing(session, tenant.id, member_id)
+    level_prices = (
+        await Products(session, tenant.id).level_prices(list(products), level.id) if level else {}
+    )
+    settings = await checkout_settings(session, tenant.id)
+    membership = await settings_of(session, tenant.id)
+    pickup_point = await _pickup_point(session, tenant, cart)
+    usable = await coupon_book.resolve(session, tenant, member_id, cart.coupon_codes)
+    lines = [
+        pricing.LineInput(
+            key=str(index + 1),
+            product_id=product.id,
+            name=product.name,
+            kind=product.kind,  # type: ignore[arg-type]  # goods | event, checked on input
+            quantity=line.quantity,
+            regular_price=product.price,
+            level_price=level_prices.get(product.id),
+            ladder=tuple(pricing.Tier(t["min_quantity"], t["unit_price"]) for t in product.ladder),
+        )
+        for index, line in enumerate(cart.lines)
+        for product in (products[line.product_id],)
+    ]
+    member_input = pricing.MemberInput(
+        level_name=level.name if level else None,
+        discount_bps=level.discount_bps if level else 0,
+        event_discount_bps=level.event_discount_bps if level else 0,
+        points_multiplier_bps=level.points_multiplier_bps if level else 10_000,
+        points_balance=balance,
+        free_shipping=bool(level and level.free_shipping),
+    )
+    rules = _rules(tenant, settings, membership, delivery=cart.fulfilment == "delivery")
+    try:
+        quote = pricing.quote(
+            lines,
+            member_input,
+            rules,
+            coupons=[c.pricing for c in usable],
+            points_to_redeem=cart.points_to_redeem,
+        )
+    except pricing.PricingError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    return PricedCart(quote, products, level, settings, pickup_point, usable)
+
+
+async def _take_stock(
+    session: AsyncSession, tenant: Tenant, priced: PricedCart, cart: CartIn
+) -> None:
+    wanted: Counter[uuid.UUID] = Counter()
+    for line in cart.lines:
+        wanted[line.product_id] += line.quantity
+    products = Products(session, tenant.id)
+    for product_id in sorted(wanted):  # id order: two orders never wait on each other in a cycle
+        if not await products.take_stock(product_id, wanted[product_id]):
+            product = priced.products[product_id]
+            await session.refresh(product, ["stock"])
+            what = "seats" if product.kind == "event" else "units"
+            raise NotEnoughStock(
+                f"only {product.stock} {what} of {product.name!r} left; {wanted[product_id]} asked",
+                product_id=str(product_id),
+                stock=product.stock,
+            )
+
+
+def _address_key(cart: CartIn) -> str | None:
+    """Orders to the same address share this key (group buys: 'same address')."""
+    if cart.address is None:
+        return None
+    parts = [cart.address.country, cart.address.city, cart.address.line1, cart.address.line2 or ""]
+    normal = "|".join(" ".join(part.lower().split()) for part in parts)
+    return hashlib.sha256(normal.encode()).hexdigest()[:32]
+
+
+async def place_order(
+    session: AsyncSession,
+    tenant: Tenant,
+    member_id: uuid.UUID,
+    data: OrderIn,
+    *,
+    actor: str,
+) -> Order:
+    priced = await price_cart(session, tenant, member_id, data)
+    quote = priced.quote
+    attribution = data.attribution
+    if attribution.community_id is not None:
+        await Communities(session, tenant.id).get_or_404(attribution.community_id)
+    await _take_stock(session, tenant, priced, data)
+    order_id = new_id()
+    now = clock.now()
+    order = Order(
+        id=order_id,
+        merchant_id=tenant.id,
+        number=order_number(order_id, tenant),
+        member_id=member_id,
+        status="placed",
+        currency=tenant.currency,
+        undiscounted_subtotal=quote.undiscounted_subtotal,
+        subtotal=quote.subtotal,
+        coupon_discount=quote.coupon_discount,
+        coupon_codes=[c.code for c in quote.coupons if c.applied],
+        points_redeemed=quote.points_redeemed,
+        points_discount=quote.points_discount,
+        shipping=quote.shipping,
+        total=quote.total,
+        refunded_amount=0,
+        points_to_earn=quote.points_to_earn,
+        why=list(quote.why),
+        channel=attribution.channel.value,
+        community_id=attribution.community_id,
+        campaign_id=attribution.campaign_id,
+        referral_code=attribution.referral_code,
+        fulfilment=data.fulfilment,
+        pickup_point_id=priced.pickup_point.id if priced.pickup_point else None,
+        address=data.address.model_dump() if data.address else None,
+        address_key=_address_key(data),
+        note=data.note,
+        placed_by=actor,
+        placed_at=now,
+        expires_at=now + timedelta(minutes=priced.settings.unpaid_ttl_minutes),
+    )
+    session.add(order)
+    session.add_all(
+        OrderLine(
+            merchant_id=tenant.id,
+            order_id=order_id,
+            line_no=index + 1,
+            product_id=line.product_id,
+            name=line.name,
+            kind=line.kind,
+            quantity=line.quantity,
+            regular_unit_price=line.regular_unit_price,
+            unit_price=line.unit_price,
+            price_source=line.source,
+            base_total=line.base_total,
+            coupon_discount=line.coupon_discount,
+            points_discount=line.points_discount,
+            total=line.total,
+            refunded_quantity=0,
+            refunded_amount=0,
+        )
+        for index, line in enumerate(quote.lines)
+    )
+    await session.flush()
+    if quote.points_redeemed:
+        hold = await PointsLedger(session, tenant).spend(
+            member_id,
+            quote.points_redeemed,
+            source=Source.CHECKOUT,
+            key=f"order:{order_id}:points",
+            ref=f"order:{order_id}",
+            reason=f"paid part of order {order.number}",
+            actor=actor,
+        )
+        order.points_hold_entry_id = hold.entry.id
+    await coupon_book.redeem(session, tenant, order, priced.coupons, quote)
+    Orders(session, tenant.id).record(order, "placed", actor, amount=order.total)
+    await session.flush()
+    return order

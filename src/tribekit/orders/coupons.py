@@ -1,0 +1,233 @@
+"""The coupon book: which of the codes a member gives can be used, and using them.
+
+A code is checked when a cart is priced (exists, active, in its time window, uses left, the
+member's own uses left); whether it applies to this cart is the pricing engine's call. Placing
+the order redeems each applied coupon with a conditional update and records the redemption;
+cancelling or expiring the order gives the use back, once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit import pricing
+from tribekit.kit import clock
+from tribekit.kit.db import add_unique
+from tribekit.kit.errors import Conflict, ValidationFailed
+from tribekit.kit.pagination import Page, paginate
+from tribekit.kit.repository import TenantRepository
+from tribekit.membership.repository import Accounts
+from tribekit.models.coupons import Coupon, CouponRedemption
+from tribekit.models.orders import Order
+from tribekit.tenancy.principal import Tenant
+
+from .schemas import CouponCreate, CouponUpdate
+
+
+class CouponNotUsable(ValidationFailed):
+    code = "coupon_not_usable"
+    title = "The coupon cannot be used"
+
+
+class CouponUsedUp(Conflict):
+    code = "coupon_used_up"
+    title = "The coupon has no uses left"
+
+
+class Coupons(TenantRepository[Coupon]):
+    model = Coupon
+    noun = "coupon"
+
+    async def by_codes(self, codes: list[str]) -> dict[str, Coupon]:
+        rows = await self.session.scalars(self.select().where(Coupon.code.in_(codes)))
+        return {row.code: row for row in rows}
+
+    async def member_uses(self, coupon_id: uuid.UUID, member_id: uuid.UUID) -> int:
+        used = await self.session.scalar(
+            select(func.count()).where(
+                CouponRedemption.merchant_id == self.merchant_id,
+                CouponRedemption.coupon_id == coupon_id,
+                CouponRedemption.member_id == member_id,
+                CouponRedemption.released.is_(False),
+            )
+        )
+        return int(used or 0)
+
+    async def take_use(self, coupon_id: uuid.UUID) -> bool:
+        result = await self.session.execute(
+            update(Coupon)
+            .where(
+                Coupon.merchant_id == self.merchant_id,
+                Coupon.id == coupon_id,
+                (Coupon.usage_limit.is_(None)) | (Coupon.used < Coupon.usage_limit),
+            )
+            .values(used=Coupon.used + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]  # DML results have it
+
+    async def give_back(self, order_id: uuid.UUID) -> None:
+        released = await self.session.execute(
+            update(CouponRedemption)
+            .where(
+                CouponRedemption.merchant_id == self.merchant_id,
+                CouponRedemption.order_id == order_id,
+                CouponRedemption.released.is_(False),
+            )
+            .values(released=True)
+            .returning(CouponRedemption.coupon_id)
+        )
+        for coupon_id in sorted(released.scalars().all()):
+            await self.session.execute(
+                update(Coupon)
+                .where(Coupon.merchant_id == self.merchant_id, Coupon.id == coupon_id)
+                .values(used=Coupon.used - 1)
+                .execution_options(synchronize_session=False)
+            )
+
+
+@dataclass(frozen=True)
+class Usable:
+    coupon: Coupon
+    pricing: pricing.CouponInput
+
+
+def normal_code(code: str) -> str:
+    return code.strip().upper()
+
+
+def _usable_now(coupon: Coupon | None, code: str, member_uses: int) -> str | None:
+    """Why the coupon cannot be used now, or None."""
+    now = clock.now()
+    if coupon is None or not coupon.active:
+        return f"no active coupon {code!r} at this shop"
+    if coupon.starts_at is not None and coupon.starts_at > now:
+        return f"coupon {code} can be used from {coupon.starts_at:%Y-%m-%d %H:%M} UTC"
+    if coupon.ends_at is not None and coupon.ends_at <= now:
+        return f"coupon {code} ended at {coupon.ends_at:%Y-%m-%d %H:%M} UTC"
+    if coupon.usage_limit is not None and coupon.used >= coupon.usage_limit:
+        return f"coupon {code} has no uses left"
+    if coupon.per_member_limit is not None and member_uses >= coupon.per_member_limit:
+        return f"coupon {code} was already used by this member"
+    return None
+
+
+async def resolve(
+    session: AsyncSession, tenant: Tenant, member_id: uuid.UUID, codes: list[str]
+) -> list[Usable]:
+    """The coupons behind ``codes``, in the order given; a code that cannot be used is a 422
+    that says why (the caller removes it and asks again)."""
+    if not codes:
+        return []
+    wanted = list(dict.fromkeys(normal_code(code) for code in codes))
+    coupons = Coupons(session, tenant.id)
+    found = await coupons.by_codes(wanted)
+    usable = []
+    for code in wanted:
+        coupon = found.get(code)
+        uses = await coupons.member_uses(coupon.id, member_id) if coupon else 0
+        if why := _usable_now(coupon, code, uses):
+            raise CouponNotUsable(f"coupon_codes: {why}", code=code)
+        assert coupon is not None
+        usable.append(Usable(coupon, _pricing_input(coupon)))
+    return usable
+
+
+def _pricing_input(coupon: Coupon) -> pricing.CouponInput:
+    return pricing.CouponInput(
+        code=coupon.code,
+        kind=coupon.kind,  # type: ignore[arg-type]  # percent | amount, checked on input
+        value=coupon.value,
+        min_subtotal=coupon.min_subtotal,
+        product_ids=(
+            frozenset(uuid.UUID(str(p)) for p in coupon.product_ids)
+            if coupon.product_ids is not None
+            else None
+        ),
+        max_discount=coupon.max_discount,
+    )
+
+
+async def redeem(
+    session: AsyncSession,
+    tenant: Tenant,
+    order: Order,
+    usable: list[Usable],
+    quote: pricing.Quote,
+) -> None:
+    """Use each coupon the quote applied. The member's membership lock serialises one member's
+    orders, so the per-member limit is checked with no other order of theirs in between."""
+    applied = {c.code: c.discount for c in quote.coupons if c.applied}
+    chosen = [u for u in usable if u.coupon.code in applied]
+    if not chosen:
+        return
+    await Accounts(session, tenant.id).lock(order.member_id)
+    coupons = Coupons(session, tenant.id)
+    for item in sorted(chosen, key=lambda u: u.coupon.id):
+        coupon = item.coupon
+        uses = await coupons.member_uses(coupon.id, order.member_id)
+        if coupon.per_member_limit is not None and uses >= coupon.per_member_limit:
+            raise CouponNotUsable(
+                f"coupon_codes: coupon {coupon.code} was already used by this member",
+                code=coupon.code,
+            )
+        if not await coupons.take_use(coupon.id):
+            raise CouponUsedUp(f"coupon {coupon.code} has no uses left", code=coupon.code)
+        session.add(
+            CouponRedemption(
+                merchant_id=tenant.id,
+                coupon_id=coupon.id,
+                order_id=order.id,
+                member_id=order.member_id,
+                discount=applied[coupon.code],
+                released=False,
+            )
+        )
+    await session.flush()
+
+
+# ---- staff management ------------------------------------------------------------------------
+
+
+async def create_coupon(session: AsyncSession, tenant: Tenant, data: CouponCreate) -> Coupon:
+    coupon = Coupon(
+        merchant_id=tenant.id,
+        **data.model_dump(exclude={"code", "product_ids"}),
+        code=normal_code(data.code),
+        product_ids=[str(p) for p in data.product_ids] if data.product_ids is not None else None,
+        used=0,
+    )
+    await add_unique(session, f"coupon code {coupon.code!r} is taken at this shop", coupon)
+    return coupon
+
+
+async def list_coupons(
+    session: AsyncSession, tenant: Tenant, *, limit: int, cursor: str | None
+) -> Page[Coupon]:
+    stmt = Coupons(session, tenant.id).select()
+    return await paginate(session, stmt, key=Coupon.id, limit=limit, cursor=cursor)
+
+
+async def get_coupon(session: AsyncSession, tenant: Tenant, coupon_id: uuid.UUID) -> Coupon:
+    return await Coupons(session, tenant.id).get_or_404(coupon_id)
+
+
+async def update_coupon(
+    session: AsyncSession, tenant: Tenant, coupon_id: uuid.UUID, data: CouponUpdate
+) -> Coupon:
+    coupon = await Coupons(session, tenant.id).get_or_404(coupon_id, for_update=True)
+    changes = data.model_dump(exclude_unset=True)
+    limit = changes.get("usage_limit", coupon.usage_limit)
+    if limit is not None and limit < coupon.used:
+        raise ValidationFailed(
+            f"usage_limit: the coupon was already used {coupon.used} times; "
+            "the limit cannot be lower"
+        )
+    for name, value in changes.items():
+        setattr(coupon, name, value)
+    await session.flush()
+    return coupon

@@ -1,0 +1,188 @@
+"""An order's life after it is placed: paid, fulfilled, completed; or cancelled / expired.
+
+Every step is a conditional status update. Whoever wins the update does what the step entails
+(points for the purchase, stock and points given back), so racing requests, webhooks and
+workers never do it twice. Closing an unpaid order releases its reservations exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.catalog.repository import Products
+from tribekit.kit import clock
+from tribekit.kit.errors import Conflict, NotFound
+from tribekit.kit.pagination import Page, paginate
+from tribekit.membership import service as membership
+from tribekit.membership.ledger import PointsLedger
+from tribekit.models.orders import Order, OrderLine, Payment
+from tribekit.tenancy.principal import Tenant
+
+from . import coupons
+from .repository import PAID_STATES, OrderFilters, Orders, Payments
+
+
+class WrongOrderState(Conflict):
+    code = "order_state"
+    title = "The order is not in a state that allows this"
+
+
+def _refuse(order: Order, action: str, hint: str = "") -> WrongOrderState:
+    return WrongOrderState(
+        f"order {order.number} is {order.status}; it cannot be {action}"
+        + (f"; {hint}" if hint else ""),
+        status=order.status,
+    )
+
+
+async def get_order(session: AsyncSession, tenant: Tenant, order_id: uuid.UUID) -> Order:
+    return await Orders(session, tenant.id).get_or_404(order_id)
+
+
+async def mark_paid(
+    session: AsyncSession, tenant: Tenant, order: Order, payment: Payment, *, actor: str
+) -> bool:
+    """Settle ``payment`` as succeeded and the order as paid; count the purchase toward levels
+    and post its points. False if the order was no longer waiting for payment."""
+    orders = Orders(session, tenant.id)
+    now = clock.now()
+    if not await orders.transition(order.id, ["placed"], "paid", paid_at=now, expires_at=None):
+        return False
+    await Payments(session, tenant.id).settle(
+        payment.id, "succeeded", settled_at=now, confirmed_by=actor
+    )
+    await orders.reload(order)
+    await membership.record_purchase(
+        session,
+        tenant,
+        order.member_id,
+        ref=f"order:{order.id}",
+        amount=order.total - order.shipping,
+        at=now,
+    )
+    orders.record(order, "paid", actor, amount=order.total, payment_id=str(payment.id))
+    return True
+
+
+async def release(session: AsyncSession, tenant: Tenant, order: Order, *, actor: str) -> None:
+    """Give back what an unpaid order held: its stock, its points, its coupon uses. Called only
+    by the request that moved the order to cancelled or expired, hence exactly once."""
+    lines = await Orders(session, tenant.id).lines(order.id)
+    back: Counter[uuid.UUID] = Counter()
+    for line in lines:
+        back[line.product_id] += line.quantity
+    await Products(session, tenant.id).put_back(back)
+    if order.points_hold_entry_id is not None:
+        await PointsLedger(session, tenant).reverse(
+            order.points_hold_entry_id,
+            key=f"order:{order.id}:points-back",
+            reason=f"order {order.number} closed unpaid",
+            actor=actor,
+        )
+    await coupons.Coupons(session, tenant.id).give_back(order.id)
+
+
+async def _close(
+    session: AsyncSession, tenant: Tenant, order: Order, to: str, reason: str, actor: str
+) -> bool:
+    orders = Orders(session, tenant.id)
+    if not await orders.transition(
+        order.id, ["placed"], to, closed_at=clock.now(), close_reason=reason, expires_at=None
+    ):
+        return False
+    await orders.reload(order)
+    await release(session, tenant, order, actor=actor)
+    orders.record(order, to, actor, reason=reason)
+    return True
+
+
+async def cancel(
+    session: AsyncSession,
+    tenant: Tenant,
+    order_id: uuid.UUID,
+    *,
+    reason: str,
+    actor: str,
+    member_id: uuid.UUID | None = None,
+) -> Order:
+    """Cancel an unpaid order (a paid one is refunded instead). ``member_id``: only theirs."""
+    orders = Orders(session, tenant.id)
+    order = await orders.get_or_404(order_id)
+    if member_id is not None and order.member_id != member_id:
+        raise NotFound(f"no order with id {order_id} at this merchant")
+    if not await _close(session, tenant, order, "cancelled", reason, actor):
+        await orders.reload(order)
+        hint = "refund it instead" if order.status in PAID_STATES else ""
+        raise _refuse(order, "cancelled", hint)
+    return order
+
+
+async def expire(session: AsyncSession, tenant: Tenant, order: Order) -> bool:
+    """Close an order whose time to pay ran out (the worker calls this)."""
+    return await _close(session, tenant, order, "expired", "not paid in time", "system")
+
+
+async def fulfil(
+    session: AsyncSession, tenant: Tenant, order_id: uuid.UUID, *, actor: str
+) -> Order:
+    orders = Orders(session, tenant.id)
+    order = await orders.get_or_404(order_id)
+    if not await orders.transition(order.id, ["paid"], "fulfilled", fulfilled_at=clock.now()):
+        await orders.reload(order)
+        raise _refuse(order, "fulfilled", "only paid orders are fulfilled")
+    await orders.reload(order)
+    orders.record(order, "fulfilled", actor)
+    return order
+
+
+async def complete(
+    session: AsyncSession, tenant: Tenant, order_id: uuid.UUID, *, actor: str
+) -> Order:
+    orders = Orders(session, tenant.id)
+    order = await orders.get_or_404(order_id)
+    if not await orders.transition(
+        order.id, ["paid", "fulfilled"], "completed", completed_at=clock.now()
+    ):
+        await orders.reload(order)
+        raise _refuse(order, "completed", "only paid or fulfilled orders are completed")
+    await orders.reload(order)
+    orders.record(order, "completed", actor)
+    return order
+
+
+@dataclass(frozen=True)
+class OrderDetail:
+    order: Order
+    lines: list[OrderLine]
+    payments: list[Payment]
+
+
+async def detail(session: AsyncSession, tenant: Tenant, order: Order) -> OrderDetail:
+    orders = Orders(session, tenant.id)
+    return OrderDetail(order, await orders.lines(order.id), await orders.payments(order.id))
+
+
+async def member_order(
+    session: AsyncSession, tenant: Tenant, order_id: uuid.UUID, member_id: uuid.UUID
+) -> Order:
+    """The member's own order; somebody else's is as unknown as one that does not exist."""
+    order = await Orders(session, tenant.id).get(order_id)
+    if order is None or order.member_id != member_id:
+        raise NotFound(f"no order with id {order_id} at this merchant")
+    return order
+
+
+async def list_orders(
+    session: AsyncSession,
+    tenant: Tenant,
+    filters: OrderFilters,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page[Order]:
+    stmt = Orders(session, tenant.id).filtered(filters)
+    return await paginate(session, stmt, key=Order.id, limit=limit, cursor=cursor)

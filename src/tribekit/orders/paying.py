@@ -1,0 +1,218 @@
+"""Payments: starting one with a provider, staff confirming manual ones, provider webhooks.
+
+A webhook event is stored once per (provider, event id) before it is acted on, in the same
+transaction: a replayed event finds its row and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.kit import clock
+from tribekit.kit.db import add_unique
+from tribekit.kit.errors import Conflict, NotFound
+from tribekit.models.orders import Order, Payment, PaymentEvent
+from tribekit.models.tenancy import Merchant
+from tribekit.tenancy.principal import Tenant
+
+from . import lifecycle
+from .payments import PaymentProvider, PaymentRequest, WebhookEvent, WebhookEventKind
+from .payments.providers import provider as provider_named
+from .repository import Orders, Payments
+
+log = logging.getLogger(__name__)
+
+
+class PaymentMismatch(Conflict):
+    code = "payment_mismatch"
+    title = "The payment does not match the order"
+
+
+def _waiting(order: Order, action: str) -> None:
+    if order.status != "placed":
+        raise lifecycle.WrongOrderState(
+            f"order {order.number} is {order.status}; it cannot be {action}",
+            status=order.status,
+        )
+
+
+async def _order_for(
+    session: AsyncSession, tenant: Tenant, order_id: uuid.UUID, member_id: uuid.UUID | None
+) -> Order:
+    order = await Orders(session, tenant.id).get_or_404(order_id)
+    if member_id is not None and order.member_id != member_id:
+        raise NotFound(f"no order with id {order_id} at this merchant")
+    return order
+
+
+async def start_payment(
+    session: AsyncSession,
+    tenant: Tenant,
+    providers: Mapping[str, PaymentProvider],
+    order_id: uuid.UUID,
+    *,
+    provider: str,
+    actor: str,
+    member_id: uuid.UUID | None = None,
+    customer_email: str | None = None,
+) -> Payment:
+    """Ask a provider to collect the order's total. A member gets a pending payment (a Stripe
+    Checkout page, or instructions to pay the shop); a pending one is reused, not doubled."""
+    order = await _order_for(session, tenant, order_id, member_id)
+    _waiting(order, "paid")
+    chosen = provider_named(providers, provider)
+    for existing in await Orders(session, tenant.id).payments(order.id):
+        if existing.provider == provider and existing.status == "pending":
+            return existing
+    payment = Payment(
+        merchant_id=tenant.id,
+        order_id=order.id,
+        provider=provider,
+        amount=order.total,
+        currency=order.currency,
+        status="pending",
+    )
+    session.add(payment)
+    await session.flush()
+    started = await chosen.start(
+        PaymentRequest(
+            payment_id=payment.id,
+            order_id=order.id,
+            order_number=order.number,
+            merchant_id=tenant.id,
+            amount=order.total,
+            currency=order.currency,
+            description=f"Order {order.number}",
+            customer_email=customer_email,
+            idempotency_key=f"payment:{payment.id}",
+        )
+    )
+    payment.provider_ref = started.provider_ref
+    payment.redirect_url = started.redirect_url
+    payment.instructions = started.instructions
+    await session.flush()
+    return payment
+
+
+async def record_manual_payment(
+    session: AsyncSession,
+    tenant: Tenant,
+    order_id: uuid.UUID,
+    *,
+    reference: str | None,
+    actor: str,
+) -> Payment:
+    """Staff took the money (cash, bank transfer): the order is paid. A pending manual payment
+    the member started is the one confirmed."""
+    orders = Orders(session, tenant.id)
+    order = await orders.get_or_404(order_id)
+    _waiting(order, "paid")
+    pending = [
+        p
+        for p in await orders.payments(order.id)
+        if p.provider == "manual" and p.status == "pending"
+    ]
+    if pending:
+        payment = pending[0]
+    else:
+        payment = Payment(
+            merchant_id=tenant.id,
+            order_id=order.id,
+            provider="manual",
+            amount=order.total,
+            currency=order.currency,
+            status="pending",
+            provider_ref=None,
+        )
+        session.add(payment)
+    payment.reference = reference
+    await session.flush()
+    if not await lifecycle.mark_paid(session, tenant, order, payment, actor=actor):
+        await orders.reload(order)
+        _waiting(order, "paid")
+    await session.refresh(payment)
+    return payment
+
+
+async def handle_webhook(
+    session: AsyncSession,
+    providers: Mapping[str, PaymentProvider],
+    provider: str,
+    body: bytes,
+    headers: Mapping[str, str],
+) -> str:
+    """Verify and apply one provider event; returns what was done (for the log and the reply)."""
+    event = provider_named(providers, provider).parse_webhook(body, headers)
+    record = PaymentEvent(
+        provider=provider,
+        event_id=event.event_id,
+        kind=event.kind.value,
+        payment_id=event.payment_id,
+        outcome="",
+        received_at=clock.now(),
+    )
+    try:
+        await add_unique(session, "replayed", record)
+    except Conflict:
+        return "already processed"
+    record.outcome = await _apply(session, provider, event)
+    await session.flush()
+    log.info(
+        "payment webhook",
+        extra={"provider": provider, "event": event.event_id, "outcome": record.outcome},
+    )
+    return record.outcome
+
+
+async def _apply(session: AsyncSession, provider: str, event: WebhookEvent) -> str:
+    kind = event.kind
+    if kind == WebhookEventKind.IGNORED:
+        return "ignored"
+    payment = await _payment_of(session, provider, event)
+    if payment is None:
+        return "no such payment"
+    merchant = await session.get(Merchant, payment.merchant_id)
+    assert merchant is not None
+    tenant = Tenant.of(merchant)
+    payments = Payments(session, tenant.id)
+    if kind == WebhookEventKind.PAYMENT_SUCCEEDED:
+        if (event.amount, event.currency) != (payment.amount, payment.currency):
+            log.error("paid amount differs from the payment", extra={"payment": str(payment.id)})
+            return f"amount {event.amount} {event.currency} does not match the payment"
+        payment.captured_ref = event.captured_ref
+        order = await Orders(session, tenant.id).get_or_404(payment.order_id)
+        if await lifecycle.mark_paid(session, tenant, order, payment, actor=f"provider:{provider}"):
+            return "order paid"
+        await payments.settle(payment.id, "succeeded", settled_at=clock.now())
+        Orders(session, tenant.id).record(
+            order,
+            "paid_when_closed",
+            f"provider:{provider}",
+            amount=payment.amount,
+            payment_id=str(payment.id),
+        )
+        log.error("payment arrived for a closed order", extra={"order": str(order.id)})
+        return f"order is {order.status}: the payment needs refunding"
+    status = "failed" if kind == WebhookEventKind.PAYMENT_FAILED else "expired"
+    await payments.settle(payment.id, status, settled_at=clock.now())
+    return f"payment {status}"
+
+
+async def _payment_of(session: AsyncSession, provider: str, event: WebhookEvent) -> Payment | None:
+    if event.payment_id is not None:
+        found = await session.get(Payment, event.payment_id)
+        if found is not None and found.provider == provider:
+            return found
+    if event.provider_ref is None:
+        return None
+    payment: Payment | None = await session.scalar(
+        select(Payment).where(
+            Payment.provider == provider, Payment.provider_ref == event.provider_ref
+        )
+    )
+    return payment

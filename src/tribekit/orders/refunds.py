@@ -1,0 +1,263 @@
+"""Refunds: whole orders or some units of some lines.
+
+One refund at a time per order: the order row is locked first, so a hundred concurrent refunds of
+one order refund it once and the others find nothing left. Amounts are cumulative shares of each
+line's total (the last unit takes the rest), so partial refunds add up exactly to what was paid.
+Points follow the money: redeemed points go back in proportion, earned points are taken back in
+proportion (what the member already spent is recorded as a shortfall), and the refunded spend no
+longer counts toward levels. Each refund is an ``order_events`` row (kind ``refunded``) that other
+domains (commission) read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.catalog.repository import Products
+from tribekit.kit.errors import Conflict, ValidationFailed, field_error
+from tribekit.kit.ids import new_id
+from tribekit.membership import service as membership
+from tribekit.membership.ledger import PointsLedger
+from tribekit.membership.repository import Entries
+from tribekit.models.orders import Order, OrderLine, Refund, RefundLine
+from tribekit.tenancy.principal import Tenant
+
+from . import lifecycle
+from .payments import PaymentProvider, RefundRequest
+from .payments.providers import provider as provider_named
+from .repository import PAID_STATES, Orders
+from .schemas import RefundIn
+
+
+class NothingToRefund(Conflict):
+    code = "nothing_to_refund"
+    title = "Nothing is left to refund"
+
+
+@dataclass(frozen=True)
+class _Part:
+    line: OrderLine
+    quantity: int
+    amount: int
+
+
+def _share(total: int, part: int, whole: int) -> int:
+    return total * part // whole if whole else 0
+
+
+def _parts(lines: list[OrderLine], data: RefundIn) -> list[_Part]:
+    by_id = {line.id: line for line in lines}
+    if data.lines is None:
+        wanted = {line.id: line.quantity - line.refunded_quantity for line in lines}
+    else:
+        wanted = {}
+        for index, item in enumerate(data.lines):
+            if item.line_id not in by_id:
+                raise field_error(f"lines.{index}.line_id", "not a line of this order")
+            if item.line_id in wanted:
+                raise field_error(f"lines.{index}.line_id", "this line is listed twice")
+            wanted[item.line_id] = item.quantity
+    parts = []
+    for line_id, quantity in wanted.items():
+        line = by_id[line_id]
+        left = line.quantity - line.refunded_quantity
+        if quantity > left:
+            raise ValidationFailed(
+                f"line {line.line_no} ({line.name}): {left} of {line.quantity} left to refund, "
+                f"{quantity} asked"
+            )
+        if quantity == 0:
+            continue
+        after = line.refunded_quantity + quantity
+        amount = _share(line.total, after, line.quantity) - line.refunded_amount
+        parts.append(_Part(line, quantity, amount))
+    return parts
+
+
+async def refund(
+    session: AsyncSession,
+    tenant: Tenant,
+    providers: Mapping[str, PaymentProvider],
+    order_id: uuid.UUID,
+    data: RefundIn,
+    *,
+    actor: str,
+    key: str,
+) -> Refund:
+    orders = Orders(session, tenant.id)
+    order = await orders.get_or_404(order_id, for_update=True)
+    await orders.reload(order)
+    if order.status not in PAID_STATES:
+        if order.status == "refunded":
+            raise NothingToRefund(f"order {order.number} is refunded in full already")
+        raise lifecycle.WrongOrderState(
+            f"order {order.number} is {order.status}; only paid orders are refunded",
+            status=order.status,
+        )
+    lines = await orders.lines(order.id)
+    parts = _parts(lines, data)
+    if not parts:
+        raise NothingToRefund(f"nothing is left to refund on order {order.number}")
+    for part in parts:
+        part.line.refunded_quantity += part.quantity
+        part.line.refunded_amount += part.amount
+    everything = all(line.refunded_quantity == line.quantity for line in lines)
+    goods = sum(part.amount for part in parts)
+    # The last refund also returns the shipping and whatever rounding left over.
+    amount = order.total - order.refunded_amount if everything else goods
+    refund_row = Refund(
+        id=new_id(),
+        merchant_id=tenant.id,
+        order_id=order.id,
+        amount=amount,
+        restock=data.restock,
+        reason=data.reason,
+        created_by=actor,
+    )
+    earlier = await orders.refunds(order.id)
+    refund_row.points_returned = await _return_redeemed(
+        session, tenant, order, lines, earlier, refund_row, everything
+    )
+    refund_row.points_reversed = await _take_back_earned(
+        session, tenant, order, lines, earlier, refund_row, everything
+    )
+    await membership.record_purchase(
+        session,
+        tenant,
+        order.member_id,
+        ref=f"refund:{refund_row.id}",
+        amount=-(amount - (order.shipping if everything else 0)),
+        orders=-1 if everything else 0,
+    )
+    if data.restock:
+        back: Counter[uuid.UUID] = Counter()
+        for part in parts:
+            back[part.line.product_id] += part.quantity
+        await Products(session, tenant.id).put_back(back)
+    refund_row.payment_id, refund_row.provider_ref = await _pay_back(
+        session, tenant, providers, order, amount, data.reason, key
+    )
+    order.refunded_amount += amount
+    if everything:
+        order.status = "refunded"
+    session.add(refund_row)
+    await session.flush()
+    session.add_all(
+        RefundLine(
+            merchant_id=tenant.id,
+            refund_id=refund_row.id,
+            order_line_id=part.line.id,
+            quantity=part.quantity,
+            amount=part.amount,
+        )
+        for part in parts
+    )
+    orders.record(
+        order,
+        "refunded",
+        actor,
+        amount=amount,
+        refund_id=str(refund_row.id),
+        full=everything,
+        lines={str(part.line.id): part.quantity for part in parts},
+    )
+    await session.flush()
+    return refund_row
+
+
+async def _return_redeemed(
+    session: AsyncSession,
+    tenant: Tenant,
+    order: Order,
+    lines: list[OrderLine],
+    earlier: list[Refund],
+    refund_row: Refund,
+    everything: bool,
+) -> int:
+    if order.points_hold_entry_id is None or not order.points_discount:
+        return 0
+    refunded_points_money = sum(
+        _share(line.points_discount, line.refunded_quantity, line.quantity) for line in lines
+    )
+    due = (
+        order.points_redeemed
+        if everything
+        else _share(order.points_redeemed, refunded_points_money, order.points_discount)
+    )
+    points = due - sum(r.points_returned for r in earlier)
+    if points > 0:
+        await PointsLedger(session, tenant).reverse(
+            order.points_hold_entry_id,
+            key=f"refund:{refund_row.id}:points-back",
+            reason=f"refund on order {order.number}",
+            actor=refund_row.created_by,
+            points=points,
+        )
+    return max(points, 0)
+
+
+async def _take_back_earned(
+    session: AsyncSession,
+    tenant: Tenant,
+    order: Order,
+    lines: list[OrderLine],
+    earlier: list[Refund],
+    refund_row: Refund,
+    everything: bool,
+) -> int:
+    earned = await Entries(session, tenant.id).by_key(f"purchase:order:{order.id}")
+    if earned is None:
+        return 0
+    paid_goods = sum(line.total for line in lines)
+    refunded_goods = sum(line.refunded_amount for line in lines)
+    due = earned.points if everything else _share(earned.points, refunded_goods, paid_goods)
+    points = due - sum(r.points_reversed for r in earlier)
+    if points > 0:
+        await PointsLedger(session, tenant).reverse(
+            earned.id,
+            key=f"refund:{refund_row.id}:points-earned",
+            reason=f"refund on order {order.number}",
+            actor=refund_row.created_by,
+            points=points,
+        )
+    return max(points, 0)
+
+
+async def _pay_back(
+    session: AsyncSession,
+    tenant: Tenant,
+    providers: Mapping[str, PaymentProvider],
+    order: Order,
+    amount: int,
+    reason: str,
+    key: str,
+) -> tuple[uuid.UUID | None, str | None]:
+    """Give the money back through the provider that took it (manual: staff hand it back)."""
+    paid = [
+        p for p in await Orders(session, tenant.id).payments(order.id) if p.status == "succeeded"
+    ]
+    if not paid:
+        return None, None
+    payment = paid[-1]
+    if amount == 0:
+        return payment.id, None
+    done = await provider_named(providers, payment.provider).refund(
+        RefundRequest(
+            provider_ref=payment.provider_ref or "",
+            captured_ref=payment.captured_ref,
+            amount=amount,
+            currency=payment.currency,
+            reason=reason,
+            idempotency_key=f"refund:{order.id}:{key}",
+        )
+    )
+    return payment.id, done.provider_ref
+
+
+async def of_order(session: AsyncSession, tenant: Tenant, order: Order) -> list[Refund]:
+    return await Orders(session, tenant.id).refunds(order.id)

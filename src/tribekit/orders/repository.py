@@ -1,0 +1,184 @@
+"""Order queries. Status changes are conditional updates: ``WHERE status IN (expected)``; the
+one request whose update changed the row owns what follows (stock back, points back)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.kit.repository import TenantRepository
+from tribekit.models.membership import Level, MembershipAccount
+from tribekit.models.orders import (
+    CheckoutSettings,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Payment,
+    PickupPoint,
+    Refund,
+)
+
+#: Orders whose money has been taken and not wholly given back.
+PAID_STATES = ("paid", "fulfilled", "completed")
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    status: str | None = None
+    member_id: uuid.UUID | None = None
+    community_id: uuid.UUID | None = None
+    channel: str | None = None
+    placed_from: datetime | None = None
+    placed_to: datetime | None = None
+
+
+class Orders(TenantRepository[Order]):
+    model = Order
+    noun = "order"
+
+    def filtered(self, filters: OrderFilters) -> Select[Any]:
+        stmt = self.select()
+        if filters.status:
+            stmt = stmt.where(Order.status == filters.status)
+        if filters.member_id:
+            stmt = stmt.where(Order.member_id == filters.member_id)
+        if filters.community_id:
+            stmt = stmt.where(Order.community_id == filters.community_id)
+        if filters.channel:
+            stmt = stmt.where(Order.channel == filters.channel)
+        if filters.placed_from:
+            stmt = stmt.where(Order.placed_at >= filters.placed_from)
+        if filters.placed_to:
+            stmt = stmt.where(Order.placed_at < filters.placed_to)
+        return stmt
+
+    async def transition(
+        self, order_id: uuid.UUID, from_states: Iterable[str], to: str, **values: Any
+    ) -> bool:
+        """Move the order to ``to`` if it is in one of ``from_states``; True if this call did."""
+        result = await self.session.execute(
+            update(Order)
+            .where(
+                Order.merchant_id == self.merchant_id,
+                Order.id == order_id,
+                Order.status.in_(list(from_states)),
+            )
+            .values(status=to, **values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]  # DML results have it
+
+    async def reload(self, order: Order) -> Order:
+        await self.session.refresh(order)
+        return order
+
+    async def lines(self, order_id: uuid.UUID) -> list[OrderLine]:
+        stmt = (
+            select(OrderLine)
+            .where(OrderLine.merchant_id == self.merchant_id, OrderLine.order_id == order_id)
+            .order_by(OrderLine.line_no)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def lines_of(self, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[OrderLine]]:
+        stmt = (
+            select(OrderLine)
+            .where(OrderLine.merchant_id == self.merchant_id, OrderLine.order_id.in_(order_ids))
+            .order_by(OrderLine.line_no)
+        )
+        grouped: dict[uuid.UUID, list[OrderLine]] = {oid: [] for oid in order_ids}
+        for line in await self.session.scalars(stmt):
+            grouped[line.order_id].append(line)
+        return grouped
+
+    async def payments(self, order_id: uuid.UUID) -> list[Payment]:
+        stmt = (
+            select(Payment)
+            .where(Payment.merchant_id == self.merchant_id, Payment.order_id == order_id)
+            .order_by(Payment.id)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def refunds(self, order_id: uuid.UUID) -> list[Refund]:
+        stmt = (
+            select(Refund)
+            .where(Refund.merchant_id == self.merchant_id, Refund.order_id == order_id)
+            .order_by(Refund.id)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    def record(
+        self, order: Order, kind: str, actor: str, amount: int = 0, **data: Any
+    ) -> OrderEvent:
+        event = OrderEvent(
+            merchant_id=self.merchant_id,
+            order_id=order.id,
+            kind=kind,
+            amount=amount,
+            data=data,
+            actor=actor,
+        )
+        self.session.add(event)
+        return event
+
+
+class Payments(TenantRepository[Payment]):
+    model = Payment
+    noun = "payment"
+
+    async def settle(self, payment_id: uuid.UUID, status: str, **values: Any) -> bool:
+        """Settle a pending payment once (succeeded, failed or expired)."""
+        result = await self.session.execute(
+            update(Payment)
+            .where(
+                Payment.merchant_id == self.merchant_id,
+                Payment.id == payment_id,
+                Payment.status == "pending",
+            )
+            .values(status=status, **values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]  # DML results have it
+
+
+class PickupPoints(TenantRepository[PickupPoint]):
+    model = PickupPoint
+    noun = "pickup point"
+
+
+async def checkout_settings(session: AsyncSession, merchant_id: uuid.UUID) -> CheckoutSettings:
+    """The merchant's saved checkout settings, or the defaults (not saved)."""
+    saved = await session.get(CheckoutSettings, merchant_id)
+    if saved is not None:
+        return saved
+    defaults = CheckoutSettings(merchant_id=merchant_id)
+    for column in CheckoutSettings.__table__.columns:
+        if getattr(defaults, column.key) is None and column.default is not None:
+            setattr(defaults, column.key, column.default.arg)
+    return defaults
+
+
+async def member_standing(
+    session: AsyncSession, merchant_id: uuid.UUID, member_id: uuid.UUID
+) -> tuple[Level | None, int]:
+    """The member's level and points balance, as pricing needs them (no lock: a quote)."""
+    row = (
+        await session.execute(
+            select(Level, MembershipAccount.balance)
+            .select_from(MembershipAccount)
+            .outerjoin(Level, Level.id == MembershipAccount.level_id)
+            .where(
+                MembershipAccount.merchant_id == merchant_id,
+                MembershipAccount.member_id == member_id,
+            )
+        )
+    ).first()
+    if row is None:
+        return None, 0
+    return row[0], int(row[1])

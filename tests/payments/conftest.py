@@ -1,0 +1,50 @@
+"""Fixtures for the payment providers: one fake Stripe server per session, reset per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tribekit.orders.payments import StripeCheckoutProvider
+
+from .fake_stripe import FakeStripe
+
+API_KEY = "sk_test_tribekit_fake_key_0123456789"
+WEBHOOK_SECRET = "whsec_tribekit_fake_secret"
+NOW = 1_760_000_000  # the provider's clock in these tests (unix seconds)
+SUCCESS_URL = "https://shop.example/m/orders/{order_id}?paid=1&session={CHECKOUT_SESSION_ID}"
+CANCEL_URL = "https://shop.example/m/orders/{order_id}"
+
+
+@pytest.fixture(scope="session")
+def stripe_server() -> Iterator[FakeStripe]:
+    with FakeStripe(api_key=API_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_stripe(stripe_server: FakeStripe) -> Iterator[FakeStripe]:
+    stripe_server.reset()
+    yield stripe_server
+    stripe_server.reset()
+
+
+def make_provider(api_base: str, **overrides: object) -> StripeCheckoutProvider:
+    values: dict[str, object] = {
+        "secret_key": API_KEY,
+        "webhook_secret": WEBHOOK_SECRET,
+        "success_url": SUCCESS_URL,
+        "cancel_url": CANCEL_URL,
+        "api_base": api_base,
+        "now": lambda: NOW,
+    }
+    values.update(overrides)
+    return StripeCheckoutProvider(**values)  # type: ignore[arg-type]  # loose to allow overrides
+
+
+@pytest.fixture
+async def stripe_provider(fake_stripe: FakeStripe) -> AsyncIterator[StripeCheckoutProvider]:
+    provider = make_provider(fake_stripe.base_url)
+    yield provider
+    await provider.aclose()
