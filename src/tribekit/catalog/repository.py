@@ -40,9 +40,7 @@ class Products(TenantRepository[Product]):
             stmt = stmt.where(Product.category == filters.category)
         if filters.q:
             like = f"%{filters.q.lower()}%"
-            stmt = stmt.where(
-                or_(Product.name.ilike(like), Product.sku.ilike(like))
-            )
+            stmt = stmt.where(or_(Product.name.ilike(like), Product.sku.ilike(like)))
         return stmt
 
     async def by_ids(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, Product]:

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
-from tribekit.api.deps import API_PREFIX, CurrentPrincipal, Cursor, DbSession, PageLimit, authorized
+from tribekit.api.deps import (
+    API_PREFIX,
+    CurrentPrincipal,
+    Cursor,
+    DbSession,
+    PageLimit,
+    State,
+    authorized,
+)
 from tribekit.kit.schemas import UtcDatetime
 from tribekit.models.enums import MemberSource
 from tribekit.tenancy.permissions import Permission
@@ -21,6 +29,7 @@ from .schemas import (
     MemberCreate,
     MemberEventOut,
     MemberEventPage,
+    MemberLinkOut,
     MemberMerge,
     MemberOut,
     MemberPage,
@@ -164,3 +173,15 @@ async def remove_identity(
     principal: CurrentPrincipal,
 ) -> None:
     await service.remove_identity(session, tenant, principal.actor, member_id, identity_id)
+
+
+@router.post(
+    "/{member_id}/access-links",
+    status_code=status.HTTP_201_CREATED,
+    summary="A signed link token that lets the member see and place their own orders (72 h)",
+)
+async def create_access_link(
+    member_id: uuid.UUID, state: State, session: DbSession, tenant: Writer
+) -> MemberLinkOut:
+    token, expires_at = await service.member_link(session, tenant, state.secret_key, member_id)
+    return MemberLinkOut(token=token, expires_at=expires_at)

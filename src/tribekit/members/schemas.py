@@ -168,3 +168,11 @@ class MemberEventOut(Output):
 class MemberEventPage(Output):
     items: list[MemberEventOut]
     next_cursor: str | None
+
+
+class MemberLinkOut(Output):
+    token: str = Field(
+        description="Send as `Authorization: Bearer tkm_...`, or trade it for a "
+        "member session at POST /api/v1/me/session"
+    )
+    expires_at: datetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +17,7 @@ from tribekit.membership import service as membership
 from tribekit.models.members import Member, MemberAddress, MemberEvent, MemberIdentity
 from tribekit.tenancy.principal import Tenant
 
+from . import access
 from .phones import InvalidPhone, normalise_phone
 from .repository import MemberFilters, Members, MemberView
 from .schemas import AddressIn, IdentityIn, MemberCreate, MemberEventOut, MemberOut, MemberUpdate
@@ -314,3 +316,11 @@ async def export_member(
         "member": MemberOut.of(view).model_dump(mode="json"),
         "events": [MemberEventOut.model_validate(e).model_dump(mode="json") for e in events],
     }
+
+
+async def member_link(
+    session: AsyncSession, tenant: Tenant, secret_key: str, member_id: uuid.UUID
+) -> tuple[str, datetime]:
+    """A signed link token for the member (the robot sends it in a chat)."""
+    await _current_or_404(Members(session, tenant.id), member_id)
+    return access.issue_link(secret_key, tenant, member_id)

@@ -307,11 +307,6 @@ class AttendeeList(Output):
     capacity_left: int | None
 
 
-class MemberLinkOut(Output):
-    token: str
-    expires_at: datetime
-
-
 class CouponFields(Input):
     min_subtotal: int = Field(default=0, ge=0, le=10**12)
     max_discount: int | None = Field(default=None, ge=1, le=10**12)

@@ -58,8 +58,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # see nobody's personal data.
     Role.LEADER: frozenset(_EVERYONE),
     Role.ANALYST: frozenset(
-        _EVERYONE
-        | {Permission.MEMBERS_READ, Permission.MEMBERSHIP_READ, Permission.ORDERS_READ}
+        _EVERYONE | {Permission.MEMBERS_READ, Permission.MEMBERSHIP_READ, Permission.ORDERS_READ}
     ),
 }
 
