@@ -74,7 +74,8 @@ class Databases:
             else:
                 url = await _fresh_postgres(f"tribekit_test_{_worker()}")
             # Two xdist workers at 40 connections each stay under PostgreSQL's default 100.
-            db = Database(url, pool_size=20, max_overflow=20)
+            # Races of thousands of requests queue for a connection longer than production's 30 s.
+            db = Database(url, pool_size=20, max_overflow=20, pool_timeout=300)
             await migrations.upgrade(db)
             self.open[backend] = db
         return self.open[backend]

@@ -107,4 +107,4 @@ class Products(TenantRepository[Product]):
                 LevelPrice.product_id.in_(set(product_ids)),
             )
         )
-        return dict(rows.tuples().all())
+        return dict(rows.all())

@@ -119,7 +119,9 @@ class TenantRow(IdMixin, TenantMixin, Base):
 class Database:
     """One engine and its session factory. Create one per process."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 30
+    ) -> None:
         self.url = url
         if url.startswith("sqlite"):
             # One connection per checkout: SQLite connections are cheap, and NullPool lets
@@ -128,7 +130,11 @@ class Database:
             _configure_sqlite(self.engine)
         else:
             self.engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+                url,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=pool_timeout,
+                pool_pre_ping=True,
             )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite takes one writer at a time. Units of work of this process queue for it here, in

@@ -327,9 +327,7 @@ class PointsLedger:
                         PointsLotUse.entry_id == original.id
                     )
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         if earlier:
             returned = await self.session.execute(
@@ -337,7 +335,7 @@ class PointsLedger:
                 .where(PointsLotUse.entry_id.in_([e.id for e in earlier]))
                 .group_by(PointsLotUse.lot_id)
             )
-            for lot_id, back in returned.tuples().all():
+            for lot_id, back in returned.all():
                 took[lot_id] -= back
         lots = await self.accounts.lots_of(account.member_id, only_ids=list(took))
         for lot in reversed(lots):  # latest expiry first: the member keeps points longest

@@ -1,4 +1,4 @@
-"""Level qualification rules and points arithmetic. Pure: no I/O, no clock of its own.
+"""Level qualification rules. Pure: no I/O, no clock of its own.
 
 A rule is a small tree: a condition on one metric over one window, a paid-plan condition, or
 ``all`` / ``any`` of sub-rules. The evaluator receives the member's facts (one number per
@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -22,9 +21,11 @@ from tribekit.kit import clock
 from tribekit.kit.money import Money
 from tribekit.kit.schemas import Input
 
+# Points arithmetic lives in the pure pricing engine; re-exported for the membership domain.
+from tribekit.pricing import PointsRounding as PointsRounding
+from tribekit.pricing import points_for_amount as points_for_amount
+
 Metric = Literal["points_earned", "amount_spent", "order_count"]
-PointsRounding = Literal["floor", "half_up", "half_even"]
-_ROUNDING = {"floor": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
 MAX_RULE_DEPTH = 4
 
 
@@ -194,27 +195,3 @@ def explain(rule: Rule | None, facts: Facts) -> str:
         return f"{'holds' if held else 'does not hold'} {what}"
     have, need = _amount(rule, facts.value(rule), facts)
     return f"{have} {_METRIC_WORDS[rule.metric]} {rule.window.describe()} (needs {need})"
-
-
-def points_for_amount(
-    amount: int,
-    currency_digits: int,
-    *,
-    points_per_unit: int,
-    rounding: PointsRounding,
-    multiplier_bps: int = 10_000,
-    promotion_bps: int = 10_000,
-) -> int:
-    """Points earned for ``amount`` minor units: per whole currency unit, times the level and
-    promotion multipliers (basis points), rounded once at the end."""
-    if amount <= 0:
-        return 0
-    exact = (
-        Decimal(amount).scaleb(-currency_digits)
-        * points_per_unit
-        * Decimal(multiplier_bps)
-        / 10_000
-        * Decimal(promotion_bps)
-        / 10_000
-    )
-    return int(exact.quantize(Decimal(1), rounding=_ROUNDING[rounding]))

@@ -46,7 +46,7 @@ async def attendees(
     """Paid, not wholly refunded sign-ups of an event, in order of sign-up."""
     event = await _event(session, tenant, product_id)
     rows = await session.execute(_signups(tenant, product_id).order_by(OrderLine.id))
-    return event, [(line, order) for line, order in rows.tuples().all()]
+    return event, [(line, order) for line, order in rows.all()]
 
 
 async def check_in(
@@ -62,7 +62,7 @@ async def check_in(
     ).first()
     if row is None:
         raise NotFound(f"no paid sign-up {line_id} for event {product_id}")
-    line, order = row.tuple()
+    line, order = row
     line.attendance = attendance
     line.checked_in_at = clock.now()
     await session.flush()
