@@ -29,11 +29,16 @@ class Spec:
     body: dict[str, Any] | None = None
     public: bool = False
     platform: bool = False
+    member: bool = False  # a member acting for themselves (signed link or member session)
 
 
 SECOND_MEMBER = "<a second member of the acting merchant>"
 OWN_LEVEL = "<a level of the acting merchant>"
 OWN_PLAN = "<a plan of the acting merchant>"
+OWN_PRODUCT = "<a product of the acting merchant>"
+SOME_ID = "0191a4c4-0000-7000-8000-000000000002"
+MEMBER_CART = {"lines": [{"product_id": OWN_PRODUCT, "quantity": 1}]}
+CART = {"member_id": SECOND_MEMBER, **MEMBER_CART}
 NEW_MERCHANT = {
     "slug": "intruder-shop",
     "name": "Intruder",
@@ -140,6 +145,66 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/members/{member_id}/plans"): Spec(
         Permission.POINTS_WRITE, {"plan_id": OWN_PLAN}
     ),
+    ("POST", "/api/v1/members/{member_id}/access-links"): Spec(Permission.MEMBERS_WRITE),
+    ("GET", "/api/v1/products"): Spec(Permission.CATALOG_READ),
+    ("POST", "/api/v1/products"): Spec(Permission.CATALOG_WRITE, {"name": "Intruder", "price": 1}),
+    ("GET", "/api/v1/products/{product_id}"): Spec(Permission.CATALOG_READ),
+    ("PATCH", "/api/v1/products/{product_id}"): Spec(Permission.CATALOG_WRITE, {"price": 1}),
+    ("POST", "/api/v1/products/{product_id}/stock-adjustments"): Spec(
+        Permission.CATALOG_WRITE, {"delta": 1, "reason": "intrusion"}
+    ),
+    ("POST", "/api/v1/orders/quote"): Spec(Permission.ORDERS_READ, CART),
+    ("POST", "/api/v1/orders"): Spec(Permission.ORDERS_WRITE, CART),
+    ("GET", "/api/v1/orders"): Spec(Permission.ORDERS_READ),
+    ("GET", "/api/v1/orders/{order_id}"): Spec(Permission.ORDERS_READ),
+    ("POST", "/api/v1/orders/{order_id}/payments"): Spec(
+        Permission.ORDERS_WRITE, {"provider": "manual"}
+    ),
+    ("POST", "/api/v1/orders/{order_id}/fulfil"): Spec(Permission.ORDERS_WRITE),
+    ("POST", "/api/v1/orders/{order_id}/complete"): Spec(Permission.ORDERS_WRITE),
+    ("POST", "/api/v1/orders/{order_id}/cancel"): Spec(
+        Permission.ORDERS_WRITE, {"reason": "intrusion"}
+    ),
+    ("POST", "/api/v1/orders/{order_id}/refunds"): Spec(
+        Permission.REFUNDS_WRITE, {"reason": "intrusion"}
+    ),
+    ("GET", "/api/v1/orders/{order_id}/refunds"): Spec(Permission.ORDERS_READ),
+    ("GET", "/api/v1/checkout/settings"): Spec(Permission.ORDERS_READ),
+    ("PATCH", "/api/v1/checkout/settings"): Spec(
+        Permission.CHECKOUT_CONFIGURE, {"shipping_fee": 1}
+    ),
+    ("GET", "/api/v1/pickup-points"): Spec(Permission.ORDERS_READ),
+    ("POST", "/api/v1/pickup-points"): Spec(
+        Permission.CHECKOUT_CONFIGURE, {"name": "Intruder point", "address": "somewhere"}
+    ),
+    ("PUT", "/api/v1/pickup-points/{point_id}"): Spec(
+        Permission.CHECKOUT_CONFIGURE, {"name": "Taken over", "address": "elsewhere"}
+    ),
+    ("GET", "/api/v1/coupons"): Spec(Permission.ORDERS_READ),
+    ("POST", "/api/v1/coupons"): Spec(
+        Permission.CHECKOUT_CONFIGURE, {"code": "INTRUDER", "kind": "amount", "value": 1}
+    ),
+    ("GET", "/api/v1/coupons/{coupon_id}"): Spec(Permission.ORDERS_READ),
+    ("PATCH", "/api/v1/coupons/{coupon_id}"): Spec(
+        Permission.CHECKOUT_CONFIGURE, {"active": False}
+    ),
+    ("GET", "/api/v1/events/{product_id}/attendees"): Spec(Permission.ORDERS_READ),
+    ("POST", "/api/v1/events/{product_id}/check-ins"): Spec(
+        Permission.ORDERS_WRITE, {"line_id": SOME_ID}
+    ),
+    ("POST", "/api/v1/events/{product_id}/check-ins/close"): Spec(Permission.ORDERS_WRITE),
+    ("POST", "/api/v1/payments/{provider}/webhook"): Spec(None, public=True),
+    ("POST", "/api/v1/me/session"): Spec(None, member=True),
+    ("POST", "/api/v1/me/quote"): Spec(None, MEMBER_CART, member=True),
+    ("POST", "/api/v1/me/orders"): Spec(None, MEMBER_CART, member=True),
+    ("GET", "/api/v1/me/orders"): Spec(None, member=True),
+    ("GET", "/api/v1/me/orders/{order_id}"): Spec(None, member=True),
+    ("POST", "/api/v1/me/orders/{order_id}/payments"): Spec(
+        None, {"provider": "manual"}, member=True
+    ),
+    ("POST", "/api/v1/me/orders/{order_id}/cancel"): Spec(
+        None, {"reason": "intrusion"}, member=True
+    ),
 }
 
 
@@ -198,7 +263,7 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
     assert operator is not None
     assert token is not None
     own = {shop.tenant.slug: await _membership_objects(client, shop) for shop in (a, b)}
-    product_id = "0191a4c4-0000-7000-8000-000000000001"
+    product_id = own["shop-a"][OWN_PRODUCT]
     price = await client.put(
         f"/api/v1/membership/levels/{own['shop-a'][OWN_LEVEL]}/prices/{product_id}",
         json={"price": 990},
@@ -211,6 +276,23 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         headers={**a.headers, "Idempotency-Key": "world-earn"},
     )
     assert earned.status_code == 201
+    order = await client.post(
+        "/api/v1/orders",
+        json={
+            "member_id": str(member.member.id),
+            "lines": [{"product_id": product_id, "quantity": 1}],
+        },
+        headers={**a.headers, "Idempotency-Key": "world-order"},
+    )
+    assert order.status_code == 201, order.text
+    point = await client.post(
+        "/api/v1/pickup-points", json={"name": "A point", "address": "A street"}, headers=a.headers
+    )
+    coupon = await client.post(
+        "/api/v1/coupons",
+        json={"code": "A-ONLY", "kind": "amount", "value": 100},
+        headers=a.headers,
+    )
     ids = {
         "member_id": str(member.member.id),
         "identity_id": str(member.identities[0].id),
@@ -221,6 +303,9 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         "plan_id": own["shop-a"][OWN_PLAN],
         "product_id": product_id,
         "entry_id": earned.json()["id"],
+        "order_id": order.json()["id"],
+        "point_id": point.json()["id"],
+        "coupon_id": coupon.json()["id"],
     }
     return World(a, b, ids, str(b_member.member.id), str(other.member.id), own)
 
@@ -236,14 +321,24 @@ async def _membership_objects(client: AsyncClient, shop: Shop) -> dict[str, str]
         headers=shop.headers,
     )
     assert plan.status_code == 201
-    return {OWN_LEVEL: level.json()["id"], OWN_PLAN: plan.json()["id"]}
+    product = await client.post(
+        "/api/v1/products",
+        json={"name": "Mango box", "price": 1000, "stock": 50},
+        headers=shop.headers,
+    )
+    assert product.status_code == 201
+    return {
+        OWN_LEVEL: level.json()["id"],
+        OWN_PLAN: plan.json()["id"],
+        OWN_PRODUCT: product.json()["id"],
+    }
 
 
 _keys = itertools.count()
 
 
 def _path(template: str, ids: dict[str, str]) -> str:
-    return template.format(**ids)
+    return template.format(provider="manual", **ids)
 
 
 def _body(spec: Spec, world: World, *, acting: Shop) -> dict[str, Any] | None:
@@ -253,10 +348,18 @@ def _body(spec: Spec, world: World, *, acting: Shop) -> dict[str, Any] | None:
         SECOND_MEMBER: world.b_member if acting is world.b else world.a_other_member,
         **world.own[acting.tenant.slug],
     }
-    return {
-        key: mine.get(value, value) if isinstance(value, str) else value
-        for key, value in spec.body.items()
-    }
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            return mine.get(value, value)
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return value
+
+    filled: dict[str, Any] = fill(spec.body)
+    return filled
 
 
 async def _snapshot(db: Database, shop: Shop) -> dict[str, list[tuple[Any, ...]]]:
@@ -313,7 +416,7 @@ async def test_other_merchant_gets_404_on_a_objects_and_changes_nothing(
     world = await _world(factory, client, db)
     before = await _snapshot(db, world.a)
     for (method, template), spec in ROUTES.items():
-        if spec.public or spec.platform or "{" not in template:
+        if spec.public or spec.platform or spec.member or "{" not in template:
             continue
         path = _path(template, world.ids)
         status = await _call(
@@ -329,7 +432,7 @@ async def test_other_merchant_lists_and_creates_only_in_its_own_shop(
     world = await _world(factory, client, db)
     before = await _snapshot(db, world.a)
     for (method, template), spec in ROUTES.items():
-        if spec.public or spec.platform or "{" in template:
+        if spec.public or spec.platform or spec.member or "{" in template:
             continue
         body = _body(spec, world, acting=world.b)
         headers = {**world.b.headers, "Idempotency-Key": f"matrix-{next(_keys)}"}
@@ -377,7 +480,7 @@ async def test_roles_without_the_permission_get_403(
     before = await _snapshot(db, world.a)
     denied = 0
     for (method, template), spec in ROUTES.items():
-        if spec.public:
+        if spec.public or spec.member:
             continue
         if spec.platform or (spec.permission and spec.permission not in ROLE_PERMISSIONS[role]):
             path = _path(template, world.ids)
@@ -387,4 +490,30 @@ async def test_roles_without_the_permission_get_403(
             assert status == 403, (role, method, template)
             denied += 1
     assert denied > 0
+    assert await _snapshot(db, world.a) == before
+
+
+async def test_a_member_of_b_reaches_none_of_a_orders(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    world = await _world(factory, client, db)
+    link = await client.post(
+        f"/api/v1/members/{world.b_member}/access-links", headers=world.b.headers
+    )
+    me = bearer(link.json()["token"])
+    before = await _snapshot(db, world.a)
+    for (method, template), spec in ROUTES.items():
+        if not spec.member or "{" not in template:
+            continue
+        status = await _call(
+            client, method, _path(template, world.ids), _body(spec, world, acting=world.b), me
+        )
+        assert status == 404, (method, template)
+    a_product = world.own["shop-a"][OWN_PRODUCT]
+    foreign_cart = {"lines": [{"product_id": a_product, "quantity": 1}]}
+    for path in ("/api/v1/me/quote", "/api/v1/me/orders"):
+        status = await _call(client, "POST", path, foreign_cart, me)
+        assert status == 404, path
+    listed = await client.get("/api/v1/me/orders", headers=me)
+    assert listed.json()["items"] == []
     assert await _snapshot(db, world.a) == before
