@@ -114,7 +114,7 @@ class LevelRef(Output):
 
 
 class LevelPriceIn(Input):
-    price: int = Field(ge=0, le=10**12, description="Minor units, e.g. 8800 for 88.00")
+    price: int = Field(ge=0, le=10**9, description="Minor units, e.g. 8800 for 88.00")
 
 
 class LevelPriceOut(Output):
@@ -130,14 +130,14 @@ class LevelPriceList(Output):
 class PlanCreate(Input):
     name: str = Field(min_length=1, max_length=100, examples=["Black card"])
     level_id: uuid.UUID
-    price: int = Field(ge=0, le=10**12, examples=[19900])
+    price: int = Field(ge=0, le=10**9, examples=[19900])
     duration_months: int = Field(ge=1, le=120, examples=[12])
     active: bool = True
 
 
 class PlanUpdate(Input):
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    price: int | None = Field(default=None, ge=0, le=10**12)
+    price: int | None = Field(default=None, ge=0, le=10**9)
     duration_months: int | None = Field(default=None, ge=1, le=120)
     active: bool | None = None
 

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tribekit.kit import clock
@@ -53,6 +53,6 @@ class CouponRedemption(TenantMixin, Base):
         ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True
     )
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
-    discount: Mapped[int] = mapped_column(Integer)
+    discount: Mapped[int] = mapped_column(BigInteger)
     released: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -44,7 +45,7 @@ class CheckoutSettings(TenantMixin, Base):
     coupons_combine: Mapped[bool] = mapped_column(Boolean, default=False)
     points_per_currency_unit_redeemed: Mapped[int] = mapped_column(Integer, default=100)
     points_cap_bps: Mapped[int] = mapped_column(Integer, default=5_000)
-    total_floor: Mapped[int] = mapped_column(Integer, default=0)
+    total_floor: Mapped[int] = mapped_column(BigInteger, default=0)
     shipping_fee: Mapped[int] = mapped_column(Integer, default=0)
     store_pickup_address: Mapped[str | None] = mapped_column(String(300))
 
@@ -83,16 +84,16 @@ class Order(TenantRow):
     # paid/fulfilled/completed -> refunded once everything is refunded.
     status: Mapped[str] = mapped_column(String(12), default="placed")
     currency: Mapped[str] = mapped_column(String(3))
-    undiscounted_subtotal: Mapped[int] = mapped_column(Integer)
-    subtotal: Mapped[int] = mapped_column(Integer)
-    coupon_discount: Mapped[int] = mapped_column(Integer, default=0)
+    undiscounted_subtotal: Mapped[int] = mapped_column(BigInteger)
+    subtotal: Mapped[int] = mapped_column(BigInteger)
+    coupon_discount: Mapped[int] = mapped_column(BigInteger, default=0)
     coupon_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
     points_redeemed: Mapped[int] = mapped_column(Integer, default=0)
-    points_discount: Mapped[int] = mapped_column(Integer, default=0)
+    points_discount: Mapped[int] = mapped_column(BigInteger, default=0)
     points_hold_entry_id: Mapped[uuid.UUID | None]  # the spend entry holding redeemed points
-    shipping: Mapped[int] = mapped_column(Integer, default=0)
-    total: Mapped[int] = mapped_column(Integer)
-    refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
+    shipping: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int] = mapped_column(BigInteger)
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     points_to_earn: Mapped[int] = mapped_column(Integer, default=0)
     why: Mapped[list[str]] = mapped_column(JSON, default=list)  # the price explanation
     # Attribution: where the buyer came from.
@@ -140,15 +141,15 @@ class OrderLine(TenantRow):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(8))
     quantity: Mapped[int] = mapped_column(Integer)
-    regular_unit_price: Mapped[int] = mapped_column(Integer)
-    unit_price: Mapped[int] = mapped_column(Integer)
+    regular_unit_price: Mapped[int] = mapped_column(BigInteger)
+    unit_price: Mapped[int] = mapped_column(BigInteger)
     price_source: Mapped[str] = mapped_column(String(16))
-    base_total: Mapped[int] = mapped_column(Integer)
-    coupon_discount: Mapped[int] = mapped_column(Integer, default=0)
-    points_discount: Mapped[int] = mapped_column(Integer, default=0)
-    total: Mapped[int] = mapped_column(Integer)
+    base_total: Mapped[int] = mapped_column(BigInteger)
+    coupon_discount: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_discount: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int] = mapped_column(BigInteger)
     refunded_quantity: Mapped[int] = mapped_column(Integer, default=0)
-    refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     # Events: attended | no_show, recorded at check-in.
     attendance: Mapped[str | None] = mapped_column(String(8))
     checked_in_at: Mapped[datetime | None]
@@ -163,7 +164,7 @@ class Payment(TenantRow):
 
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(16))
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(10), default="pending")  # succeeded|failed|expired
     provider_ref: Mapped[str | None] = mapped_column(String(255))
@@ -198,7 +199,7 @@ class Refund(TenantRow):
 
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     payment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payments.id"))
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     points_returned: Mapped[int] = mapped_column(Integer, default=0)
     points_reversed: Mapped[int] = mapped_column(Integer, default=0)
     restock: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -218,7 +219,7 @@ class RefundLine(TenantMixin, Base):
         ForeignKey("order_lines.id", ondelete="CASCADE"), primary_key=True
     )
     quantity: Mapped[int] = mapped_column(Integer)
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
 
 
 class OrderEvent(TenantRow):
@@ -231,7 +232,7 @@ class OrderEvent(TenantRow):
 
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
-    amount: Mapped[int] = mapped_column(Integer, default=0)  # paid or refunded, minor units
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)  # paid or refunded, minor units
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     actor: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -308,8 +308,8 @@ class AttendeeList(Output):
 
 
 class CouponFields(Input):
-    min_subtotal: int = Field(default=0, ge=0, le=10**12)
-    max_discount: int | None = Field(default=None, ge=1, le=10**12)
+    min_subtotal: int = Field(default=0, ge=0, le=10**9)
+    max_discount: int | None = Field(default=None, ge=1, le=10**9)
     starts_at: UtcDatetime | None = None
     ends_at: UtcDatetime | None = None
     usage_limit: int | None = Field(default=None, ge=1, le=10**9)
@@ -320,7 +320,7 @@ class CouponFields(Input):
 class CouponCreate(CouponFields):
     code: str = Field(min_length=2, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
     kind: Literal["percent", "amount"]
-    value: int = Field(ge=1, le=10**12, description="Basis points (percent) or minor units")
+    value: int = Field(ge=1, le=10**9, description="Basis points (percent) or minor units")
     product_ids: list[uuid.UUID] | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
@@ -333,8 +333,8 @@ class CouponCreate(CouponFields):
 
 
 class CouponUpdate(Input):
-    min_subtotal: int | None = Field(default=None, ge=0, le=10**12)
-    max_discount: int | None = Field(default=None, ge=1, le=10**12)
+    min_subtotal: int | None = Field(default=None, ge=0, le=10**9)
+    max_discount: int | None = Field(default=None, ge=1, le=10**9)
     starts_at: UtcDatetime | None = None
     ends_at: UtcDatetime | None = None
     usage_limit: int | None = Field(default=None, ge=1, le=10**9)

@@ -1,8 +1,9 @@
-"""Catalog and orders: products, orders, lines, payments, refunds, idempotency records.
+"""Catalog and orders: products, coupons, orders, lines, payments, refunds, order events,
+idempotency records; level prices point at products; points reversals may be partial.
 
 Revision ID: 0003_commerce
 Revises: 0002_membership
-Create Date: 2026-11-23 15:35:16.607474
+Create Date: 2026-11-23 15:53:44.164185
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def upgrade() -> None:
         sa.Column("coupons_combine", sa.Boolean(), nullable=False),
         sa.Column("points_per_currency_unit_redeemed", sa.Integer(), nullable=False),
         sa.Column("points_cap_bps", sa.Integer(), nullable=False),
-        sa.Column("total_floor", sa.Integer(), nullable=False),
+        sa.Column("total_floor", sa.BigInteger(), nullable=False),
         sa.Column("shipping_fee", sa.Integer(), nullable=False),
         sa.Column("store_pickup_address", sa.String(length=300), nullable=True),
         sa.ForeignKeyConstraint(
@@ -50,6 +51,40 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("merchant_id", name=op.f("pk_checkout_settings")),
     )
+    op.create_table(
+        "coupons",
+        sa.Column("code", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("value", sa.Integer(), nullable=False),
+        sa.Column("min_subtotal", sa.Integer(), nullable=False),
+        sa.Column("max_discount", sa.Integer(), nullable=True),
+        sa.Column("product_ids", sa.JSON(), nullable=True),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("usage_limit", sa.Integer(), nullable=True),
+        sa.Column("per_member_limit", sa.Integer(), nullable=True),
+        sa.Column("used", sa.Integer(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("merchant_id", sa.Uuid(), nullable=False),
+        sa.CheckConstraint(
+            "used >= 0 AND (usage_limit IS NULL OR used <= usage_limit)",
+            name=op.f("ck_coupons_used_within_limit"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"],
+            ["merchants.id"],
+            name=op.f("fk_coupons_merchant_id_merchants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_coupons")),
+    )
+    with op.batch_alter_table("coupons", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_coupons_merchant_id_code"), ["merchant_id", "code"], unique=True
+        )
+
     op.create_table(
         "idempotency_records",
         sa.Column("merchant_id", sa.Uuid(), nullable=False),
@@ -150,16 +185,16 @@ def upgrade() -> None:
         sa.Column("member_id", sa.Uuid(), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("undiscounted_subtotal", sa.Integer(), nullable=False),
-        sa.Column("subtotal", sa.Integer(), nullable=False),
-        sa.Column("coupon_discount", sa.Integer(), nullable=False),
+        sa.Column("undiscounted_subtotal", sa.BigInteger(), nullable=False),
+        sa.Column("subtotal", sa.BigInteger(), nullable=False),
+        sa.Column("coupon_discount", sa.BigInteger(), nullable=False),
         sa.Column("coupon_codes", sa.JSON(), nullable=False),
         sa.Column("points_redeemed", sa.Integer(), nullable=False),
-        sa.Column("points_discount", sa.Integer(), nullable=False),
+        sa.Column("points_discount", sa.BigInteger(), nullable=False),
         sa.Column("points_hold_entry_id", sa.Uuid(), nullable=True),
-        sa.Column("shipping", sa.Integer(), nullable=False),
-        sa.Column("total", sa.Integer(), nullable=False),
-        sa.Column("refunded_amount", sa.Integer(), nullable=False),
+        sa.Column("shipping", sa.BigInteger(), nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.Column("refunded_amount", sa.BigInteger(), nullable=False),
         sa.Column("points_to_earn", sa.Integer(), nullable=False),
         sa.Column("why", sa.JSON(), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
@@ -235,6 +270,78 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "coupon_redemptions",
+        sa.Column("coupon_id", sa.Uuid(), nullable=False),
+        sa.Column("order_id", sa.Uuid(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("discount", sa.BigInteger(), nullable=False),
+        sa.Column("released", sa.Boolean(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("merchant_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["coupon_id"],
+            ["coupons.id"],
+            name=op.f("fk_coupon_redemptions_coupon_id_coupons"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["members.id"],
+            name=op.f("fk_coupon_redemptions_member_id_members"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"],
+            ["merchants.id"],
+            name=op.f("fk_coupon_redemptions_merchant_id_merchants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["orders.id"],
+            name=op.f("fk_coupon_redemptions_order_id_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("coupon_id", "order_id", name=op.f("pk_coupon_redemptions")),
+    )
+    with op.batch_alter_table("coupon_redemptions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_coupon_redemptions_coupon_id_member_id"),
+            ["coupon_id", "member_id"],
+            unique=False,
+        )
+
+    op.create_table(
+        "order_events",
+        sa.Column("order_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("actor", sa.String(length=80), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("merchant_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"],
+            ["merchants.id"],
+            name=op.f("fk_order_events_merchant_id_merchants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["orders.id"],
+            name=op.f("fk_order_events_order_id_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_events")),
+    )
+    with op.batch_alter_table("order_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_order_events_merchant_id_id"), ["merchant_id", "id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_order_events_order_id"), ["order_id"], unique=False)
+
+    op.create_table(
         "order_lines",
         sa.Column("order_id", sa.Uuid(), nullable=False),
         sa.Column("line_no", sa.Integer(), nullable=False),
@@ -242,15 +349,15 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
-        sa.Column("regular_unit_price", sa.Integer(), nullable=False),
-        sa.Column("unit_price", sa.Integer(), nullable=False),
+        sa.Column("regular_unit_price", sa.BigInteger(), nullable=False),
+        sa.Column("unit_price", sa.BigInteger(), nullable=False),
         sa.Column("price_source", sa.String(length=16), nullable=False),
-        sa.Column("base_total", sa.Integer(), nullable=False),
-        sa.Column("coupon_discount", sa.Integer(), nullable=False),
-        sa.Column("points_discount", sa.Integer(), nullable=False),
-        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("base_total", sa.BigInteger(), nullable=False),
+        sa.Column("coupon_discount", sa.BigInteger(), nullable=False),
+        sa.Column("points_discount", sa.BigInteger(), nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=False),
         sa.Column("refunded_quantity", sa.Integer(), nullable=False),
-        sa.Column("refunded_amount", sa.Integer(), nullable=False),
+        sa.Column("refunded_amount", sa.BigInteger(), nullable=False),
         sa.Column("attendance", sa.String(length=8), nullable=True),
         sa.Column("checked_in_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -292,7 +399,7 @@ def upgrade() -> None:
         "payments",
         sa.Column("order_id", sa.Uuid(), nullable=False),
         sa.Column("provider", sa.String(length=16), nullable=False),
-        sa.Column("amount", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("provider_ref", sa.String(length=255), nullable=True),
@@ -329,7 +436,7 @@ def upgrade() -> None:
         "refunds",
         sa.Column("order_id", sa.Uuid(), nullable=False),
         sa.Column("payment_id", sa.Uuid(), nullable=True),
-        sa.Column("amount", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("points_returned", sa.Integer(), nullable=False),
         sa.Column("points_reversed", sa.Integer(), nullable=False),
         sa.Column("restock", sa.Boolean(), nullable=False),
@@ -362,7 +469,7 @@ def upgrade() -> None:
         sa.Column("refund_id", sa.Uuid(), nullable=False),
         sa.Column("order_line_id", sa.Uuid(), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
-        sa.Column("amount", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("merchant_id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
             ["merchant_id"],
@@ -384,119 +491,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("refund_id", "order_line_id", name=op.f("pk_refund_lines")),
     )
-    op.create_table(
-        "order_events",
-        sa.Column("order_id", sa.Uuid(), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("amount", sa.Integer(), nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("actor", sa.String(length=80), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("merchant_id", sa.Uuid(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["merchant_id"],
-            ["merchants.id"],
-            name=op.f("fk_order_events_merchant_id_merchants"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["order_id"],
-            ["orders.id"],
-            name=op.f("fk_order_events_order_id_orders"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_events")),
-    )
-    with op.batch_alter_table("order_events", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_order_events_merchant_id_id"), ["merchant_id", "id"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_order_events_order_id"), ["order_id"], unique=False)
-
-    with op.batch_alter_table("points_entries", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("uq_points_entries_reverses_id"), type_="unique")
-        batch_op.create_index(
-            batch_op.f("ix_points_entries_reverses_id"), ["reverses_id"], unique=False
-        )
-
-    op.create_table(
-        "coupons",
-        sa.Column("code", sa.String(length=40), nullable=False),
-        sa.Column("kind", sa.String(length=8), nullable=False),
-        sa.Column("value", sa.Integer(), nullable=False),
-        sa.Column("min_subtotal", sa.Integer(), nullable=False),
-        sa.Column("max_discount", sa.Integer(), nullable=True),
-        sa.Column("product_ids", sa.JSON(), nullable=True),
-        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("usage_limit", sa.Integer(), nullable=True),
-        sa.Column("per_member_limit", sa.Integer(), nullable=True),
-        sa.Column("used", sa.Integer(), nullable=False),
-        sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("merchant_id", sa.Uuid(), nullable=False),
-        sa.CheckConstraint(
-            "used >= 0 AND (usage_limit IS NULL OR used <= usage_limit)",
-            name=op.f("ck_coupons_used_within_limit"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["merchant_id"],
-            ["merchants.id"],
-            name=op.f("fk_coupons_merchant_id_merchants"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_coupons")),
-    )
-    with op.batch_alter_table("coupons", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_coupons_merchant_id_code"), ["merchant_id", "code"], unique=True
-        )
-
-    op.create_table(
-        "coupon_redemptions",
-        sa.Column("coupon_id", sa.Uuid(), nullable=False),
-        sa.Column("order_id", sa.Uuid(), nullable=False),
-        sa.Column("member_id", sa.Uuid(), nullable=False),
-        sa.Column("discount", sa.Integer(), nullable=False),
-        sa.Column("released", sa.Boolean(), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("merchant_id", sa.Uuid(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["coupon_id"],
-            ["coupons.id"],
-            name=op.f("fk_coupon_redemptions_coupon_id_coupons"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["member_id"],
-            ["members.id"],
-            name=op.f("fk_coupon_redemptions_member_id_members"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["merchant_id"],
-            ["merchants.id"],
-            name=op.f("fk_coupon_redemptions_merchant_id_merchants"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["order_id"],
-            ["orders.id"],
-            name=op.f("fk_coupon_redemptions_order_id_orders"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("coupon_id", "order_id", name=op.f("pk_coupon_redemptions")),
-    )
-    with op.batch_alter_table("coupon_redemptions", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_coupon_redemptions_coupon_id_member_id"),
-            ["coupon_id", "member_id"],
-            unique=False,
-        )
-
-    # Level prices now point at real products (the catalog did not exist before). Prices left
+    # Level prices now point at real products (the catalog did not exist before); prices left
     # over for products that never existed cannot be kept.
     op.execute("DELETE FROM level_prices")
     with op.batch_alter_table("level_prices", schema=None) as batch_op:
@@ -508,28 +503,19 @@ def upgrade() -> None:
             ondelete="CASCADE",
         )
 
+    with op.batch_alter_table("points_entries", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_points_entries_reverses_id"), type_="unique")
+        batch_op.create_index(
+            batch_op.f("ix_points_entries_reverses_id"), ["reverses_id"], unique=False
+        )
+
 
 def downgrade() -> None:
-    with op.batch_alter_table("coupon_redemptions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_coupon_redemptions_coupon_id_member_id"))
-
-    op.drop_table("coupon_redemptions")
-    with op.batch_alter_table("coupons", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_coupons_merchant_id_code"))
-
-    op.drop_table("coupons")
-
     with op.batch_alter_table("points_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_points_entries_reverses_id"))
         batch_op.create_unique_constraint(
             batch_op.f("uq_points_entries_reverses_id"), ["reverses_id"]
         )
-
-    with op.batch_alter_table("order_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_order_events_order_id"))
-        batch_op.drop_index(batch_op.f("ix_order_events_merchant_id_id"))
-
-    op.drop_table("order_events")
 
     with op.batch_alter_table("level_prices", schema=None) as batch_op:
         batch_op.drop_constraint(
@@ -550,6 +536,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_order_lines_merchant_id_product_id"))
 
     op.drop_table("order_lines")
+    with op.batch_alter_table("order_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_order_events_order_id"))
+        batch_op.drop_index(batch_op.f("ix_order_events_merchant_id_id"))
+
+    op.drop_table("order_events")
+    with op.batch_alter_table("coupon_redemptions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_coupon_redemptions_coupon_id_member_id"))
+
+    op.drop_table("coupon_redemptions")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_orders_merchant_id_status_id"))
         batch_op.drop_index(batch_op.f("ix_orders_merchant_id_member_id_id"))
@@ -568,5 +563,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_idempotency_records_expires_at"))
 
     op.drop_table("idempotency_records")
+    with op.batch_alter_table("coupons", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_coupons_merchant_id_code"))
+
+    op.drop_table("coupons")
     op.drop_table("checkout_settings")
     op.drop_table("payment_events")

@@ -1,0 +1,25 @@
+"""The floor of the order benchmark: a bare FastAPI endpoint that does one INSERT in one
+transaction, on the same PostgreSQL, driver and pool settings as Tribekit."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+engine = create_async_engine(os.environ["BENCH_FLOOR_DATABASE_URL"], pool_size=10, max_overflow=20)
+app = FastAPI()
+
+
+@app.post("/insert", status_code=201)
+async def insert() -> dict[str, str]:
+    row_id = uuid.uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO bench_floor (id, payload) VALUES (:id, :payload)"),
+            {"id": row_id, "payload": "order"},
+        )
+    return {"id": str(row_id)}
