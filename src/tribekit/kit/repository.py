@@ -31,8 +31,8 @@ class TenantRepository(Generic[M]):
 
     async def get(self, id: uuid.UUID, *, for_update: bool = False) -> M | None:
         stmt = self.select().where(self.model.id == id)
-        if for_update:
-            stmt = stmt.with_for_update()
+        if for_update:  # a locked read also refreshes a copy already in the session
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
         row: M | None = await self.session.scalar(stmt)
         return row
 

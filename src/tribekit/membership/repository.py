@@ -84,11 +84,14 @@ class Accounts:
 
     async def lock(self, member_id: uuid.UUID) -> MembershipAccount:
         """The member's account, created if missing, locked until the transaction ends."""
-        values = {"merchant_id": self.merchant_id, "member_id": member_id, "balance": 0}
-        upsert = postgresql.insert if _dialect(self.session) == "postgresql" else sqlite.insert
-        await self.session.execute(
-            upsert(MembershipAccount).values(**values).on_conflict_do_nothing()
-        )
+        created: set[uuid.UUID] = self.session.info.setdefault("tribekit.accounts_ensured", set())
+        if member_id not in created:  # once per transaction: the row exists from then on
+            values = {"merchant_id": self.merchant_id, "member_id": member_id, "balance": 0}
+            upsert = postgresql.insert if _dialect(self.session) == "postgresql" else sqlite.insert
+            await self.session.execute(
+                upsert(MembershipAccount).values(**values).on_conflict_do_nothing()
+            )
+            created.add(member_id)
         stmt = (
             self.select()
             .where(MembershipAccount.member_id == member_id)
@@ -170,11 +173,17 @@ class Accounts:
 
 
 async def settings_of(session: AsyncSession, merchant_id: uuid.UUID) -> MembershipSettings:
-    """The merchant's membership settings; the defaults when none were saved (not added)."""
+    """The merchant's membership settings; the defaults when none were saved (not added). The
+    defaults are kept for the rest of the transaction, so that asking again costs no query."""
+    defaults: dict[uuid.UUID, MembershipSettings] = session.info.setdefault(
+        "tribekit.membership_defaults", {}
+    )
+    if merchant_id in defaults:
+        return defaults[merchant_id]
     saved = await session.get(MembershipSettings, merchant_id)
     if saved is not None:
         return saved
-    return MembershipSettings(
+    defaults[merchant_id] = MembershipSettings(
         merchant_id=merchant_id,
         points_per_unit=1,
         points_rounding="floor",
@@ -184,6 +193,7 @@ async def settings_of(session: AsyncSession, merchant_id: uuid.UUID) -> Membersh
         downgrade="one_step",
         renewal_reminder_days=7,
     )
+    return defaults[merchant_id]
 
 
 async def record_level_changes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -32,6 +32,7 @@ from tribekit.models.orders import CheckoutSettings, Order, OrderLine, PickupPoi
 from tribekit.tenancy.principal import Tenant
 
 from . import coupons as coupon_book
+from .lifecycle import OrderDetail
 from .repository import Orders, PickupPoints, checkout_settings, member_standing
 from .schemas import CartIn, OrderIn
 
@@ -200,7 +201,7 @@ async def place_order(
     data: OrderIn,
     *,
     actor: str,
-) -> Order:
+) -> OrderDetail:
     priced = await price_cart(session, tenant, member_id, data)
     quote = priced.quote
     attribution = data.attribution
@@ -241,7 +242,7 @@ async def place_order(
         expires_at=now + timedelta(minutes=priced.settings.unpaid_ttl_minutes),
     )
     session.add(order)
-    session.add_all(
+    lines = [
         OrderLine(
             merchant_id=tenant.id,
             order_id=order_id,
@@ -261,7 +262,8 @@ async def place_order(
             refunded_amount=0,
         )
         for index, line in enumerate(quote.lines)
-    )
+    ]
+    session.add_all(lines)
     await session.flush()
     if quote.points_redeemed:
         hold = await PointsLedger(session, tenant).spend(
@@ -277,4 +279,4 @@ async def place_order(
     await coupon_book.redeem(session, tenant, order, priced.coupons, quote)
     Orders(session, tenant.id).record(order, "placed", actor, amount=order.total)
     await session.flush()
-    return order
+    return OrderDetail(order, lines, [])

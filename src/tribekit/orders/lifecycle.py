@@ -50,12 +50,11 @@ async def mark_paid(
     and post its points. False if the order was no longer waiting for payment."""
     orders = Orders(session, tenant.id)
     now = clock.now()
-    if not await orders.transition(order.id, ["placed"], "paid", paid_at=now, expires_at=None):
+    if not await orders.transition(order, ["placed"], "paid", paid_at=now, expires_at=None):
         return False
     await Payments(session, tenant.id).settle(
-        payment.id, "succeeded", settled_at=now, confirmed_by=actor
+        payment, "succeeded", settled_at=now, confirmed_by=actor
     )
-    await orders.reload(order)
     await membership.record_purchase(
         session,
         tenant,
@@ -91,10 +90,9 @@ async def _close(
 ) -> bool:
     orders = Orders(session, tenant.id)
     if not await orders.transition(
-        order.id, ["placed"], to, closed_at=clock.now(), close_reason=reason, expires_at=None
+        order, ["placed"], to, closed_at=clock.now(), close_reason=reason, expires_at=None
     ):
         return False
-    await orders.reload(order)
     await release(session, tenant, order, actor=actor)
     orders.record(order, to, actor, reason=reason)
     return True
@@ -131,10 +129,9 @@ async def fulfil(
 ) -> Order:
     orders = Orders(session, tenant.id)
     order = await orders.get_or_404(order_id)
-    if not await orders.transition(order.id, ["paid"], "fulfilled", fulfilled_at=clock.now()):
+    if not await orders.transition(order, ["paid"], "fulfilled", fulfilled_at=clock.now()):
         await orders.reload(order)
         raise _refuse(order, "fulfilled", "only paid orders are fulfilled")
-    await orders.reload(order)
     orders.record(order, "fulfilled", actor)
     return order
 
@@ -145,11 +142,10 @@ async def complete(
     orders = Orders(session, tenant.id)
     order = await orders.get_or_404(order_id)
     if not await orders.transition(
-        order.id, ["paid", "fulfilled"], "completed", completed_at=clock.now()
+        order, ["paid", "fulfilled"], "completed", completed_at=clock.now()
     ):
         await orders.reload(order)
         raise _refuse(order, "completed", "only paid or fulfilled orders are completed")
-    await orders.reload(order)
     orders.record(order, "completed", actor)
     return order
 

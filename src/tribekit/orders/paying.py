@@ -135,7 +135,6 @@ async def record_manual_payment(
     if not await lifecycle.mark_paid(session, tenant, order, payment, actor=actor):
         await orders.reload(order)
         _waiting(order, "paid")
-    await session.refresh(payment)
     return payment
 
 
@@ -188,7 +187,7 @@ async def _apply(session: AsyncSession, provider: str, event: WebhookEvent) -> s
         order = await Orders(session, tenant.id).get_or_404(payment.order_id)
         if await lifecycle.mark_paid(session, tenant, order, payment, actor=f"provider:{provider}"):
             return "order paid"
-        await payments.settle(payment.id, "succeeded", settled_at=clock.now())
+        await payments.settle(payment, "succeeded", settled_at=clock.now())
         Orders(session, tenant.id).record(
             order,
             "paid_when_closed",
@@ -199,7 +198,7 @@ async def _apply(session: AsyncSession, provider: str, event: WebhookEvent) -> s
         log.error("payment arrived for a closed order", extra={"order": str(order.id)})
         return f"order is {order.status}: the payment needs refunding"
     status = "failed" if kind == WebhookEventKind.PAYMENT_FAILED else "expired"
-    await payments.settle(payment.id, status, settled_at=clock.now())
+    await payments.settle(payment, status, settled_at=clock.now())
     return f"payment {status}"
 
 

@@ -91,7 +91,6 @@ async def refund(
 ) -> Refund:
     orders = Orders(session, tenant.id)
     order = await orders.get_or_404(order_id, for_update=True)
-    await orders.reload(order)
     if order.status not in PAID_STATES:
         if order.status == "refunded":
             raise NothingToRefund(f"order {order.number} is refunded in full already")

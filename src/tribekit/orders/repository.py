@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tribekit.kit.repository import TenantRepository
 from tribekit.models.membership import Level, MembershipAccount
@@ -59,20 +60,25 @@ class Orders(TenantRepository[Order]):
         return stmt
 
     async def transition(
-        self, order_id: uuid.UUID, from_states: Iterable[str], to: str, **values: Any
+        self, order: Order, from_states: Iterable[str], to: str, **values: Any
     ) -> bool:
-        """Move the order to ``to`` if it is in one of ``from_states``; True if this call did."""
+        """Move the order to ``to`` if it is in one of ``from_states``; True if this call did
+        (and then ``order`` in memory shows the change). False: reload to see why."""
         result = await self.session.execute(
             update(Order)
             .where(
                 Order.merchant_id == self.merchant_id,
-                Order.id == order_id,
+                Order.id == order.id,
                 Order.status.in_(list(from_states)),
             )
             .values(status=to, **values)
             .execution_options(synchronize_session=False)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]  # DML results have it
+        if not result.rowcount:  # type: ignore[attr-defined]  # DML results have it
+            return False
+        for name, value in {"status": to, **values}.items():
+            set_committed_value(order, name, value)
+        return True
 
     async def reload(self, order: Order) -> Order:
         await self.session.refresh(order)
@@ -132,19 +138,23 @@ class Payments(TenantRepository[Payment]):
     model = Payment
     noun = "payment"
 
-    async def settle(self, payment_id: uuid.UUID, status: str, **values: Any) -> bool:
+    async def settle(self, payment: Payment, status: str, **values: Any) -> bool:
         """Settle a pending payment once (succeeded, failed or expired)."""
         result = await self.session.execute(
             update(Payment)
             .where(
                 Payment.merchant_id == self.merchant_id,
-                Payment.id == payment_id,
+                Payment.id == payment.id,
                 Payment.status == "pending",
             )
             .values(status=status, **values)
             .execution_options(synchronize_session=False)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]  # DML results have it
+        if not result.rowcount:  # type: ignore[attr-defined]  # DML results have it
+            return False
+        for name, value in {"status": status, **values}.items():
+            set_committed_value(payment, name, value)
+        return True
 
 
 class PickupPoints(TenantRepository[PickupPoint]):

@@ -78,8 +78,10 @@ def _quote_out(quote: Any) -> QuoteOut:
     return QuoteOut.model_validate(quote, from_attributes=True)
 
 
-async def _order_out(session: DbSession, tenant: Tenant, order: Order) -> OrderOut:
-    found = await lifecycle.detail(session, tenant, order)
+async def _order_out(
+    session: DbSession, tenant: Tenant, order: Order, found: lifecycle.OrderDetail | None = None
+) -> OrderOut:
+    found = found or await lifecycle.detail(session, tenant, order)
     data = {column.key: getattr(order, column.key) for column in Order.__table__.columns}
     return OrderOut.model_validate(
         {**data, "lines": found.lines, "payments": found.payments}, from_attributes=True
@@ -116,10 +118,10 @@ async def place_order(
     key: IdempotencyKey,
 ) -> Answer:
     async def work() -> OrderOut:
-        order = await checkout.place_order(
+        placed = await checkout.place_order(
             session, tenant, data.member_id, data, actor=principal.actor
         )
-        return await _order_out(session, tenant, order)
+        return await _order_out(session, tenant, placed.order, placed)
 
     return await once(
         session,
@@ -509,10 +511,10 @@ async def place_my_order(
     tenant = member.tenant
 
     async def work() -> OrderOut:
-        order = await checkout.place_order(
+        placed = await checkout.place_order(
             session, tenant, member.member_id, data, actor=member.actor
         )
-        return await _order_out(session, tenant, order)
+        return await _order_out(session, tenant, placed.order, placed)
 
     return await once(
         session,

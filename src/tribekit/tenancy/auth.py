@@ -83,17 +83,26 @@ async def issue_token(
 async def authenticate_token(session: AsyncSession, secret_key: str, secret: str) -> Principal:
     if token_prefix(secret) is None:
         raise Unauthenticated("malformed API token; send 'Authorization: Bearer tkt_...'")
-    token = await repo.token_by_hash(session, hash_token(secret_key, secret))
+    found = await repo.token_with_holder(session, hash_token(secret_key, secret))
     now = clock.now()
-    if token is None:
+    if found is None:
         raise Unauthenticated("unknown API token")
+    token, user, merchant, staff_role = found
     if token.revoked_at is not None:
         raise Unauthenticated("this API token was revoked")
     if token.expires_at is not None and token.expires_at <= now:
         raise Unauthenticated("this API token has expired; create a new one")
-    principal = await _principal(session, token.user_id, token.merchant_id, "token", token.id)
-    await repo.touch_token(session, token.id, now)
-    return principal
+    if not user.is_active:
+        raise Unauthenticated("this credential's staff user is deactivated")
+    tenant: Tenant | None = None
+    role: Role | None = None
+    if token.merchant_id is not None:
+        if merchant is None or staff_role is None:
+            raise Unauthenticated("this credential's staff user no longer works for the merchant")
+        tenant, role = Tenant.of(merchant), Role(staff_role.role)
+    if token.last_used_at is None or token.last_used_at < now - repo.LAST_USED_GRANULARITY:
+        await repo.touch_token(session, token.id, now)
+    return Principal(user.id, user.email, user.is_platform_admin, tenant, role, "token", token.id)
 
 
 async def create_own_token(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit.repository import TenantRepository
@@ -55,8 +55,27 @@ class StaffRoles(TenantRepository[StaffRole]):
         return list((await self.session.scalars(stmt.with_for_update())).all())
 
 
-async def token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
-    return await session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
+async def token_with_holder(
+    session: AsyncSession, token_hash: str
+) -> tuple[ApiToken, StaffUser, Merchant | None, StaffRole | None] | None:
+    """The token, its user, and the merchant and role it acts with: one query per request."""
+    stmt = (
+        select(ApiToken, StaffUser, Merchant, StaffRole)
+        .join(StaffUser, StaffUser.id == ApiToken.user_id)
+        .outerjoin(Merchant, Merchant.id == ApiToken.merchant_id)
+        .outerjoin(
+            StaffRole,
+            and_(
+                StaffRole.merchant_id == ApiToken.merchant_id, StaffRole.user_id == ApiToken.user_id
+            ),
+        )
+        .where(ApiToken.token_hash == token_hash)
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    token, user, merchant, role = row
+    return token, user, merchant, role
 
 
 def tokens_of_merchant(merchant_id: uuid.UUID) -> Select[ApiToken]:
