@@ -1,5 +1,5 @@
 """Greenwood Fruit's membership program: the four levels of scenario 7, fourteen months of
-purchases, check-ins and redemptions in the points ledger, and a few Black card holders.
+orders, check-ins and redemptions in the points ledger, and a few Black card holders.
 
 History is written through the real services with the clock set to when each thing happened,
 so points earn, climb levels and expire exactly as they would have.
@@ -7,9 +7,10 @@ so points earn, climb levels and expire exactly as they would have.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -17,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
 from tribekit.membership import config, plans, service
-from tribekit.membership.ledger import PointsLedger, Source
+from tribekit.membership.ledger import InsufficientPoints, PointsLedger, Source
 from tribekit.membership.levels import LevelEngine
 from tribekit.membership.schemas import LevelCreate, LevelUpdate, PlanCreate
-from tribekit.models.membership import MembershipPlan
+from tribekit.models.membership import Level, MembershipPlan
 from tribekit.tenancy.principal import Tenant
 
 HISTORY_DAYS = 425
@@ -32,7 +33,8 @@ def _earned(points: int) -> dict[str, Any]:
     return {"metric": "points_earned", "at_least": points, "window": window}
 
 
-async def _levels(session: AsyncSession, tenant: Tenant) -> MembershipPlan:
+async def seed_levels(session: AsyncSession, tenant: Tenant) -> tuple[list[Level], MembershipPlan]:
+    """The four levels of scenario 7 and the Black card."""
     levels: list[dict[str, Any]] = [
         {"name": "Member", "rank": 0},
         {
@@ -73,7 +75,7 @@ async def _levels(session: AsyncSession, tenant: Tenant) -> MembershipPlan:
     )
     paid = LevelUpdate.model_validate({"rule": {"metric": "paid_plan", "plan_id": str(card.id)}})
     await config.update_level(session, tenant, created[-1].id, paid)
-    return card
+    return created, card
 
 
 def _history(rng: random.Random, member_ids: list[uuid.UUID]) -> list[tuple[float, int, str]]:
@@ -92,24 +94,24 @@ def _history(rng: random.Random, member_ids: list[uuid.UUID]) -> list[tuple[floa
     return sorted(events, reverse=True)
 
 
-async def seed_membership(
+async def seed_history(
     session: AsyncSession,
     tenant: Tenant,
     member_ids: list[uuid.UUID],
     rng: random.Random,
     progress: Callable[[int], None],
+    *,
+    card: MembershipPlan,
+    buy: Callable[[uuid.UUID, int], Awaitable[object]],
 ) -> None:
-    card = await _levels(session, tenant)
+    """Fourteen months of orders (``buy`` places and pays one), check-ins and redemptions,
+    the Black card sales, then the expiries and level reviews that came due."""
     now = clock.now()
     for n, (days_ago, index, what) in enumerate(_history(rng, member_ids)):
         member_id = member_ids[index]
         with clock.frozen_at(now - timedelta(days=days_ago)):
             if what.startswith("purchase"):
-                basket = int(what.partition(":")[2])
-                amount = basket * rng.choice([3900, 5900, 8800, 12800, 19900, 26800, 39900])
-                await service.record_purchase(
-                    session, tenant, member_id, ref=f"demo-order-{n}", amount=amount
-                )
+                await buy(member_id, int(what.partition(":")[2]))
             elif what == "check_in":
                 await service.earn_points(
                     session,
@@ -121,8 +123,7 @@ async def seed_membership(
                     reason="Saturday tasting",
                 )
             else:
-                balance = (await service.points_balance(session, tenant, member_id))[0]
-                if balance >= 500:
+                with contextlib.suppress(InsufficientPoints):  # points may just have expired
                     await PointsLedger(session, tenant).spend(
                         member_id,
                         500,

@@ -7,6 +7,7 @@ Everything is created through the real services, deterministically (fixed random
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +27,8 @@ from tribekit.tenancy import service as tenancy
 from tribekit.tenancy.principal import Principal, Tenant
 from tribekit.tenancy.schemas import MerchantCreate, OwnerCreate, StaffCreate
 
-from .membership import seed_membership
+from .commerce import Buyer, seed_shop
+from .membership import seed_history, seed_levels
 
 SLUG = "greenwood-fruit"
 PASSWORD = "greenwood-demo"  # noqa: S105  # printed for newcomers; demo data only
@@ -178,6 +180,7 @@ async def _fill(
     ]
     used_phones: set[str] = set()
     member_ids = []
+    groups_of: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
     for index in range(MEMBER_COUNT):
         view = await members.create_member(
             session, tenant, "demo", _member(rng, index, used_phones)
@@ -185,8 +188,15 @@ async def _fill(
         member_ids.append(view.member.id)
         for group in rng.sample(groups, k=rng.choice([1, 1, 2, 3])):
             await communities.add_member(session, tenant, group.community.id, view.member.id)
+            groups_of.setdefault(view.member.id, []).append(
+                (group.community.id, group.community.channel)
+            )
         progress(1)
-    await seed_membership(session, tenant, member_ids, rng, progress)
+    levels, card = await seed_levels(session, tenant)
+    shop = await seed_shop(session, tenant, levels[2], member_ids[:2])
+    buyer = Buyer(session, tenant, shop, groups_of, rng)
+    await seed_history(session, tenant, member_ids, rng, progress, card=card, buy=buyer.buy)
+    await buyer.loose_ends(member_ids)
 
 
 def _no_progress(_: int) -> None:

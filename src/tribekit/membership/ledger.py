@@ -229,9 +229,12 @@ class PointsLedger:
         reason: str | None = None,
         actor: str | None = None,
         points: int | None = None,
+        at_most: bool = False,
     ) -> Posting:
         """Undo an earn or a spend, wholly or (``points``) in part, with a new entry pointing at
-        it. Several partial reversals of one entry never undo more than it posted.
+        it. Several partial reversals of one entry never undo more than it posted; with
+        ``at_most``, asking for more than is left reverses what is left (refunds of orders whose
+        points partly expired).
 
         Reversing a spend puts its points back into the lots they came from (keeping their
         expiry; the latest-expiring lots first when only part goes back). Reversing an earn
@@ -273,7 +276,7 @@ class PointsLedger:
         )
         if original.kind == EntryKind.SPEND:
             left = -original.points - sum(e.points for e in earlier)
-            entry.points = self._reversible(original, earlier, left, points)
+            entry.points = self._reversible(original, earlier, left, points, at_most)
             await self._append(entry, account)
             await self._return_to_lots(original, earlier, entry, account, entry.points)
             await self._expire_due(account, now)  # points returned to lots already past expiry
@@ -281,7 +284,7 @@ class PointsLedger:
             own = await self.session.get(PointsLot, original.id, populate_existing=True)
             undone = sum(-e.points + e.shortfall for e in earlier)
             left = original.points - (own.expired if own is not None else 0) - undone
-            owed = self._reversible(original, earlier, left, points)
+            owed = self._reversible(original, earlier, left, points, at_most)
             take = min(owed, account.balance)
             entry.points = -take
             entry.shortfall = owed - take
@@ -296,9 +299,17 @@ class PointsLedger:
 
     @staticmethod
     def _reversible(
-        original: PointsEntry, earlier: list[PointsEntry], left: int, points: int | None
+        original: PointsEntry,
+        earlier: list[PointsEntry],
+        left: int,
+        points: int | None,
+        at_most: bool,
     ) -> int:
         left = max(left, 0)
+        if at_most and points is not None:
+            if left == 0:
+                raise NotReversible(f"no points of entry {original.id} are left to reverse")
+            points = min(points, left)
         if earlier and left == 0:
             raise NotReversible(
                 f"entry {original.id} was already reversed by entry {earlier[-1].id}",

@@ -22,7 +22,7 @@ from tribekit.catalog.repository import Products
 from tribekit.kit.errors import Conflict, ValidationFailed, field_error
 from tribekit.kit.ids import new_id
 from tribekit.membership import service as membership
-from tribekit.membership.ledger import PointsLedger
+from tribekit.membership.ledger import NotReversible, PointsLedger
 from tribekit.membership.repository import Entries
 from tribekit.models.orders import Order, OrderLine, Refund, RefundLine
 from tribekit.tenancy.principal import Tenant
@@ -188,16 +188,15 @@ async def _return_redeemed(
         if everything
         else _share(order.points_redeemed, refunded_points_money, order.points_discount)
     )
-    points = due - sum(r.points_returned for r in earlier)
-    if points > 0:
-        await PointsLedger(session, tenant).reverse(
-            order.points_hold_entry_id,
-            key=f"refund:{refund_row.id}:points-back",
-            reason=f"refund on order {order.number}",
-            actor=refund_row.created_by,
-            points=points,
-        )
-    return max(points, 0)
+    return await _reverse(
+        session,
+        tenant,
+        order.points_hold_entry_id,
+        due - sum(r.points_returned for r in earlier),
+        key=f"refund:{refund_row.id}:points-back",
+        reason=f"refund on order {order.number}",
+        actor=refund_row.created_by,
+    )
 
 
 async def _take_back_earned(
@@ -215,16 +214,38 @@ async def _take_back_earned(
     paid_goods = sum(line.total for line in lines)
     refunded_goods = sum(line.refunded_amount for line in lines)
     due = earned.points if everything else _share(earned.points, refunded_goods, paid_goods)
-    points = due - sum(r.points_reversed for r in earlier)
-    if points > 0:
-        await PointsLedger(session, tenant).reverse(
-            earned.id,
-            key=f"refund:{refund_row.id}:points-earned",
-            reason=f"refund on order {order.number}",
-            actor=refund_row.created_by,
-            points=points,
+    return await _reverse(
+        session,
+        tenant,
+        earned.id,
+        due - sum(r.points_reversed for r in earlier),
+        key=f"refund:{refund_row.id}:points-earned",
+        reason=f"refund on order {order.number}",
+        actor=refund_row.created_by,
+    )
+
+
+async def _reverse(
+    session: AsyncSession,
+    tenant: Tenant,
+    entry_id: uuid.UUID,
+    points: int,
+    *,
+    key: str,
+    reason: str,
+    actor: str,
+) -> int:
+    """Reverse up to ``points`` of an entry; how many were reversed (points that expired in
+    the meantime cannot be; what the member already spent is recorded as a shortfall)."""
+    if points <= 0:
+        return 0
+    try:
+        posting = await PointsLedger(session, tenant).reverse(
+            entry_id, key=key, reason=reason, actor=actor, points=points, at_most=True
         )
-    return max(points, 0)
+    except NotReversible:
+        return 0
+    return abs(posting.entry.points) + posting.entry.shortfall
 
 
 async def _pay_back(
