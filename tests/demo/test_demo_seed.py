@@ -1,0 +1,53 @@
+"""The demo merchant that ``make run`` creates: a shop with history that holds together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from tribekit import migrations
+from tribekit.demo.seed import seed_demo
+from tribekit.kit.db import Database
+from tribekit.models.catalog import Product
+from tribekit.models.membership import MembershipAccount, PointsEntry
+from tribekit.models.orders import Order, OrderLine, Refund
+
+
+async def test_demo_shop_has_orders_of_every_kind_and_consistent_totals(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}")
+    try:
+        await migrations.upgrade(db)
+        first = await seed_demo(db, "demo-secret-key-long-enough-for-tests")
+        again = await seed_demo(db, "demo-secret-key-long-enough-for-tests")
+        assert (first.created, again.created) == (True, False)
+        async with db.unit_of_work() as session:
+            statuses = dict(
+                (
+                    await session.execute(select(Order.status, func.count()).group_by(Order.status))
+                ).all()
+            )
+            assert set(statuses) == {"completed", "paid", "refunded", "cancelled", "placed"}
+            assert statuses["completed"] > 300
+            kinds = dict(
+                (
+                    await session.execute(select(Product.kind, func.count()).group_by(Product.kind))
+                ).all()
+            )
+            assert kinds == {"goods": 6, "event": 3}
+            assert (await session.scalar(select(func.min(Product.stock))) or 0) >= 0
+            attributed = await session.scalar(
+                select(func.count()).where(Order.community_id.is_not(None))
+            )
+            assert (attributed or 0) > statuses["completed"] // 2
+            lines = await session.scalar(select(func.sum(OrderLine.total)))
+            orders = await session.scalar(select(func.sum(Order.total - Order.shipping)))
+            assert lines == orders
+            refunded = await session.scalar(
+                select(func.sum(Order.refunded_amount)).where(Order.status == "refunded")
+            )
+            assert refunded == await session.scalar(select(func.sum(Refund.amount)))
+            balances = await session.scalar(select(func.sum(MembershipAccount.balance)))
+            assert balances == await session.scalar(select(func.sum(PointsEntry.points)))
+    finally:
+        await db.dispose()
