@@ -30,6 +30,8 @@ class Spec:
     public: bool = False
     platform: bool = False
     member: bool = False  # a member acting for themselves (signed link or member session)
+    csv: bytes | None = None  # a text/csv body instead of JSON
+    upload: bool = False  # a multipart body with one small PNG as ``file``
 
 
 SECOND_MEMBER = "<a second member of the acting merchant>"
@@ -150,6 +152,11 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/products"): Spec(Permission.CATALOG_WRITE, {"name": "Intruder", "price": 1}),
     ("GET", "/api/v1/products/{product_id}"): Spec(Permission.CATALOG_READ),
     ("PATCH", "/api/v1/products/{product_id}"): Spec(Permission.CATALOG_WRITE, {"price": 1}),
+    ("GET", "/api/v1/products/export"): Spec(Permission.CATALOG_READ),
+    ("POST", "/api/v1/products/import"): Spec(
+        Permission.CATALOG_WRITE, csv=b"sku,name,price\nINTRUDER-1,Intruder box,1.00\n"
+    ),
+    ("POST", "/api/v1/products/{product_id}/images"): Spec(Permission.CATALOG_WRITE, upload=True),
     ("POST", "/api/v1/products/{product_id}/stock-adjustments"): Spec(
         Permission.CATALOG_WRITE, {"delta": 1, "reason": "intrusion"}
     ),
@@ -377,15 +384,30 @@ async def _snapshot(db: Database, shop: Shop) -> dict[str, list[tuple[Any, ...]]
     return state
 
 
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
+    b"\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00"
+    b"\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
 async def _call(
     client: AsyncClient,
     method: str,
     path: str,
     body: dict[str, Any] | None,
     headers: dict[str, str],
+    spec: Spec | None = None,
 ) -> int:
     headers = {**headers, "Idempotency-Key": f"matrix-{next(_keys)}"}
-    response = await client.request(method, path, json=body, headers=headers)
+    if spec is not None and spec.csv is not None:
+        headers["Content-Type"] = "text/csv"
+        response = await client.request(method, path, content=spec.csv, headers=headers)
+    elif spec is not None and spec.upload:
+        files = {"file": ("box.png", PNG, "image/png")}
+        response = await client.request(method, path, files=files, headers=headers)
+    else:
+        response = await client.request(method, path, json=body, headers=headers)
     if response.status_code >= 400:
         assert response.headers["content-type"] == "application/problem+json"
     return response.status_code
@@ -404,7 +426,7 @@ async def test_anonymous_gets_401_everywhere(
         if spec.public:
             continue
         status = await _call(
-            client, method, _path(template, world.ids), _body(spec, world, acting=world.a), {}
+            client, method, _path(template, world.ids), _body(spec, world, acting=world.a), {}, spec
         )
         assert status == 401, (method, template)
     assert await _snapshot(db, world.a) == before
@@ -420,7 +442,7 @@ async def test_other_merchant_gets_404_on_a_objects_and_changes_nothing(
             continue
         path = _path(template, world.ids)
         status = await _call(
-            client, method, path, _body(spec, world, acting=world.b), world.b.headers
+            client, method, path, _body(spec, world, acting=world.b), world.b.headers, spec
         )
         assert status == 404, (method, template)
     assert await _snapshot(db, world.a) == before
@@ -436,7 +458,11 @@ async def test_other_merchant_lists_and_creates_only_in_its_own_shop(
             continue
         body = _body(spec, world, acting=world.b)
         headers = {**world.b.headers, "Idempotency-Key": f"matrix-{next(_keys)}"}
-        response = await client.request(method, template, json=body, headers=headers)
+        if spec.csv is not None:
+            headers["Content-Type"] = "text/csv"
+            response = await client.request(method, template, content=spec.csv, headers=headers)
+        else:
+            response = await client.request(method, template, json=body, headers=headers)
         assert response.status_code < 400, (method, template, response.text)
         for a_id in world.ids.values():
             assert a_id not in response.text, (method, template)
@@ -485,7 +511,7 @@ async def test_roles_without_the_permission_get_403(
         if spec.platform or (spec.permission and spec.permission not in ROLE_PERMISSIONS[role]):
             path = _path(template, world.ids)
             status = await _call(
-                client, method, path, _body(spec, world, acting=world.a), bearer(token)
+                client, method, path, _body(spec, world, acting=world.a), bearer(token), spec
             )
             assert status == 403, (role, method, template)
             denied += 1

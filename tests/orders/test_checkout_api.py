@@ -197,3 +197,22 @@ async def test_member_link_sees_only_own_orders(
     assert forged.status_code == 401
     staff_token_refused = await client.get("/api/v1/me/orders", headers=store.shop.headers)
     assert staff_token_refused.status_code == 401
+
+
+async def test_prices_and_totals_sent_by_the_client_are_ignored(
+    client: AsyncClient, db: Database, factory: Factory
+) -> None:
+    store = await open_store(db, factory)
+    member = (await factory.member(store.shop)).member
+    body = cart((store.mango, 2), total=1, subtotal=1)
+    body["lines"][0]["unit_price"] = 1
+    placed = await place(client, store, member.id, (store.mango, 2), total=1, subtotal=1)
+    assert placed.status_code == 201, placed.text
+    assert (placed.json()["subtotal"], placed.json()["total"]) == (2000, 2000)
+    quoted = await client.post(
+        "/api/v1/orders/quote",
+        json={"member_id": str(member.id), **body},
+        headers=store.shop.headers,
+    )
+    assert quoted.json()["lines"][0]["unit_price"] == 1000
+    assert quoted.json()["total"] == 2000

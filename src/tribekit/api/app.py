@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
 from tribekit import __version__
+from tribekit.catalog.router import media_router
 from tribekit.catalog.router import router as catalog_router
 from tribekit.communities.router import router as communities_router
 from tribekit.kit.db import Database
@@ -108,9 +109,14 @@ def create_app(
     problems.install(app)
     app.openapi = lambda: problems.openapi_with_problems(app)  # type: ignore[method-assign]  # FastAPI documents this override
     app.include_router(health.router)
+    app.include_router(media_router)
     for router in API_ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        upload_max_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(RequestContextMiddleware)  # added last = outermost
     return app
 

@@ -124,20 +124,24 @@ class BodyLimitMiddleware:
 
     Bodies are read here in full (they are small by policy) and replayed to the application."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    #: Routes that take files (product images, CSV imports) get ``upload_max_bytes`` instead.
+    UPLOAD_SUFFIXES = ("/images", "/import")
+
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = max(upload_max_bytes or max_bytes, max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
         request_id = scope.get("state", {}).get("request_id", "")
-        too_large = (
-            f"the request body is larger than {self.max_bytes} bytes; send less data per request"
-        )
+        path: str = scope.get("path", "")
+        limit = self.upload_max_bytes if path.endswith(self.UPLOAD_SUFFIXES) else self.max_bytes
+        too_large = f"the request body is larger than {limit} bytes; send less data per request"
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             await _send_error(send, PayloadTooLarge(too_large), request_id)
             return
         chunks: list[bytes] = []
@@ -148,7 +152,7 @@ class BodyLimitMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > limit:
                 await _send_error(send, PayloadTooLarge(too_large), request_id)
                 return
             chunks.append(chunk)

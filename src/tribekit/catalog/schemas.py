@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from tribekit.kit.schemas import Input, Output, UtcDatetime
 
-MAX_AMOUNT = 10**12
+MAX_AMOUNT = 10**9  # 10,000,000.00 in a two-decimal currency; a per-item price
 ProductKind = Literal["goods", "event"]
 ProductRole = Literal["traffic", "profit", "regular"]
 
@@ -122,3 +122,24 @@ class ProductOut(Output):
 class ProductPage(Output):
     items: list[ProductOut]
     next_cursor: str | None
+
+
+class ImportProblem(Output):
+    row: int = Field(description="Line in the file; the header is line 1", examples=[3])
+    column: str = Field(description="The CSV column, or 'row' for the row as a whole")
+    message: str = Field(examples=["'45.001' has more decimals than CNY allows"])
+
+
+class ProductImportReport(Output):
+    """What a CSV import did (or, on a dry run, would do)."""
+
+    rows: int = Field(description="Data rows read (blank lines not counted)")
+    created: int
+    updated: int
+    unchanged: int
+    failed: int = Field(description="Rows with at least one problem; they are never written")
+    saved: bool = Field(
+        description="Whether the changes counted were saved: false on a dry run, and when "
+        "all_or_nothing met a failed row"
+    )
+    problems: list[ImportProblem]

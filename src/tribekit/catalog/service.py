@@ -1,4 +1,4 @@
-"""Catalog rules: products and events, stock adjustments."""
+"""Catalog rules: products and events, stock adjustments, product images."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit.db import add_unique
-from tribekit.kit.errors import Conflict, ValidationFailed, field_error
+from tribekit.kit.errors import Conflict, PayloadTooLarge, ValidationFailed, field_error
+from tribekit.kit.ids import new_id
 from tribekit.kit.pagination import Page, paginate
+from tribekit.kit.storage import FileStorage, sniff_image
 from tribekit.models.catalog import Product
 from tribekit.tenancy.principal import Tenant
 
@@ -17,11 +19,28 @@ from .repository import ProductFilters, Products
 from .schemas import ProductCreate, ProductUpdate
 
 EVENT_FIELDS = ("starts_at", "ends_at", "place", "signup_deadline")
+MAX_IMAGES = 20  # as ProductFields.images allows
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
 
 
 class NotEnoughStock(Conflict):
     code = "not_enough_stock"
     title = "Not enough stock"
+
+
+class UnsupportedImage(ValidationFailed):
+    code = "unsupported_image"
+    title = "Not a JPEG, PNG or WebP image"
+
+
+class ImageTooLarge(PayloadTooLarge):
+    code = "image_too_large"
+    title = "Image too large"
+
+
+class TooManyImages(Conflict):
+    code = "too_many_images"
+    title = "The product has as many images as it may have"
 
 
 def _sku_taken(sku: str | None) -> str:
@@ -133,3 +152,41 @@ async def adjust_stock(
 async def _stock(products: Products, product: Product) -> int | None:
     await products.session.refresh(product, ["stock"])
     return product.stock
+
+
+def check_image(data: bytes) -> tuple[str, str]:
+    """``(content type, extension)`` of an uploadable image, judged by its bytes alone."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageTooLarge(
+            f"the image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB; send a smaller one"
+        )
+    sniffed = sniff_image(data)
+    if sniffed is None:
+        raise UnsupportedImage(
+            "the file is not a JPEG, PNG or WebP image (judged by its content, not by its name "
+            "or declared type)"
+        )
+    return sniffed
+
+
+async def add_image(
+    session: AsyncSession,
+    tenant: Tenant,
+    product_id: uuid.UUID,
+    data: bytes,
+    storage: FileStorage,
+) -> Product:
+    """Store an image and append its URL to the product's images. The product row is locked, so
+    concurrent uploads each keep their image. (A file stored by a request whose transaction then
+    fails stays in storage, unreferenced.)"""
+    content_type, extension = check_image(data)
+    product = await Products(session, tenant.id).get_or_404(product_id, for_update=True)
+    if len(product.images) >= MAX_IMAGES:
+        raise TooManyImages(
+            f"product {product_id} has {MAX_IMAGES} images already; remove one first "
+            "(PATCH the product's images)"
+        )
+    key = f"products/{tenant.id}/{product.id}/{new_id()}.{extension}"
+    url = await storage.save(key, data, content_type)
+    product.images = [*product.images, url]
+    return product

@@ -7,7 +7,7 @@ import typer
 from tribekit.kit.logging import configure_logging
 from tribekit.kit.settings import get_settings
 
-from . import db, demo, members, merchants, server
+from . import catalog, db, demo, members, merchants, server
 
 app = typer.Typer(
     name="tribekit",
@@ -21,6 +21,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(merchants.app, name="merchant")
 app.command("platform-admin")(merchants.platform_admin)
 app.add_typer(members.app, name="members")
+app.add_typer(catalog.app, name="catalog")
 demo.register(app)
 
 

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     )
     default_timezone: str = "UTC"
     max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        description="body limit of the routes that take files (product images, CSV imports)",
+    )
     db_pool_size: int = 10
     db_max_overflow: int = 20
     login_rate_limit: int = Field(default=10, description="login attempts per minute per email+IP")
@@ -70,6 +74,25 @@ class Settings(BaseSettings):
         default=None,
         description="what members are told about paying staff; may contain {order_number}",
     )
+    media_storage: Literal["disk", "s3"] = Field(
+        default="disk", description="where uploaded images are kept: a directory or an S3 bucket"
+    )
+    media_dir: Path | None = Field(
+        default=None, description="directory of disk media storage; default <data_dir>/media"
+    )
+    media_base_url: str = Field(
+        default="/media",
+        description="URL prefix stored images are served at: Tribekit's own /media route, or a "
+        "CDN or public bucket URL in front of the storage",
+    )
+    s3_bucket: str | None = Field(default=None, description="bucket of S3 media storage")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, R2...); AWS when unset"
+    )
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_prefix: str = Field(default="", description="key prefix inside the bucket, e.g. 'tribekit'")
 
     @property
     def json_logs(self) -> bool:
@@ -89,6 +112,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
 
     @property
     def is_sqlite(self) -> bool:

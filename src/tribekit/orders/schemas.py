@@ -21,9 +21,13 @@ OrderStatus = Literal[
 MAX_LINES = 50
 
 
+IGNORED = "Ignored: the server prices every cart itself"
+
+
 class CartLine(Input):
     product_id: uuid.UUID
     quantity: int = Field(ge=1, le=10_000)
+    unit_price: int | None = Field(default=None, description=IGNORED)
 
 
 class AddressIn(Input):
@@ -53,6 +57,9 @@ class CartIn(Input):
     fulfilment: Fulfilment = "store_pickup"
     pickup_point_id: uuid.UUID | None = None
     address: AddressIn | None = None
+    # A client's own figures (a cached quote, say) may come along; they are never used.
+    subtotal: int | None = Field(default=None, description=IGNORED)
+    total: int | None = Field(default=None, description=IGNORED)
 
     @model_validator(mode="after")
     def _fulfilment_needs(self) -> CartIn:
