@@ -3,11 +3,12 @@ tenant, and every query it makes starts from ``self.select()``, which filters on
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db import TenantRow
@@ -30,10 +31,8 @@ class TenantRepository(Generic[M]):
         return stmt.where(self.model.merchant_id == self.merchant_id)
 
     async def get(self, id: uuid.UUID, *, for_update: bool = False) -> M | None:
-        stmt = self.select().where(self.model.id == id)
-        if for_update:  # a locked read also refreshes a copy already in the session
-            stmt = stmt.with_for_update().execution_options(populate_existing=True)
-        row: M | None = await self.session.scalar(stmt)
+        stmt = _by_id(self.model, for_update)
+        row: M | None = await self.session.scalar(stmt, {"merchant_id": self.merchant_id, "id": id})
         return row
 
     async def get_or_404(self, id: uuid.UUID, *, for_update: bool = False) -> M:
@@ -57,3 +56,15 @@ class TenantRepository(Generic[M]):
         row.merchant_id = self.merchant_id
         self.session.add(row)
         return row
+
+
+@functools.cache
+def _by_id(model: type[TenantRow], for_update: bool) -> Select[Any]:
+    """One row of ``model`` by merchant and id. Built once per model: composing a statement
+    costs more Python than running a cached one."""
+    stmt = select(model).where(
+        model.merchant_id == bindparam("merchant_id"), model.id == bindparam("id")
+    )
+    if for_update:  # a locked read also refreshes a copy already in the session
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return stmt

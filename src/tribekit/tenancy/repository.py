@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit.repository import TenantRepository
@@ -55,23 +55,24 @@ class StaffRoles(TenantRepository[StaffRole]):
         return list((await self.session.scalars(stmt.with_for_update())).all())
 
 
+# Built once: composing a four-table select costs about a millisecond of Python per request.
+_TOKEN_WITH_HOLDER = (
+    select(ApiToken, StaffUser, Merchant, StaffRole)
+    .join(StaffUser, StaffUser.id == ApiToken.user_id)
+    .outerjoin(Merchant, Merchant.id == ApiToken.merchant_id)
+    .outerjoin(
+        StaffRole,
+        and_(StaffRole.merchant_id == ApiToken.merchant_id, StaffRole.user_id == ApiToken.user_id),
+    )
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+
 async def token_with_holder(
     session: AsyncSession, token_hash: str
 ) -> tuple[ApiToken, StaffUser, Merchant | None, StaffRole | None] | None:
     """The token, its user, and the merchant and role it acts with: one query per request."""
-    stmt = (
-        select(ApiToken, StaffUser, Merchant, StaffRole)
-        .join(StaffUser, StaffUser.id == ApiToken.user_id)
-        .outerjoin(Merchant, Merchant.id == ApiToken.merchant_id)
-        .outerjoin(
-            StaffRole,
-            and_(
-                StaffRole.merchant_id == ApiToken.merchant_id, StaffRole.user_id == ApiToken.user_id
-            ),
-        )
-        .where(ApiToken.token_hash == token_hash)
-    )
-    row = (await session.execute(stmt)).first()
+    row = (await session.execute(_TOKEN_WITH_HOLDER, {"token_hash": token_hash})).first()
     if row is None:
         return None
     token, user, merchant, role = row
