@@ -15,7 +15,7 @@ from tribekit.kit.errors import NotFound, field_error
 from tribekit.models.membership import Level, LevelPrice, MembershipPlan, MembershipSettings
 from tribekit.tenancy.principal import Tenant
 
-from .repository import Levels, Plans, saved_settings, settings_of
+from .repository import Levels, Plans, forget_ladder, saved_settings, settings_of
 from .rules import MAX_RULE_DEPTH, PlanCondition, Rule, conditions, depth, dump_rule
 from .schemas import LevelCreate, LevelUpdate, MembershipSettingsUpdate, PlanCreate, PlanUpdate
 
@@ -52,6 +52,7 @@ async def _check_rule(session: AsyncSession, tenant: Tenant, rule: Rule | None) 
 
 
 async def create_level(session: AsyncSession, tenant: Tenant, data: LevelCreate) -> Level:
+    forget_ladder(session)
     await _check_rule(session, tenant, data.rule)
     fields = data.model_dump(exclude={"rule"})
     level = Level(merchant_id=tenant.id, rule=dump_rule(data.rule), **fields)
@@ -66,6 +67,7 @@ async def update_level(
     session: AsyncSession, tenant: Tenant, level_id: uuid.UUID, data: LevelUpdate
 ) -> Level:
     """Changes apply from the members' next activity or review; nobody moves at once."""
+    forget_ladder(session)
     level = await Levels(session, tenant.id).get_or_404(level_id)
     changes = data.model_dump(exclude_unset=True)
     for name, value in changes.items():

@@ -393,9 +393,7 @@ class PointsLedger:
 
     async def _expire_due(self, account: MembershipAccount, now: datetime) -> list[PointsEntry]:
         posted = []
-        for lot in await self.accounts.lots_of(account.member_id):
-            if lot.expires_at is None or lot.expires_at > now:
-                break  # lots come soonest expiry first, never-expiring ones last
+        for lot in await self.accounts.lots_of(account.member_id, due_by=now):
             points, lot.remaining = lot.remaining, 0
             lot.expired += points
             entry = PointsEntry(

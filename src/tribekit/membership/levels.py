@@ -32,7 +32,14 @@ from tribekit.models.membership import (
 from tribekit.tenancy.principal import Tenant
 
 from .ledger import QUALIFYING_SOURCES, EntryKind, PointsLedger, Source
-from .repository import Accounts, Levels, record_level_changes, settings_of
+from .repository import (
+    LADDERS,
+    Accounts,
+    Levels,
+    forget_locks,
+    record_level_changes,
+    settings_of,
+)
 from .review_sql import Moved, review_query, windowed_sum
 from .rules import Facts, Rule, Window, compile_rule, explain, needed_metrics, parse_rule
 
@@ -115,7 +122,11 @@ class LevelEngine:
         self.accounts = Accounts(session, tenant.id)
 
     async def ladder(self) -> Ladder:
-        return Ladder(await Levels(self.session, self.tenant.id).ranked())
+        """The merchant's levels, read once per transaction (changing a level forgets them)."""
+        ladders: dict[uuid.UUID, Ladder] = self.session.info.setdefault(LADDERS, {})
+        if self.tenant.id not in ladders:
+            ladders[self.tenant.id] = Ladder(await Levels(self.session, self.tenant.id).ranked())
+        return ladders[self.tenant.id]
 
     async def facts(
         self, ladder: Ladder, member_ids: Sequence[uuid.UUID] | None, now: datetime
@@ -333,6 +344,7 @@ class LevelEngine:
                 currency=self.tenant.currency,
             )
             rows = (await self.session.execute(query.statement)).mappings().all()
+            forget_locks(self.session)  # the statement rewrote the accounts it reviewed
             moved = [query.read(row) for row in rows]
         else:
             moved = await self._decide(ladder, claimed, settings, now, next_review)

@@ -83,15 +83,19 @@ class Accounts:
         return account
 
     async def lock(self, member_id: uuid.UUID) -> MembershipAccount:
-        """The member's account, created if missing, locked until the transaction ends."""
-        created: set[uuid.UUID] = self.session.info.setdefault("tribekit.accounts_ensured", set())
-        if member_id not in created:  # once per transaction: the row exists from then on
-            values = {"merchant_id": self.merchant_id, "member_id": member_id, "balance": 0}
-            upsert = postgresql.insert if _dialect(self.session) == "postgresql" else sqlite.insert
-            await self.session.execute(
-                upsert(MembershipAccount).values(**values).on_conflict_do_nothing()
-            )
-            created.add(member_id)
+        """The member's account, created if missing, locked until the transaction ends. Locked
+        once per transaction: asking again gives the same row without another round trip (the
+        lock is held, so nobody else changed it; bulk writes call ``forget_locks``)."""
+        locked: set[uuid.UUID] = self.session.info.setdefault(_LOCKED, set())
+        if member_id in locked:
+            held = await self.session.get(MembershipAccount, member_id)
+            if held is not None:
+                return held
+        values = {"merchant_id": self.merchant_id, "member_id": member_id, "balance": 0}
+        upsert = postgresql.insert if _dialect(self.session) == "postgresql" else sqlite.insert
+        await self.session.execute(
+            upsert(MembershipAccount).values(**values).on_conflict_do_nothing()
+        )
         stmt = (
             self.select()
             .where(MembershipAccount.member_id == member_id)
@@ -99,6 +103,7 @@ class Accounts:
             .execution_options(populate_existing=True)
         )
         account: MembershipAccount = (await self.session.scalars(stmt)).one()
+        locked.add(member_id)
         return account
 
     async def allow_bulk_aggregation(self) -> None:
@@ -116,6 +121,7 @@ class Accounts:
         """Write the outcome of a review for many (locked) accounts: each row's level and level
         start, and the end of the next period for all. One statement on PostgreSQL, which joins
         against arrays; an executemany on SQLite."""
+        forget_locks(self.session)
         if _dialect(self.session) == "postgresql":
             await self.session.execute(
                 text(
@@ -154,14 +160,21 @@ class Accounts:
             )
 
     async def lots_of(
-        self, member_id: uuid.UUID, *, only_ids: Sequence[uuid.UUID] | None = None
+        self,
+        member_id: uuid.UUID,
+        *,
+        only_ids: Sequence[uuid.UUID] | None = None,
+        due_by: datetime | None = None,
     ) -> list[PointsLot]:
-        """The member's lots with points left, in spending order: soonest expiry first, lots that
-        never expire last, then oldest first. Callers hold the account lock."""
+        """The member's lots with points left (``due_by``: only those expiring by then), in
+        spending order: soonest expiry first, lots that never expire last, then oldest first.
+        Callers hold the account lock."""
         stmt = select(PointsLot).where(
             PointsLot.merchant_id == self.merchant_id,
             PointsLot.member_id == member_id,
         )
+        if due_by is not None:
+            stmt = stmt.where(PointsLot.expires_at <= due_by)
         if only_ids is not None:
             stmt = stmt.where(PointsLot.entry_id.in_(only_ids))
         else:
@@ -170,6 +183,20 @@ class Accounts:
             PointsLot.expires_at.is_(None), PointsLot.expires_at, PointsLot.entry_id
         ).execution_options(populate_existing=True)
         return list((await self.session.scalars(stmt)).all())
+
+
+_LOCKED = "tribekit.locked_accounts"
+LADDERS = "tribekit.ladders"  # the levels of a merchant, as the level engine reads them
+
+
+def forget_ladder(session: AsyncSession) -> None:
+    """After a level changed, the level engine reads the levels again."""
+    session.info.pop(LADDERS, None)
+
+
+def forget_locks(session: AsyncSession) -> None:
+    """After a bulk write to accounts, the next ``lock`` reads each row again."""
+    session.info.pop(_LOCKED, None)
 
 
 async def settings_of(session: AsyncSession, merchant_id: uuid.UUID) -> MembershipSettings:
