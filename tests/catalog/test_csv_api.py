@@ -165,9 +165,9 @@ async def test_a_file_that_cannot_be_read_is_a_422_with_a_code_and_nothing_chang
     assert sorted(await products(db, shop)) == ["A"]
 
 
-async def test_the_apps_body_limit_applies_to_imports(db: Database, factory: Factory) -> None:
+async def test_the_upload_body_limit_applies_to_imports(db: Database, factory: Factory) -> None:
     shop = await factory.shop()
-    app = create_app(test_settings(db, max_body_bytes=2000), db=db)
+    app = create_app(test_settings(db, max_upload_bytes=2000), db=db)
     rows = [{"sku": f"P{i}", "name": f"Product {i}", "price": "1.00"} for i in range(100)]
     async with serve(app) as http:
         response = await http.post(

@@ -286,8 +286,8 @@ async def _media_app(db: Database, root: Path, **settings: Any) -> AsyncIterator
 
 @pytest.fixture
 async def media(db: Database, tmp_path: Path) -> AsyncIterator[MediaApp]:
-    """The app with disk storage under a temporary directory, and a body limit above 5 MB."""
-    async for served in _media_app(db, tmp_path / "media", max_body_bytes=8 * MB):
+    """The app with disk storage under a temporary directory, and an upload limit above 5 MB."""
+    async for served in _media_app(db, tmp_path / "media", max_upload_bytes=8 * MB):
         yield served
 
 
@@ -374,8 +374,8 @@ async def test_an_image_over_5_mb_is_refused(
     accepted = await _upload(media, shop, product.id, _files(just_fits))
     assert accepted.status_code == 201
 
-    # With the default 1 MiB body limit, the app refuses the body before the route sees it.
-    async for small in _media_app(db, tmp_path / "small"):
+    # With a 1 MiB upload limit, the app refuses the body before the route sees it.
+    async for small in _media_app(db, tmp_path / "small", max_upload_bytes=MB):
         limited = await _upload(small, shop, product.id, _files(PNG + b"\x00" * (2 * MB)))
         assert limited.status_code == 413
         assert limited.json()["code"] == "payload_too_large"

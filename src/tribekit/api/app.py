@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
@@ -109,7 +110,10 @@ def create_app(
     problems.install(app)
     app.openapi = lambda: problems.openapi_with_problems(app)  # type: ignore[method-assign]  # FastAPI documents this override
     app.include_router(health.router)
-    app.include_router(media_router)
+    media_problems: dict[int | str, dict[str, Any]] = {
+        status: problems.PROBLEM_RESPONSES[status] for status in (404, 422)
+    }
+    app.include_router(media_router, responses=media_problems)
     for router in API_ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
     app.add_middleware(

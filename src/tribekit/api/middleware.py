@@ -130,7 +130,7 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.upload_max_bytes = max(upload_max_bytes or max_bytes, max_bytes)
+        self.upload_max_bytes = max_bytes if upload_max_bytes is None else upload_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
