@@ -5,6 +5,7 @@ points and stock following the money."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -107,6 +108,12 @@ async def test_stripe_checkout_is_paid_by_a_signed_webhook_once(
     assert payment["redirect_url"].startswith("https://")
     session_id = next(iter(stripe_server.sessions))
     assert stripe_server.sessions[session_id]["amount_total"] == 5000
+    # The page stays open at least Stripe's minimum; the order waits for it, plus a grace.
+    waiting = (await client.get(f"/api/v1/orders/{order['id']}", headers=store.shop.headers)).json()
+    closes = datetime.fromtimestamp(stripe_server.sessions[session_id]["expires_at"], UTC)
+    grace = datetime.fromisoformat(waiting["expires_at"]) - closes
+    assert timedelta(minutes=5) <= grace < timedelta(minutes=5, seconds=1)  # Stripe has seconds
+    assert closes - datetime.fromisoformat(order["placed_at"]) >= timedelta(minutes=30)
     stripe_server.pay(session_id)
     event = stripe_server.event("checkout.session.completed", session_id)
     body, headers = signed_webhook(event, WEBHOOK_SECRET)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,10 @@ from .payments.providers import provider as provider_named
 from .repository import Orders, Payments
 
 log = logging.getLogger(__name__)
+#: Stripe closes a Checkout page 30 minutes after it opens at the earliest.
+ONLINE_MINIMUM = timedelta(minutes=31)
+#: How long an order waits after its payment page closed, for the provider's webhook.
+WEBHOOK_GRACE = timedelta(minutes=5)
 
 
 class PaymentMismatch(Conflict):
@@ -79,6 +84,14 @@ async def start_payment(
     )
     session.add(payment)
     await session.flush()
+    pay_by = order.expires_at
+    if provider != "manual":
+        # A payer on the provider's page is not cut off: the page closes when the order would
+        # have, at the earliest after the provider's own minimum, and the order waits for it.
+        pay_by = max(order.expires_at or clock.now(), clock.now() + ONLINE_MINIMUM)
+        await Orders(session, tenant.id).transition(
+            order, ["placed"], "placed", expires_at=pay_by + WEBHOOK_GRACE
+        )
     started = await chosen.start(
         PaymentRequest(
             payment_id=payment.id,
@@ -90,6 +103,7 @@ async def start_payment(
             description=f"Order {order.number}",
             customer_email=customer_email,
             idempotency_key=f"payment:{payment.id}",
+            expires_at=pay_by,
         )
     )
     payment.provider_ref = started.provider_ref
