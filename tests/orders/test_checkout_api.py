@@ -216,3 +216,47 @@ async def test_prices_and_totals_sent_by_the_client_are_ignored(
     )
     assert quoted.json()["lines"][0]["unit_price"] == 1000
     assert quoted.json()["total"] == 2000
+
+
+async def test_an_order_too_large_for_the_books_is_a_422_not_a_failed_payment(
+    client: AsyncClient, db: Database, factory: Factory
+) -> None:
+    store = await open_store(db, factory)
+    member = (await factory.member(store.shop)).member
+    pricey = await factory.product(store.shop, name="Orchard", price=10**9)
+    refused = await place(client, store, member.id, (pricey, 3))
+    assert refused.status_code == 422
+    assert "at most 20000000.00 CNY" in refused.json()["detail"]
+    assert await count_rows(db, Order) == 0
+
+
+async def test_null_for_a_required_coupon_or_product_field_is_a_422(
+    client: AsyncClient, db: Database, factory: Factory
+) -> None:
+    store = await open_store(db, factory)
+    coupon = await client.post(
+        "/api/v1/coupons",
+        json={"code": "SPRING", "kind": "amount", "value": 100},
+        headers=store.shop.headers,
+    )
+    path = f"/api/v1/coupons/{coupon.json()['id']}"
+    for body in ({"active": None}, {"min_subtotal": None}):
+        response = await client.patch(path, json=body, headers=store.shop.headers)
+        assert response.status_code == 422, body
+    window = await client.patch(
+        path,
+        json={"starts_at": "2026-12-02T00:00:00Z", "ends_at": "2026-12-01T00:00:00Z"},
+        headers=store.shop.headers,
+    )
+    assert window.status_code == 422
+    assert window.json()["errors"][0]["loc"] == ["body", "ends_at"]
+    unchanged = (await client.get(path, headers=store.shop.headers)).json()
+    assert (unchanged["active"], unchanged["min_subtotal"], unchanged["starts_at"]) == (
+        True,
+        0,
+        None,
+    )
+    images = await client.patch(
+        f"/api/v1/products/{store.mango.id}", json={"images": None}, headers=store.shop.headers
+    )
+    assert images.status_code == 422

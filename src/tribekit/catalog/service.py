@@ -124,7 +124,7 @@ async def update_product(
     if "tags" in changes:
         changes["tags"] = sorted({tag.lower() for tag in data.tags or []})
     for name, value in changes.items():
-        if name in ("name", "price", "role", "active") and value is None:
+        if name in ("name", "price", "role", "active", "images") and value is None:
             raise field_error(name, "may not be null")
         setattr(product, name, value)
     await add_unique(session, _sku_taken(product.sku))

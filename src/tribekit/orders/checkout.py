@@ -23,6 +23,7 @@ from tribekit.communities.repository import Communities
 from tribekit.kit import clock
 from tribekit.kit.errors import NotFound, PermissionDenied, ValidationFailed, field_error
 from tribekit.kit.ids import new_id
+from tribekit.kit.money import Money
 from tribekit.members.repository import Members
 from tribekit.membership.ledger import PointsLedger, Source
 from tribekit.membership.repository import settings_of
@@ -37,6 +38,9 @@ from .repository import Orders, PickupPoints, checkout_settings, member_standing
 from .schemas import CartIn, OrderIn
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: What one order may come to before discounts: purchases counted toward levels and the points
+#: they earn are 32-bit figures, so a larger order would fail at payment instead of here.
+MAX_ORDER_AMOUNT = 2_000_000_000
 
 
 class NotOnSale(ValidationFailed):
@@ -163,6 +167,9 @@ async def price_cart(
         )
     except pricing.PricingError as exc:
         raise ValidationFailed(str(exc)) from exc
+    if quote.undiscounted_subtotal > MAX_ORDER_AMOUNT:
+        most = Money(MAX_ORDER_AMOUNT, tenant.currency)
+        raise field_error("lines", f"an order may come to at most {most}; split it in several")
     return PricedCart(quote, products, level, settings, pickup_point, usable)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tribekit import pricing
 from tribekit.kit import clock
 from tribekit.kit.db import add_unique
-from tribekit.kit.errors import Conflict, ValidationFailed
+from tribekit.kit.errors import Conflict, ValidationFailed, field_error
 from tribekit.kit.pagination import Page, paginate
 from tribekit.kit.repository import TenantRepository
 from tribekit.membership.repository import Accounts
@@ -221,6 +221,15 @@ async def update_coupon(
 ) -> Coupon:
     coupon = await Coupons(session, tenant.id).get_or_404(coupon_id, for_update=True)
     changes = data.model_dump(exclude_unset=True)
+    for name in ("min_subtotal", "active"):
+        if name in changes and changes[name] is None:
+            raise field_error(name, "may not be null; leave it out to keep the current value")
+    starts, ends = (
+        changes.get("starts_at", coupon.starts_at),
+        changes.get("ends_at", coupon.ends_at),
+    )
+    if starts is not None and ends is not None and ends <= starts:
+        raise field_error("ends_at", "must be after starts_at")
     limit = changes.get("usage_limit", coupon.usage_limit)
     if limit is not None and limit < coupon.used:
         raise ValidationFailed(
