@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit import pricing
@@ -19,12 +18,12 @@ from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import Conflict, ValidationFailed, field_error
 from tribekit.kit.pagination import Page, paginate
-from tribekit.kit.repository import TenantRepository
 from tribekit.membership.repository import Accounts
 from tribekit.models.coupons import Coupon, CouponRedemption
 from tribekit.models.orders import Order
 from tribekit.tenancy.principal import Tenant
 
+from .repository import Coupons
 from .schemas import CouponCreate, CouponUpdate
 
 
@@ -36,58 +35,6 @@ class CouponNotUsable(ValidationFailed):
 class CouponUsedUp(Conflict):
     code = "coupon_used_up"
     title = "The coupon has no uses left"
-
-
-class Coupons(TenantRepository[Coupon]):
-    model = Coupon
-    noun = "coupon"
-
-    async def by_codes(self, codes: list[str]) -> dict[str, Coupon]:
-        rows = await self.session.scalars(self.select().where(Coupon.code.in_(codes)))
-        return {row.code: row for row in rows}
-
-    async def member_uses(self, coupon_id: uuid.UUID, member_id: uuid.UUID) -> int:
-        used = await self.session.scalar(
-            select(func.count()).where(
-                CouponRedemption.merchant_id == self.merchant_id,
-                CouponRedemption.coupon_id == coupon_id,
-                CouponRedemption.member_id == member_id,
-                CouponRedemption.released.is_(False),
-            )
-        )
-        return int(used or 0)
-
-    async def take_use(self, coupon_id: uuid.UUID) -> bool:
-        result = await self.session.execute(
-            update(Coupon)
-            .where(
-                Coupon.merchant_id == self.merchant_id,
-                Coupon.id == coupon_id,
-                (Coupon.usage_limit.is_(None)) | (Coupon.used < Coupon.usage_limit),
-            )
-            .values(used=Coupon.used + 1)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]  # DML results have it
-
-    async def give_back(self, order_id: uuid.UUID) -> None:
-        released = await self.session.execute(
-            update(CouponRedemption)
-            .where(
-                CouponRedemption.merchant_id == self.merchant_id,
-                CouponRedemption.order_id == order_id,
-                CouponRedemption.released.is_(False),
-            )
-            .values(released=True)
-            .returning(CouponRedemption.coupon_id)
-        )
-        for coupon_id in sorted(released.scalars().all()):
-            await self.session.execute(
-                update(Coupon)
-                .where(Coupon.merchant_id == self.merchant_id, Coupon.id == coupon_id)
-                .values(used=Coupon.used - 1)
-                .execution_options(synchronize_session=False)
-            )
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,7 @@ from tribekit.membership.ledger import PointsLedger
 from tribekit.models.orders import Order, OrderLine, Payment
 from tribekit.tenancy.principal import Tenant
 
-from . import coupons
-from .repository import PAID_STATES, OrderFilters, Orders, Payments
+from .repository import PAID_STATES, Coupons, OrderFilters, Orders, Payments
 
 
 class WrongOrderState(Conflict):
@@ -82,7 +81,7 @@ async def release(session: AsyncSession, tenant: Tenant, order: Order, *, actor:
             reason=f"order {order.number} closed unpaid",
             actor=actor,
         )
-    await coupons.Coupons(session, tenant.id).give_back(order.id)
+    await Coupons(session, tenant.id).give_back(order.id)
 
 
 async def _close(
