@@ -35,7 +35,11 @@ SECRET = "test-secret-key-that-is-long-enough"
 
 
 def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """This test process's name: the xdist worker, prefixed by ``TRIBEKIT_TEST_RUN`` when set, so
+    that several suites can run side by side on one machine without sharing databases."""
+    run = os.environ.get("TRIBEKIT_TEST_RUN", "")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"{run}_{worker}" if run else worker
 
 
 def _unavailable(what: str, exc: Exception) -> None:
@@ -112,7 +116,10 @@ async def db(request: pytest.FixtureRequest, databases: Databases) -> AsyncItera
 
 @pytest.fixture(scope="session")
 async def redis_server() -> AsyncIterator[Redis]:
-    index = 1 + (int(_worker().removeprefix("gw")) if _worker().startswith("gw") else 0)
+    # Each xdist worker has its own Redis database; TRIBEKIT_TEST_REDIS_DB moves the first one.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    first = int(os.environ.get("TRIBEKIT_TEST_REDIS_DB", "1"))
+    index = first + (int(worker.removeprefix("gw")) if worker.startswith("gw") else 0)
     client = Redis.from_url(f"{REDIS_URL}/{index}")
     try:
         await client.ping()
