@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tribekit.kit.errors import (
     FieldProblem,
@@ -87,6 +88,19 @@ def _validation_problem(exc: RequestValidationError) -> TribekitError:
 
 
 _HTTP_STATUS_ERRORS: dict[int, type[TribekitError]] = {404: NotFound, 405: MethodNotAllowed}
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. The router's own 405 names only the first
+    route whose path matched, and FastAPI makes one route per method."""
+    allowed = []
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        probe.pop("fastapi", None)  # FastAPI keeps routing state here; probe on a clean scope
+        if any(route.matches(probe)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def install(app: FastAPI) -> None:
@@ -104,7 +118,11 @@ def install(app: FastAPI) -> None:
         if error_class is NotFound:
             detail = f"no such endpoint: {request.method} {request.url.path}"
         elif error_class is MethodNotAllowed:
-            detail = f"{request.method} is not allowed on {request.url.path}"
+            allow = allowed_methods(request)
+            detail = (
+                f"{request.method} is not allowed on {request.url.path}; use {' or '.join(allow)}"
+            )
+            return render(MethodNotAllowed(detail, headers={"Allow": ", ".join(allow)}), request)
         else:
             detail = str(exc.detail)
         if error_class is not None:
@@ -156,4 +174,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _problem_doc("Field-level validation problems, listed in `errors`"),
     429: _problem_doc("Rate limited; retry after the `Retry-After` header's seconds"),
     500: _problem_doc("Unexpected error; quote `request_id` when reporting it"),
+    503: _problem_doc(
+        "No database or Redis connection could be had in time (`unavailable`), or the database "
+        "aborted the work for concurrent changes every time it was retried (`contention`); "
+        "retry after the `Retry-After` header's seconds"
+    ),
 }

@@ -151,12 +151,12 @@ async def import_products(
     return ProductImportReport.model_validate(report, from_attributes=True)
 
 
-@router.get("/{product_id}", summary="One product or event")
+@router.get("/{product_id:uuid}", summary="One product or event")
 async def get_product(product_id: uuid.UUID, session: DbSession, tenant: Reader) -> ProductOut:
     return _out(await service.get_product(session, tenant, product_id))
 
 
-@router.patch("/{product_id}", summary="Change a product; only the fields sent change")
+@router.patch("/{product_id:uuid}", summary="Change a product; only the fields sent change")
 async def update_product(
     product_id: uuid.UUID, data: ProductUpdate, session: DbSession, tenant: Writer
 ) -> ProductOut:

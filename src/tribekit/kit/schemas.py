@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,6 +13,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -104,8 +106,27 @@ def _utc(value: datetime) -> datetime:
         raise ValueError("this time is out of range once converted to UTC") from exc
 
 
-#: A timestamp with a timezone, normalised to UTC (a naive one is refused).
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+# An ISO 8601 date and time; the zone is then required by ``AwareDatetime``.
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+ISO_DATETIME_MESSAGE = (
+    "a time is an ISO 8601 text with a timezone, e.g. 2026-03-01T09:00:00+08:00 or "
+    "2026-03-01T01:00:00Z; numbers (unix seconds) are not accepted"
+)
+
+
+def _iso_text(value: Any) -> Any:
+    """Pydantic would read ``0`` or ``"1700000000"`` as unix seconds: refuse anything but a
+    ``datetime`` (from Python code) or ISO 8601 text (from JSON, a query or a CSV file)."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATETIME.match(value.strip()):
+        return value
+    raise ValueError(ISO_DATETIME_MESSAGE)
+
+
+#: A timestamp with a timezone, normalised to UTC. Only ISO 8601 text (or a ``datetime``) is
+#: read: a naive time, a bare date and a number are refused.
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_utc)]
 TimezoneName = Annotated[str, Field(max_length=64), AfterValidator(_timezone)]
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(check_currency)]
 LocaleCode = Annotated[str, Field(max_length=16), AfterValidator(_locale)]

@@ -118,7 +118,8 @@ async def list_orders(
     )
 
 
-@router.get("/orders/{order_id}", tags=["orders"], summary="One order with lines and payments")
+# ``:uuid``: only an id matches, so ``GET /orders/quote`` is a 405 (Allow: POST), not a bad id.
+@router.get("/orders/{order_id:uuid}", tags=["orders"], summary="One order with lines and payments")
 async def get_order(order_id: uuid.UUID, session: DbSession, tenant: Reader) -> OrderOut:
     return await order_out(session, tenant, await lifecycle.get_order(session, tenant, order_id))
 
