@@ -161,9 +161,11 @@ async def login(
     user_agent: str | None = None,
 ) -> tuple[str, StaffSession, Principal]:
     """Check the password and open a session. Every failure gives the same 401, so a caller
-    cannot learn which emails exist."""
+    cannot learn which emails exist, and every attempt runs one argon2 verification (against a
+    dummy hash when the email is unknown or has no password), so it takes as long either way."""
     user = await repo.user_by_email(session, email)
-    if user is None or not user.is_active or not verify_password(user.password_hash, password):
+    password_ok = verify_password(user.password_hash if user is not None else None, password)
+    if user is None or not user.is_active or not password_ok:
         raise Unauthenticated("wrong email or password")
     assert user.password_hash is not None
     if password_needs_rehash(user.password_hash):
