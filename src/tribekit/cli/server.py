@@ -5,17 +5,29 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from typing import Any
 
 import typer
 import uvicorn
 
 from tribekit import migrations
-from tribekit.kit.settings import get_settings
+from tribekit.kit.settings import Settings, get_settings
 from tribekit.kit.worker import WorkerLoop
 from tribekit.sweeps import all_sweeps
 
 from .common import console, database, run
 from .demo import print_login, seed_with_progress
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn treats ``X-Forwarded-For``/``-Proto``: believed only from the proxies named in
+    ``TRIBEKIT_FORWARDED_ALLOW_IPS``. Unset, no proxy is trusted, not even one on 127.0.0.1
+    (uvicorn's own default), so nothing on the machine can pick its address for the
+    per-address rate limits."""
+    trusted = [ip.strip() for ip in settings.forwarded_allow_ips.split(",") if ip.strip()]
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 def register(app: typer.Typer) -> None:
@@ -58,7 +70,7 @@ def serve(
         port=port,
         workers=workers,
         log_config=None,
-        proxy_headers=True,
+        **proxy_options(settings),
     )
 
 

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path()
     host: str = "127.0.0.1"
     port: int = 8000
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="addresses of the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+        "are believed, comma-separated (e.g. 127.0.0.1 or 10.0.0.0/8); empty: believe no proxy",
+    )
     log_level: str = "info"
     log_json: bool | None = Field(
         default=None, description="JSON log lines; defaults to on in production, off otherwise"
