@@ -191,7 +191,7 @@ def test_a_missing_signature_header_is_refused(provider: StripeCheckoutProvider)
     assert caught.value.detail == "the Stripe-Signature header is missing"
 
 
-@pytest.mark.parametrize("header", ["v1=abc", "t=soon,v1=abc", "garbage"])
+@pytest.mark.parametrize("header", ["v1=abc", "t=soon,v1=abc", "t=-5,v1=abc", "t=1e9,v1=abc"])
 def test_a_malformed_signature_header_is_refused(
     provider: StripeCheckoutProvider, header: str
 ) -> None:

@@ -12,6 +12,7 @@ Stripe: error messages name the setting to fix, never its value.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -193,14 +194,18 @@ class StripeCheckoutProvider:
         header = _header(headers, "stripe-signature")
         if not header:
             raise InvalidWebhook("the Stripe-Signature header is missing")
-        signed_at = _signed_at(header)
+        signed_at, signatures = _signature_parts(header)
         try:
             payload = body.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidWebhook("the webhook body is not UTF-8 text") from None
+        # The header is parsed once, strictly (above), and the library checks the HMAC over a
+        # header rebuilt from that parse: the time it verifies is the time whose age is checked
+        # below. (Handing it the raw header let it read another ``t`` than ours.) The age is
+        # checked on the Tribekit clock, which tests can freeze, not on the library's.
+        canonical = ",".join([f"t={signed_at}", *(f"v1={s}" for s in signatures)])
         try:
-            # The library checks the HMAC; the age check below uses our clock instead of its own.
-            stripe.WebhookSignature.verify_header(payload, header, self._webhook_secret, None)
+            stripe.WebhookSignature.verify_header(payload, canonical, self._webhook_secret, None)
         except stripe.SignatureVerificationError as exc:
             raise InvalidWebhook(
                 "the Stripe-Signature header does not match the body (signed with another "
@@ -287,16 +292,33 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _signed_at(header: str) -> int:
-    """The ``t=`` timestamp of a ``Stripe-Signature`` header."""
-    for part in header.split(","):
-        key, _, value = part.strip().partition("=")
+_SIGNATURE_PART = re.compile(r"([A-Za-z0-9_]+)=([^\s=,]+)")
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+
+
+def _signature_parts(header: str) -> tuple[int, list[str]]:
+    """The one ``t=`` timestamp and the ``v1=`` signatures of a ``Stripe-Signature`` header
+    (``t=<unix seconds>,v1=<hex>[,v1=<hex>...][,v0=...]``). Anything ambiguous is refused: a part
+    that is not ``key=value``, an empty part, a second ``t``."""
+    timestamps: list[str] = []
+    signatures: list[str] = []
+    for raw in header.split(","):
+        part = _SIGNATURE_PART.fullmatch(raw.strip())
+        if part is None:
+            raise InvalidWebhook(
+                f"the Stripe-Signature header has a malformed part {raw.strip()[:40]!r}; Stripe "
+                "sends t=<unix seconds>,v1=<signature>"
+            )
+        key, value = part.groups()
         if key == "t":
-            try:
-                return int(value)
-            except ValueError:
-                break
-    raise InvalidWebhook("the Stripe-Signature header has no valid t=<timestamp> part")
+            timestamps.append(value)
+        elif key == "v1":
+            signatures.append(value)
+    if len(timestamps) > 1:
+        raise InvalidWebhook("the Stripe-Signature header has more than one t=<timestamp> part")
+    if not timestamps or _UNIX_SECONDS.fullmatch(timestamps[0]) is None:
+        raise InvalidWebhook("the Stripe-Signature header has no valid t=<timestamp> part")
+    return int(timestamps[0]), signatures
 
 
 def _uuid(value: object) -> uuid.UUID | None:
