@@ -202,6 +202,8 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/events/{product_id}/check-ins/close"): Spec(Permission.ORDERS_WRITE),
     ("POST", "/api/v1/payments/{provider}/webhook"): Spec(None, public=True),
     ("POST", "/api/v1/me/session"): Spec(None, member=True),
+    ("GET", "/api/v1/me"): Spec(None, member=True),
+    ("GET", "/api/v1/me/points"): Spec(None, member=True),
     ("POST", "/api/v1/me/quote"): Spec(None, MEMBER_CART, member=True),
     ("POST", "/api/v1/me/orders"): Spec(None, MEMBER_CART, member=True),
     ("GET", "/api/v1/me/orders"): Spec(None, member=True),
@@ -542,4 +544,8 @@ async def test_a_member_of_b_reaches_none_of_a_orders(
         assert status == 404, path
     listed = await client.get("/api/v1/me/orders", headers=me)
     assert listed.json()["items"] == []
+    my_card = await client.get("/api/v1/me", headers=me)
+    assert my_card.json()["member_id"] == world.b_member
+    my_points = await client.get("/api/v1/me/points", headers=me)
+    assert {e["member_id"] for e in my_points.json()["items"]} <= {world.b_member}
     assert await _snapshot(db, world.a) == before

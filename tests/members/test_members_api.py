@@ -890,7 +890,16 @@ async def test_export_holds_the_member_and_the_whole_timeline(
         response = await client.get(f"{API}/{created['id']}/export", headers=shop.headers)
     assert response.status_code == 200
     export = response.json()
-    assert set(export) == {"exported_at", "merchant", "member", "events"}
+    assert set(export) == {
+        "exported_at",
+        "merchant",
+        "member",
+        "events",
+        "membership",
+        "communities",
+        "orders",
+        "tables",
+    }
     assert _at(export["exported_at"]) == now
     assert export["merchant"] == shop.tenant.slug
     assert export["member"] == current

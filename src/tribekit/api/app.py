@@ -22,6 +22,7 @@ from tribekit.kit.settings import Settings, get_settings
 from tribekit.kit.worker import WorkerLoop
 from tribekit.members.router import router as members_router
 from tribekit.membership.router import config_router as membership_router
+from tribekit.membership.router import me_router as member_card_router
 from tribekit.membership.router import member_router as member_points_router
 from tribekit.orders import payments
 from tribekit.orders.router import me_router
@@ -51,6 +52,7 @@ API_ROUTERS = [
     catalog_router,
     orders_router,
     me_router,
+    member_card_router,
 ]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, or_, select, update
 
 from tribekit.kit.repository import TenantRepository
-from tribekit.models.communities import CommunityMember
+from tribekit.models.communities import Community, CommunityMember
 from tribekit.models.members import Member, MemberAddress, MemberEvent, MemberIdentity, MemberTag
 
 
@@ -183,6 +183,22 @@ class Members(TenantRepository[Member]):
     async def all_events(self, member_id: uuid.UUID) -> list[MemberEvent]:
         stmt = self.events(member_id).order_by(MemberEvent.id)
         return list((await self.session.scalars(stmt)).all())
+
+    async def communities_of(self, member_id: uuid.UUID) -> list[dict[str, Any]]:
+        """The groups the member is in: id, name, channel and when they joined."""
+        rows = await self.session.execute(
+            select(Community.id, Community.name, Community.channel, CommunityMember.joined_at)
+            .join(CommunityMember, CommunityMember.community_id == Community.id)
+            .where(
+                CommunityMember.merchant_id == self.merchant_id,
+                CommunityMember.member_id == member_id,
+            )
+            .order_by(CommunityMember.joined_at)
+        )
+        return [
+            {"id": str(i), "name": name, "channel": channel, "joined_at": at.isoformat()}
+            for i, name, channel, at in rows.all()
+        ]
 
     async def existing_phones(self) -> set[str]:
         stmt = select(Member.phone).where(

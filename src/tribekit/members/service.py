@@ -13,11 +13,12 @@ from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import FieldProblem, NotFound, ValidationFailed
 from tribekit.kit.pagination import Page, paginate
+from tribekit.membership import card as membership_card
 from tribekit.membership import service as membership
 from tribekit.models.members import Member, MemberAddress, MemberEvent, MemberIdentity
 from tribekit.tenancy.principal import Tenant
 
-from . import access
+from . import access, privacy
 from .phones import InvalidPhone, normalise_phone
 from .repository import MemberFilters, Members, MemberView
 from .schemas import AddressIn, IdentityIn, MemberCreate, MemberEventOut, MemberOut, MemberUpdate
@@ -241,6 +242,7 @@ async def erase_member(
     """Right to erasure: wipe personal fields, keep the pseudonymous row so history stays whole."""
     members = Members(session, tenant.id)
     member = await _current_or_404(members, member_id, for_update=True)
+    await privacy.erase_everywhere(session, tenant, member)
     await members.erase_children(member.id)
     member.display_name = ERASED_NAME
     member.phone = member.email = member.birthday = member.notes = None
@@ -306,15 +308,22 @@ async def events_page(
 async def export_member(
     session: AsyncSession, tenant: Tenant, member_id: uuid.UUID
 ) -> dict[str, Any]:
-    """Everything Tribekit holds about one member, as one JSON document (data portability)."""
+    """Everything Tribekit holds about one member, as one JSON document (data portability):
+    the member, their timeline, a summary in words (level, points, plans, communities), their
+    orders with every row about each order, and every other row about them, by table."""
     members = Members(session, tenant.id)
     view = (await members.views([await _current_or_404(members, member_id)]))[0]
     events = await members.all_events(member_id)
+    rows = await privacy.export_tables(session, tenant, member_id)
     return {
         "exported_at": clock.now().isoformat(),
         "merchant": tenant.slug,
         "member": MemberOut.of(view).model_dump(mode="json"),
         "events": [MemberEventOut.model_validate(e).model_dump(mode="json") for e in events],
+        "membership": await membership_card.export_summary(session, tenant, member_id),
+        "communities": await members.communities_of(member_id),
+        "orders": rows["orders"],
+        "tables": rows["tables"],
     }
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response, status
 
 from tribekit.api.deps import (
     API_PREFIX,
+    CurrentMember,
     CurrentPrincipal,
     Cursor,
     DbSession,
@@ -17,15 +18,24 @@ from tribekit.api.deps import (
     PageLimit,
     authorized,
 )
-from tribekit.models.membership import Level, LevelChange, MembershipSettings, PointsEntry
+from tribekit.models.membership import (
+    Level,
+    LevelChange,
+    MembershipPlan,
+    MembershipSettings,
+    PlanSubscription,
+    PointsEntry,
+)
 from tribekit.tenancy.permissions import Permission
 from tribekit.tenancy.principal import Tenant
 
-from . import config, service
+from . import card, config, service
 from .ledger import Posting
 from .schemas import (
     BenefitOut,
     BenefitsOut,
+    CardLevelOut,
+    CardPointsOut,
     EntryOut,
     EntryPage,
     Expiry,
@@ -40,9 +50,12 @@ from .schemas import (
     LevelPriceOut,
     LevelRef,
     LevelUpdate,
+    MemberCardOut,
     MemberLevelOut,
     MembershipSettingsOut,
     MembershipSettingsUpdate,
+    MyPointsOut,
+    NextLevelOut,
     PlanCreate,
     PlanGrant,
     PlanList,
@@ -53,12 +66,15 @@ from .schemas import (
     PointsBalanceOut,
     PointsRedeem,
     PointsReverse,
+    ProfileOut,
+    ProgressStepOut,
     SubscriptionList,
     SubscriptionOut,
 )
 
 config_router = APIRouter(prefix=f"{API_PREFIX}/membership", tags=["membership"])
 member_router = APIRouter(prefix=f"{API_PREFIX}/members/{{member_id}}", tags=["points and levels"])
+me_router = APIRouter(prefix=f"{API_PREFIX}/me", tags=["member self-service"])
 
 Reader = Annotated[Tenant, authorized(Permission.MEMBERSHIP_READ)]
 Configurer = Annotated[Tenant, authorized(Permission.MEMBERSHIP_CONFIGURE)]
@@ -381,4 +397,85 @@ async def grant_plan(
         period_start=bought.purchase.period_start,
         period_end=bought.purchase.period_end,
         at=bought.purchase.at,
+    )
+
+
+# ---- the member's own card ----------------------------------------------------------------------
+
+
+def _subscriptions(rows: list[tuple[PlanSubscription, MembershipPlan]]) -> list[SubscriptionOut]:
+    return [
+        SubscriptionOut(
+            id=s.id,
+            plan_id=p.id,
+            plan_name=p.name,
+            status=s.status,
+            starts_at=s.starts_at,
+            ends_at=s.ends_at,
+        )
+        for s, p in rows
+    ]
+
+
+def _next_out(progress: card.Progress | None) -> NextLevelOut | None:
+    if progress is None:
+        return None
+    ref = _ref(progress.level)
+    assert ref is not None
+    return NextLevelOut(
+        level=ref,
+        rule=progress.rule,
+        progress_bps=progress.progress_bps,
+        steps=[
+            ProgressStepOut(
+                metric=step.metric,
+                window=step.window,
+                have=step.have,
+                need=step.need,
+                remaining=max(0, step.need - step.have),
+                met=step.met,
+                progress_bps=step.progress_bps,
+                text=step.text,
+            )
+            for step in progress.steps
+        ],
+    )
+
+
+@me_router.get("", summary="My member card: profile, level and the next one, points, benefits")
+async def my_card(session: DbSession, member: CurrentMember) -> MemberCardOut:
+    got = await card.card(session, member.tenant, member.member_id)
+    standing = got.standing
+    return MemberCardOut(
+        member_id=got.member_id,
+        currency=got.currency,
+        profile=ProfileOut(**vars(got.profile)),
+        level=CardLevelOut(
+            level=_ref(standing.level),
+            since=standing.since,
+            review_at=standing.review_at,
+            why=standing.why,
+            next=_next_out(got.progress),
+        ),
+        points=CardPointsOut(
+            balance=got.balance,
+            expiring=[Expiry(expires_at=at, points=points) for at, points in got.expiring],
+        ),
+        benefits=[BenefitOut(**vars(b)) for b in got.benefits],
+        plans=_subscriptions(got.plans),
+    )
+
+
+@me_router.get("/points", summary="My points: balance, upcoming expiries, history newest first")
+async def my_points(
+    session: DbSession, member: CurrentMember, limit: PageLimit = 50, cursor: Cursor = None
+) -> MyPointsOut:
+    balance, expiring, page = await card.points(
+        session, member.tenant, member.member_id, limit=limit, cursor=cursor
+    )
+    return MyPointsOut(
+        balance=balance,
+        expiring=[Expiry(expires_at=at, points=points) for at, points in expiring],
+        items=[_entry_out(e) for e in page.items],
+        next_cursor=page.next_cursor,
     )

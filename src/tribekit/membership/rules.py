@@ -195,3 +195,67 @@ def explain(rule: Rule | None, facts: Facts) -> str:
         return f"{'holds' if held else 'does not hold'} {what}"
     have, need = _amount(rule, facts.value(rule), facts)
     return f"{have} {_METRIC_WORDS[rule.metric]} {rule.window.describe()} (needs {need})"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One condition of a rule and how far the member is along it."""
+
+    metric: str
+    window: str | None  # "in the last 12 months"; None for a plan condition
+    have: int
+    need: int
+    met: bool
+    progress_bps: int  # 0..10000
+    text: str
+
+
+def _condition_bps(have: int, need: int) -> int:
+    return 10_000 if need <= 0 else min(10_000, have * 10_000 // need)
+
+
+def steps(rule: Rule | None, facts: Facts) -> list[Step]:
+    """Each condition of ``rule`` with the member's figure, the threshold and what is left."""
+    out = []
+    for cond in conditions(rule):
+        if isinstance(cond, PlanCondition):
+            held = holds(cond, facts)
+            out.append(
+                Step(
+                    "paid_plan",
+                    None,
+                    int(held),
+                    1,
+                    held,
+                    10_000 if held else 0,
+                    explain(cond, facts),
+                )
+            )
+            continue
+        have = facts.value(cond)
+        out.append(
+            Step(
+                cond.metric,
+                cond.window.describe(),
+                have,
+                cond.at_least,
+                have >= cond.at_least,
+                _condition_bps(have, cond.at_least),
+                explain(cond, facts),
+            )
+        )
+    return out
+
+
+def progress_bps(rule: Rule | None, facts: Facts) -> int:
+    """How far along ``rule`` the member is, 0..10000: all of a rule is as far as its least
+    advanced part, any of it as far as its most advanced part."""
+    if rule is None:
+        return 0  # reached by hand or by a plan only
+    if isinstance(rule, AllOf):
+        return min(progress_bps(r, facts) for r in rule.all)
+    if isinstance(rule, AnyOf):
+        return max(progress_bps(r, facts) for r in rule.any)
+    if isinstance(rule, PlanCondition):
+        return 10_000 if holds(rule, facts) else 0
+    return _condition_bps(facts.value(rule), rule.at_least)

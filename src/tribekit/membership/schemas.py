@@ -4,7 +4,7 @@ rates are in basis points (10000 = 100 %)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field
@@ -279,3 +279,64 @@ class PlanPurchaseOut(Output):
     period_start: datetime
     period_end: datetime
     at: datetime
+
+
+class ProfileOut(Output):
+    display_name: str
+    phone: str | None
+    email: str | None
+    birthday: date | None
+    joined_at: datetime
+    marketing_consent: bool
+
+
+class ProgressStepOut(Output):
+    metric: str = Field(description="points_earned, amount_spent, order_count or paid_plan")
+    window: str | None = Field(description="Which activity counts, in words")
+    have: int = Field(description="The member's figure (points, minor units, orders, 0/1)")
+    need: int
+    remaining: int = Field(description="What is still missing; 0 when met")
+    met: bool
+    progress_bps: int = Field(ge=0, le=10_000)
+    text: str
+
+
+class NextLevelOut(Output):
+    level: LevelRef
+    rule: str = Field(description="The level's rule in words, with the member's figures")
+    progress_bps: int = Field(
+        ge=0, le=10_000, description="All of a rule counts its least advanced part, any its most"
+    )
+    steps: list[ProgressStepOut]
+
+
+class CardLevelOut(Output):
+    level: LevelRef | None
+    since: datetime | None
+    review_at: datetime | None
+    why: str
+    next: NextLevelOut | None = Field(
+        description="Null when no higher level is reached by activity"
+    )
+
+
+class CardPointsOut(Output):
+    balance: int
+    expiring: list[Expiry]
+
+
+class MemberCardOut(Output):
+    member_id: uuid.UUID
+    currency: str
+    profile: ProfileOut
+    level: CardLevelOut
+    points: CardPointsOut
+    benefits: list[BenefitOut]
+    plans: list[SubscriptionOut]
+
+
+class MyPointsOut(Output):
+    balance: int
+    expiring: list[Expiry]
+    items: list[EntryOut] = Field(description="Points history, newest first")
+    next_cursor: str | None

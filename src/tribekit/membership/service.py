@@ -27,6 +27,7 @@ from tribekit.kit.errors import (
 from tribekit.kit.money import Money, minor_digits
 from tribekit.kit.pagination import Page, paginate
 from tribekit.members.repository import Members
+from tribekit.models.members import Member
 from tribekit.models.membership import (
     Level,
     LevelChange,
@@ -348,6 +349,9 @@ async def member_benefits(
         .where(LevelPrice.merchant_id == tenant.id, LevelPrice.level_id == level.id)
     )
     settings = await settings_of(session, tenant.id)
+    birthday = await session.scalar(
+        select(Member.birthday).where(Member.merchant_id == tenant.id, Member.id == member_id)
+    )
     earn_rate = f"{settings.points_per_unit} point(s) per 1 {tenant.currency}"
     multiplier = level.points_multiplier_bps
     coupon, birthday_points = level.birthday_coupon, level.birthday_points
@@ -400,6 +404,14 @@ async def member_benefits(
             birthday_gift,
             f"{birthday_gift} on the member's birthday",
             "no birthday gift",
+        )
+        if birthday_gift is None or birthday is not None
+        else Benefit(
+            "birthday_gift",
+            False,
+            birthday_gift,
+            f"{birthday_gift} on a birthday at {level.name}, but the member's birthday is not "
+            "known; add it to receive the gift",
         ),
         benefit(
             "event_discount",
