@@ -22,6 +22,7 @@ from .membership import (
 )
 from .orders import (
     CheckoutSettings,
+    EventConsumer,
     IdempotencyRecord,
     Order,
     OrderEvent,
@@ -42,6 +43,7 @@ __all__ = [
     "CommunityMember",
     "Coupon",
     "CouponRedemption",
+    "EventConsumer",
     "IdempotencyRecord",
     "Level",
     "LevelChange",

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -223,19 +224,39 @@ class RefundLine(TenantMixin, Base):
 
 
 class OrderEvent(TenantRow):
-    """What happened to an order, in order: placed, paid, fulfilled, completed, cancelled,
-    expired, refunded. Append-only; other domains (fission reverses commission on refunds,
-    analytics) read it from a cursor (the uuid7 ``id``)."""
+    """What happened to an order: placed, paid, fulfilled, completed, cancelled, expired,
+    refunded. Append-only. ``data`` is the kind's typed payload (``orders/events.py``) at
+    ``version``. Other domains (fission, the robot, analytics) read the stream by ``position``,
+    which the sequencer gives each event after its transaction committed, in commit order (the
+    uuid7 ``id`` is taken before commit, so a cursor on it could skip a late commit)."""
 
     __tablename__ = "order_events"
-    __table_args__ = (Index(None, "merchant_id", "id"), Index(None, "order_id"))
+    __table_args__ = (
+        Index(None, "merchant_id", "id"),
+        Index(None, "order_id"),
+        Index(None, "position", unique=True),
+    )
 
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(SmallInteger, default=1)
+    position: Mapped[int | None] = mapped_column(BigInteger)  # NULL until sequenced
     amount: Mapped[int] = mapped_column(BigInteger, default=0)  # paid or refunded, minor units
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     actor: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class EventConsumer(Base):
+    """How far one consumer of the order event stream got (the last ``position`` it handled).
+    A worker claims the row (``FOR UPDATE SKIP LOCKED``) for the batch it handles, so any number
+    of workers run a consumer and each event is handled once."""
+
+    __tablename__ = "event_consumers"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class IdempotencyRecord(TenantMixin, Base):

@@ -33,8 +33,9 @@ from tribekit.models.orders import CheckoutSettings, Order, OrderLine, PickupPoi
 from tribekit.tenancy.principal import Tenant
 
 from . import coupons as coupon_book
+from . import events
 from .lifecycle import OrderDetail
-from .repository import Orders, PickupPoints, checkout_settings, member_standing
+from .repository import PickupPoints, checkout_settings, member_standing
 from .schemas import CartIn, OrderIn
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -284,6 +285,12 @@ async def place_order(
         )
         order.points_hold_entry_id = hold.entry.id
     await coupon_book.redeem(session, tenant, order, priced.coupons, quote)
-    Orders(session, tenant.id).record(order, "placed", actor, amount=order.total)
+    await events.emit(
+        session,
+        tenant,
+        order.id,
+        events.OrderPlaced(member_id=member_id, total=order.total),
+        actor=actor,
+    )
     await session.flush()
     return OrderDetail(order, lines, [])

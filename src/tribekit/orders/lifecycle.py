@@ -17,11 +17,11 @@ from tribekit.catalog.repository import Products
 from tribekit.kit import clock
 from tribekit.kit.errors import Conflict, NotFound
 from tribekit.kit.pagination import Page, paginate
-from tribekit.membership import service as membership
 from tribekit.membership.ledger import PointsLedger
 from tribekit.models.orders import Order, OrderLine, Payment
 from tribekit.tenancy.principal import Tenant
 
+from . import events
 from .repository import PAID_STATES, Coupons, OrderFilters, Orders, Payments
 
 
@@ -45,8 +45,9 @@ async def get_order(session: AsyncSession, tenant: Tenant, order_id: uuid.UUID) 
 async def mark_paid(
     session: AsyncSession, tenant: Tenant, order: Order, payment: Payment, *, actor: str
 ) -> bool:
-    """Settle ``payment`` as succeeded and the order as paid; count the purchase toward levels
-    and post its points. False if the order was no longer waiting for payment."""
+    """Settle ``payment`` as succeeded and the order as paid, and emit ``OrderPaid`` (whose
+    subscribers count the purchase toward levels and post its points). False if the order was
+    no longer waiting for payment."""
     orders = Orders(session, tenant.id)
     now = clock.now()
     if not await orders.transition(order, ["placed"], "paid", paid_at=now, expires_at=None):
@@ -54,15 +55,19 @@ async def mark_paid(
     await Payments(session, tenant.id).settle(
         payment, "succeeded", settled_at=now, confirmed_by=actor
     )
-    await membership.record_purchase(
+    await events.emit(
         session,
         tenant,
-        order.member_id,
-        ref=f"order:{order.id}",
-        amount=order.total - order.shipping,
-        at=now,
+        order.id,
+        events.OrderPaid(
+            member_id=order.member_id,
+            payment_id=payment.id,
+            total=order.total,
+            goods=order.total - order.shipping,
+            paid_at=now,
+        ),
+        actor=actor,
     )
-    orders.record(order, "paid", actor, amount=order.total, payment_id=str(payment.id))
     return True
 
 
@@ -93,7 +98,10 @@ async def _close(
     ):
         return False
     await release(session, tenant, order, actor=actor)
-    orders.record(order, to, actor, reason=reason)
+    closed = events.OrderCancelled if to == "cancelled" else events.OrderExpired
+    await events.emit(
+        session, tenant, order.id, closed(member_id=order.member_id, reason=reason), actor=actor
+    )
     return True
 
 
@@ -131,7 +139,9 @@ async def fulfil(
     if not await orders.transition(order, ["paid"], "fulfilled", fulfilled_at=clock.now()):
         await orders.reload(order)
         raise _refuse(order, "fulfilled", "only paid orders are fulfilled")
-    orders.record(order, "fulfilled", actor)
+    await events.emit(
+        session, tenant, order.id, events.OrderFulfilled(member_id=order.member_id), actor=actor
+    )
     return order
 
 
@@ -145,7 +155,9 @@ async def complete(
     ):
         await orders.reload(order)
         raise _refuse(order, "completed", "only paid or fulfilled orders are completed")
-    orders.record(order, "completed", actor)
+    await events.emit(
+        session, tenant, order.id, events.OrderCompleted(member_id=order.member_id), actor=actor
+    )
     return order
 
 

@@ -21,7 +21,7 @@ from tribekit.models.orders import Order, Payment, PaymentEvent
 from tribekit.models.tenancy import Merchant
 from tribekit.tenancy.principal import Tenant
 
-from . import lifecycle
+from . import events, lifecycle
 from .payments import PaymentProvider, PaymentRequest, WebhookEvent, WebhookEventKind
 from .payments.providers import provider as provider_named
 from .repository import Orders, Payments
@@ -202,12 +202,14 @@ async def _apply(session: AsyncSession, provider: str, event: WebhookEvent) -> s
         if await lifecycle.mark_paid(session, tenant, order, payment, actor=f"provider:{provider}"):
             return "order paid"
         await payments.settle(payment, "succeeded", settled_at=clock.now())
-        Orders(session, tenant.id).record(
-            order,
-            "paid_when_closed",
-            f"provider:{provider}",
-            amount=payment.amount,
-            payment_id=str(payment.id),
+        await events.emit(
+            session,
+            tenant,
+            order.id,
+            events.PaidWhenClosed(
+                member_id=order.member_id, payment_id=payment.id, paid=payment.amount
+            ),
+            actor=f"provider:{provider}",
         )
         log.error("payment arrived for a closed order", extra={"order": str(order.id)})
         return f"order is {order.status}: the payment needs refunding"

@@ -1,0 +1,12 @@
+"""Every in-transaction subscriber to the order event stream, listed explicitly (like
+``sweeps.py``). Orders emits its events without knowing who listens; this composition root,
+above the domains, says who does. Nothing registers itself by being imported."""
+
+from __future__ import annotations
+
+from tribekit.membership import subscribers as membership
+from tribekit.orders.events import OrderPaid, Subscribers
+
+
+def order_subscribers() -> Subscribers:
+    return Subscribers().on(OrderPaid, membership.points_on_payment)
