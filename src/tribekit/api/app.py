@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +18,7 @@ from tribekit.catalog.router import router as catalog_router
 from tribekit.communities.router import router as communities_router
 from tribekit.kit.db import Database
 from tribekit.kit.logging import configure_logging
-from tribekit.kit.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from tribekit.kit.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter, redis_client
 from tribekit.kit.settings import Settings, get_settings
 from tribekit.kit.worker import WorkerLoop
 from tribekit.members.router import router as members_router
@@ -28,11 +29,12 @@ from tribekit.orders import payments
 from tribekit.orders.router import me_router
 from tribekit.orders.router import router as orders_router
 from tribekit.sweeps import all_sweeps
+from tribekit.tenancy.auth import PrincipalCache
 from tribekit.tenancy.router import router as tenancy_router
 
 from . import health, problems
 from .deps import reject_nul_in_query
-from .middleware import BodyLimitMiddleware, RequestContextMiddleware
+from .middleware import BodyLimitMiddleware, DatabaseErrorsMiddleware, RequestContextMiddleware
 from .state import AppState
 
 DESCRIPTION = """
@@ -62,9 +64,12 @@ def create_app(
     db: Database | None = None,
     redis: Redis | None = None,
     run_worker: bool = False,
+    freeze_gc: bool = False,
 ) -> FastAPI:
     """Build the app. ``db`` and ``redis`` may be given (tests); otherwise they come from
-    ``settings`` when the app starts. ``run_worker`` runs the worker loop in this process."""
+    ``settings`` when the app starts. ``run_worker`` runs the worker loop in this process.
+    ``freeze_gc``: once started, move every object made so far (modules, routes, schemas) out
+    of the garbage collector's view, so that its collections walk only what requests create."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -73,16 +78,29 @@ def create_app(
             settings.database_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+            pre_ping=settings.db_pre_ping,
+            retry_attempts=settings.db_retry_attempts,
         )
-        redis_client = redis
-        if redis_client is None and settings.redis_url:
-            redis_client = Redis.from_url(settings.redis_url)
+        client = redis
+        if client is None and settings.redis_url:
+            client = redis_client(
+                settings.redis_url,
+                max_connections=settings.redis_max_connections,
+                timeout=settings.redis_pool_timeout,
+            )
         limiter: RateLimiter = (
-            RedisRateLimiter(redis_client) if redis_client is not None else MemoryRateLimiter()
+            RedisRateLimiter(client) if client is not None else MemoryRateLimiter()
         )
         providers = payments.build_providers(settings)
         app.state.tribekit = AppState(
-            settings, database, redis_client, limiter, settings.resolved_secret_key(), providers
+            settings,
+            database,
+            client,
+            limiter,
+            settings.resolved_secret_key(),
+            providers,
+            PrincipalCache(settings.principal_cache_seconds),
         )
         stop = asyncio.Event()
         worker = None
@@ -91,6 +109,9 @@ def create_app(
             worker = asyncio.create_task(loop.run_forever(stop))
         try:
             yield
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
         finally:
             stop.set()
             if worker is not None:
@@ -99,8 +120,8 @@ def create_app(
             await payments.aclose(providers)
             if db is None:
                 await database.dispose()
-            if redis is None and redis_client is not None:
-                await redis_client.aclose()
+            if redis is None and client is not None:
+                await client.aclose()
 
     app = FastAPI(
         dependencies=[Depends(reject_nul_in_query)],
@@ -120,6 +141,7 @@ def create_app(
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
     app.add_middleware(
         BodyLimitMiddleware,
+    app.add_middleware(DatabaseErrorsMiddleware, attempts=settings.db_retry_attempts)
         max_bytes=settings.max_body_bytes,
         upload_max_bytes=settings.max_upload_bytes,
     )
@@ -132,4 +154,4 @@ def create_app_from_env() -> FastAPI:
     every server process (``--workers N``) builds the same app."""
     settings = get_settings()
     configure_logging(settings.log_level, json_lines=settings.json_logs)
-    return create_app(settings, run_worker=settings.in_process_worker)
+    return create_app(settings, run_worker=settings.in_process_worker, freeze_gc=True)

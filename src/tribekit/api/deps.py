@@ -24,16 +24,21 @@ from .state import AppState
 API_PREFIX = "/api/v1"
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a hop per request.
     state: AppState = request.app.state.tribekit
     return state
 
 
 State = Annotated[AppState, Depends(app_state)]
 
+#: Methods that read: their unit of work opens no transaction (``Database.unit_of_work``).
+READ_METHODS = frozenset({"GET", "HEAD"})
 
-async def _unit_of_work(state: State) -> AsyncIterator[AsyncSession]:
-    async with state.db.unit_of_work() as session:
+
+async def _unit_of_work(request: Request, state: State) -> AsyncIterator[AsyncSession]:
+    read_only = request.method in READ_METHODS
+    async with state.db.unit_of_work(read_only=read_only) as session:
         yield session
 
 
@@ -79,12 +84,16 @@ async def current_principal(
     await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins", record=False)
     try:
         if bearer is not None:
-            principal = await auth.authenticate_token(session, state.secret_key, bearer.credentials)
+            principal = await auth.authenticate_token(
+                session, state.secret_key, bearer.credentials, state.principals
+            )
             per_minute = state.settings.token_rate_limit
             await limit(state, f"token:{principal.credential_id}", per_minute, "requests")
         else:
             assert cookie is not None
-            principal = await auth.authenticate_session(session, state.secret_key, cookie)
+            principal = await auth.authenticate_session(
+                session, state.secret_key, cookie, state.principals
+            )
     except Unauthenticated:
         await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins")
         raise

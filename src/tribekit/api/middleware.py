@@ -1,7 +1,9 @@
-"""Pure ASGI middleware: request ids and unexpected errors, body size limit, metrics."""
+"""Pure ASGI middleware: request ids and unexpected errors, body size limit, metrics, and the
+retry of a request whose unit of work the database aborted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -9,12 +11,17 @@ import uuid
 from typing import Any
 
 from prometheus_client import Counter, Histogram
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tribekit.kit.errors import PayloadTooLarge, TribekitError
+from tribekit.kit.db import contention, is_retryable, retry_delay, sqlstate, unavailable
+from tribekit.kit.errors import PayloadTooLarge, ServiceUnavailable, TribekitError
 from tribekit.kit.logging import request_id_var
 
 log = logging.getLogger("tribekit.api")
+REDIS_UNAVAILABLE = "Redis is unavailable or all its connections are busy; retry in a moment"
 
 REQUESTS = Counter("tribekit_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -40,7 +47,13 @@ def _problem_bytes(status: int, code: str, title: str, detail: str, request_id: 
 
 
 async def _send_problem(
-    send: Send, status: int, code: str, title: str, detail: str, request_id: str
+    send: Send,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    request_id: str,
+    headers: dict[str, str] | None = None,
 ) -> None:
     body = _problem_bytes(status, code, title, detail, request_id)
     await send(
@@ -51,6 +64,7 @@ async def _send_problem(
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-request-id", request_id.encode()),
+                *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
             ],
         }
     )
@@ -58,7 +72,9 @@ async def _send_problem(
 
 
 async def _send_error(send: Send, error: TribekitError, request_id: str) -> None:
-    await _send_problem(send, error.status, error.code, error.title, error.detail, request_id)
+    await _send_problem(
+        send, error.status, error.code, error.title, error.detail, request_id, error.headers
+    )
 
 
 class RequestContextMiddleware:
@@ -169,3 +185,98 @@ class BodyLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class DatabaseErrorsMiddleware:
+    """Runs a request again when PostgreSQL aborts its unit of work for a deadlock (40P01) or a
+    serialization failure (40001), and answers 503 when no database connection could be had.
+
+    A request is one unit of work, a function-scoped dependency that commits after the endpoint
+    returns and before the response starts. So when the database aborts it (in a statement or
+    in the commit), nothing was committed and nothing was sent: the whole request, routing,
+    dependencies (a new session, a new transaction) and endpoint, runs again on the same body,
+    after a short jittered pause, at most ``attempts`` times; then the answer is 503
+    ``contention`` with ``Retry-After``. The outbox of an aborted run was dropped, so nothing
+    that left the process is repeated. Pool timeouts, "too many clients" and lost connections
+    become 503 ``unavailable`` with ``Retry-After``. Any other error goes on to
+    ``RequestContextMiddleware`` (a 500).
+
+    This is an ASGI middleware rather than a route class: FastAPI builds the ASGI app of an
+    included route itself, and the commit happens outside the route handler."""
+
+    def __init__(self, app: ASGIApp, attempts: int = 3) -> None:
+        self.app = app
+        self.attempts = attempts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = scope.get("state", {}).get("request_id", "")
+        messages: list[Message] = []
+        replay_from = 0
+        started = False
+
+        async def replay() -> Message:
+            # Every run reads the same request body; the first run reads it from the client.
+            nonlocal replay_from
+            if replay_from < len(messages):
+                replay_from += 1
+                return messages[replay_from - 1]
+            message = await receive()
+            if message["type"] == "http.request":
+                messages.append(message)
+                replay_from += 1
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        attempt = 1
+        while True:
+            replay_from = 0
+            try:
+                await self.app(scope, replay, tracked_send)
+                return
+            except DBAPIError as exc:
+                if started:
+                    raise
+                if is_retryable(exc):
+                    if attempt >= self.attempts:
+                        log.warning(
+                            "unit of work aborted every time",
+                            extra={"sqlstate": sqlstate(exc), "attempts": attempt},
+                        )
+                        await _send_error(send, contention(exc, attempt), request_id)
+                        return
+                    log.info(
+                        "request retried", extra={"sqlstate": sqlstate(exc), "attempt": attempt}
+                    )
+                    await asyncio.sleep(retry_delay(attempt))
+                    attempt += 1
+                    continue
+                if not await _unavailable(exc, send, request_id):
+                    raise
+                return
+            except (SQLAlchemyError, ConnectionError, TimeoutError) as exc:
+                if started or not await _unavailable(exc, send, request_id):
+                    raise
+                return
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if started:
+                    raise
+                log.warning("no Redis connection", extra={"error": repr(exc)[:300]})
+                await _send_error(send, ServiceUnavailable(REDIS_UNAVAILABLE), request_id)
+                return
+
+
+async def _unavailable(exc: BaseException, send: Send, request_id: str) -> bool:
+    error = unavailable(exc)
+    if error is None:
+        return False
+    log.warning("no database connection", extra={"error": repr(exc)[:300]})
+    await _send_error(send, error, request_id)
+    return True

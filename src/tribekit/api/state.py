@@ -1,5 +1,5 @@
 """What the running app holds: settings, database, Redis, rate limiter, secret key, payment
-providers."""
+providers, and the credentials checked recently."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tribekit.kit.db import Database
 from tribekit.kit.ratelimit import RateLimiter
 from tribekit.kit.settings import Settings
 from tribekit.orders.payments import PaymentProvider
+from tribekit.tenancy.auth import PrincipalCache
 
 
 @dataclass
@@ -22,3 +23,4 @@ class AppState:
     limiter: RateLimiter
     secret_key: str
     providers: Mapping[str, PaymentProvider] = field(default_factory=dict)
+    principals: PrincipalCache = field(default_factory=lambda: PrincipalCache(0))

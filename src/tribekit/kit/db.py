@@ -1,21 +1,35 @@
 """Database access: engine, sessions, the unit of work, and column types shared by all models.
 
-SQLite (embedded mode) runs every transaction as ``BEGIN IMMEDIATE``: writers are serialised by
-the database itself, so a read-then-write inside one transaction can never race another process.
-PostgreSQL (production) relies on conditional updates, row locks and unique constraints instead.
+SQLite (embedded mode) runs every writing transaction as ``BEGIN IMMEDIATE``: writers are
+serialised by the database itself, so a read-then-write inside one transaction can never race
+another process. PostgreSQL (production) relies on conditional updates, row locks and unique
+constraints instead.
+
+A *read* unit of work (``unit_of_work(read_only=True)``, used by GET routes) opens no transaction
+at all: each statement commits on its own (PostgreSQL ``AUTOCOMMIT``; SQLite without ``BEGIN``,
+outside the writers' queue). It may still run a single self-contained write, such as recording a
+token's last use, which commits by itself.
+
+A unit of work that PostgreSQL aborts with a deadlock (40P01) or a serialization failure (40001)
+is retried as a whole by ``Database.run`` (and by the API's routes, ``api/routing.py``) a bounded
+number of times, then answers ``Contention`` (503 with ``Retry-After``). "No connection could be
+had" (pool timeout, too many clients, database gone) is ``ServiceUnavailable`` (503).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, ForeignKey, MetaData, Uuid, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -29,8 +43,20 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from . import outbox
-from .errors import Conflict
+from .errors import Conflict, Contention, ServiceUnavailable
 from .ids import new_id
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: PostgreSQL aborts one of two transactions that wait for each other (deadlock_detected), or
+#: one that cannot be serialised (serialization_failure). Running the whole unit of work again
+#: is then correct: nothing of it was committed.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+#: SQLSTATEs meaning "no connection could be had": too many connections (53300), insufficient
+#: resources (53xxx), the server starting up or shutting down (57P01..57P03), connection
+#: exceptions (08xxx).
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("53", "57P0", "08")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -89,7 +115,59 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read unit of work (AUTOCOMMIT) says no BEGIN: each statement is its own transaction,
+        # and a read takes no write lock. Every other transaction takes the write lock at once.
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE behind a SQLAlchemy error (asyncpg's, through the adapter)."""
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: the unit of work may simply run again."""
+    return isinstance(exc, sa_exc.DBAPIError) and sqlstate(exc) in RETRYABLE_SQLSTATES
+
+
+def unavailable(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 for an error that means "no database connection could be had", else None.
+
+    The pool's own timeout, PostgreSQL refusing connections ("too many clients", starting up),
+    a connection that broke (the client may retry: writes carry idempotency keys), and SQLite's
+    file lock still held after ``busy_timeout``."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return ServiceUnavailable("all database connections are busy; retry in a moment")
+    if isinstance(exc, sa_exc.DBAPIError):
+        code = sqlstate(exc)
+        if code is not None and code.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
+            return ServiceUnavailable("the database refuses new connections; retry in a moment")
+        if exc.connection_invalidated:
+            return ServiceUnavailable("the database connection was lost; retry in a moment")
+        if isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc.orig):
+            return ServiceUnavailable("the database is busy; retry in a moment")
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        # asyncpg raises these unwrapped while connecting (refused, reset, connect timeout).
+        return ServiceUnavailable("the database cannot be reached; retry in a moment")
+    return None
+
+
+def retry_delay(attempt: int) -> float:
+    """Jittered backoff before retry ``attempt`` (1, 2, ...): about 10, 20, 40 ms."""
+    return 0.01 * (1 << (attempt - 1)) * (0.5 + random.random())  # noqa: S311  # jitter, not secrets
+
+
+def contention(exc: BaseException, attempts: int) -> Contention:
+    return Contention(
+        f"the database aborted this work {attempts} times for concurrent changes to the same "
+        f"data ({sqlstate(exc)}); retry in a moment",
+    )
 
 
 async def add_unique(
@@ -117,12 +195,27 @@ class TenantRow(IdMixin, TenantMixin, Base):
 
 
 class Database:
-    """One engine and its session factory. Create one per process."""
+    """One engine and its session factory. Create one per process.
+
+    PostgreSQL: a fixed pool of ``pool_size`` connections (plus ``max_overflow``, default none:
+    overflow connections are opened and closed again under load, which costs a new PostgreSQL
+    backend each time). A unit of work waits at most ``pool_timeout`` seconds for a connection,
+    then fails with a pool ``TimeoutError`` that the API answers with a 503. No pre-ping by
+    default: a ping costs a round trip (three outside autocommit) on every checkout; a
+    connection found broken answers a 503 once and the pool replaces it."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 30
+        self,
+        url: str,
+        *,
+        pool_size: int = 20,
+        max_overflow: int = 0,
+        pool_timeout: float = 10,
+        pre_ping: bool = False,
+        retry_attempts: int = 3,
     ) -> None:
         self.url = url
+        self.retry_attempts = retry_attempts
         if url.startswith("sqlite"):
             # One connection per checkout: SQLite connections are cheap, and NullPool lets
             # file locks go away as soon as a unit of work ends.
@@ -134,9 +227,14 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=max_overflow,
                 pool_timeout=pool_timeout,
-                pool_pre_ping=True,
+                pool_pre_ping=pre_ping,
+                pool_recycle=3600,
             )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool, each connection checked out in autocommit: no BEGIN, no COMMIT.
+        self.read_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
         # SQLite takes one writer at a time. Units of work of this process queue for it here, in
         # arrival order, instead of polling the file lock until busy_timeout runs out.
         self._sqlite_turn = asyncio.Lock() if url.startswith("sqlite") else None
@@ -146,15 +244,20 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+    async def unit_of_work(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """A session whose work is committed once at the end, or rolled back on any error.
 
         After a successful commit the session's outbox is flushed; on rollback it is dropped.
+
+        ``read_only``: no transaction (see the module's docstring). Each statement commits on
+        its own, so use it only for work that reads, or writes one self-contained statement.
+        It does not queue for SQLite's writer and takes no write lock to read.
         """
         async with contextlib.AsyncExitStack() as stack:
-            if self._sqlite_turn is not None:
+            if self._sqlite_turn is not None and not read_only:
                 await stack.enter_async_context(self._sqlite_turn)
-            session = await stack.enter_async_context(self.sessionmaker())
+            maker = self.read_sessionmaker if read_only else self.sessionmaker
+            session = await stack.enter_async_context(maker())
             try:
                 yield session
                 await session.commit()
@@ -163,6 +266,35 @@ class Database:
                 await session.rollback()
                 raise
         await outbox.flush(session)
+
+    async def run(
+        self,
+        work: Callable[[AsyncSession], Awaitable[T]],
+        *,
+        read_only: bool = False,
+        attempts: int | None = None,
+    ) -> T:
+        """``work(session)`` in a unit of work; run again, in a fresh unit of work, when
+        PostgreSQL aborts it for a deadlock or a serialization failure (at most ``attempts``
+        runs, default ``retry_attempts``), then ``Contention`` (a 503). For worker sweeps, CLI
+        commands and anything else outside a request; ``work`` must not have effects outside
+        the database (those go into the outbox, which a failed attempt drops)."""
+        limit = attempts or self.retry_attempts
+        attempt = 1
+        while True:
+            try:
+                async with self.unit_of_work(read_only=read_only) as session:
+                    return await work(session)
+            except sa_exc.DBAPIError as exc:
+                if not is_retryable(exc):
+                    raise
+                if attempt >= limit:
+                    raise contention(exc, attempt) from exc
+                log.info(
+                    "unit of work retried", extra={"sqlstate": sqlstate(exc), "attempt": attempt}
+                )
+                await asyncio.sleep(retry_delay(attempt))
+                attempt += 1
 
     async def dispose(self) -> None:
         await self.engine.dispose()

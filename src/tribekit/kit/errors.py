@@ -107,6 +107,26 @@ class RateLimited(TribekitError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
 
 
+class ServiceUnavailable(TribekitError):
+    """Not the caller's fault and not a bug: a database or Redis connection could not be had
+    in time. The same request may succeed after ``Retry-After`` seconds."""
+
+    status = 503
+    code = "unavailable"
+    title = "Service temporarily unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+
+class Contention(ServiceUnavailable):
+    """The database aborted the work for a deadlock or a serialization failure, every time it
+    was retried."""
+
+    code = "contention"
+    title = "Too much concurrent work on the same data"
+
+
 def field_error(field: str, message: str, type: str = "invalid") -> ValidationFailed:
     """A 422 about one field of the request body."""
     return ValidationFailed(

@@ -1,6 +1,8 @@
 """Rate limits with GCRA (a smooth token bucket): ``limit`` events per ``period`` seconds.
 
-Redis-backed when Redis is configured (shared by every process), in-process otherwise.
+Redis-backed when Redis is configured (shared by every process), in-process otherwise. When
+Redis cannot be reached, or no connection of the pool frees up in time, a check raises
+``ServiceUnavailable`` (a 503 with ``Retry-After``): limits are never silently skipped.
 """
 
 from __future__ import annotations
@@ -10,7 +12,11 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .errors import ServiceUnavailable
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,23 @@ class RedisRateLimiter:
     async def hit(self, key: str, *, limit: int, period: float, record: bool = True) -> Decision:
         period_ms = period * 1000
         args = [period_ms / limit, period_ms, 1 if record else 0]
-        wait_ms = int(await self._script(keys=[self._prefix + key], args=args))
+        try:
+            wait_ms = int(await self._script(keys=[self._prefix + key], args=args))
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # MaxConnectionsError and "no connection available" are ConnectionErrors too.
+            raise ServiceUnavailable(
+                "the rate-limit store is unavailable; retry in a moment"
+            ) from exc
         if wait_ms > 0:
             return Decision(False, max(1, math.ceil(wait_ms / 1000)))
         return Decision(True, 0)
+
+
+def redis_client(url: str, *, max_connections: int, timeout: float) -> Redis:
+    """A client whose pool holds at most ``max_connections``; a command waits up to ``timeout``
+    seconds for a free one (and fails with a ``ConnectionError`` after), instead of failing at
+    once when the pool is empty as redis-py's default pool does."""
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=timeout, socket_connect_timeout=timeout
+    )
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it

@@ -43,8 +43,40 @@ class Settings(BaseSettings):
         default=10 * 1024 * 1024,
         description="body limit of the routes that take files (product images, CSV imports)",
     )
-    db_pool_size: int = 10
-    db_max_overflow: int = 20
+    db_pool_size: int = Field(
+        default=20, ge=1, description="PostgreSQL connections kept open per process"
+    )
+    db_max_overflow: int = Field(
+        default=0,
+        ge=0,
+        description="extra connections opened past db_pool_size under load and closed again",
+    )
+    db_pool_timeout: float = Field(
+        default=10,
+        gt=0,
+        description="seconds a request waits for a database connection before a 503",
+    )
+    db_pre_ping: bool = Field(
+        default=False, description="test each connection before use (a round trip per request)"
+    )
+    db_retry_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="runs of a unit of work that PostgreSQL aborts for a deadlock or a "
+        "serialization failure, before a 503 'contention'",
+    )
+    redis_max_connections: int = Field(
+        default=50, ge=1, description="Redis connections per process"
+    )
+    redis_pool_timeout: float = Field(
+        default=5, gt=0, description="seconds a request waits for a Redis connection before a 503"
+    )
+    principal_cache_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="how long a process reuses a checked credential (0: check every request); "
+        "a revoked token or changed role may work this long in other processes",
+    )
     login_rate_limit: int = Field(default=10, description="login attempts per minute per email+IP")
     token_rate_limit: int = Field(default=600, description="API requests per minute per token")
     failed_auth_rate_limit: int = Field(

@@ -53,8 +53,9 @@ class WorkerLoop:
         token = request_id_var.set(f"sweep:{sweep.name}")
         try:
             while True:
-                async with self.db.unit_of_work() as session:
-                    handled = await sweep.run(session, sweep.batch_size)
+                # A run that PostgreSQL aborts for a deadlock runs again at once, in a new
+                # unit of work (``Database.run``), instead of waiting for the next turn.
+                handled = await self.db.run(lambda session: sweep.run(session, sweep.batch_size))
                 total += handled
                 if handled < sweep.batch_size:
                     return total

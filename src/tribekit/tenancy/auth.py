@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from datetime import timedelta
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from tribekit.kit import clock
 from tribekit.kit.errors import NotFound, PermissionDenied, Unauthenticated, field_error
@@ -20,7 +23,7 @@ from tribekit.kit.security import (
     verify_password,
 )
 from tribekit.models.enums import Role
-from tribekit.models.tenancy import ApiToken, Merchant, StaffSession, StaffUser
+from tribekit.models.tenancy import ApiToken, Merchant, StaffRole, StaffSession, StaffUser
 
 from . import repository as repo
 from .permissions import Permission
@@ -80,10 +83,18 @@ async def issue_token(
     return token, secret
 
 
-async def authenticate_token(session: AsyncSession, secret_key: str, secret: str) -> Principal:
+async def authenticate_token(
+    session: AsyncSession, secret_key: str, secret: str, cache: PrincipalCache | None = None
+) -> Principal:
+    """The principal of an API token. With ``cache``, a token checked in the last few seconds
+    by this process is not looked up again (see ``PrincipalCache``)."""
     if token_prefix(secret) is None:
         raise Unauthenticated("malformed API token; send 'Authorization: Bearer tkt_...'")
-    found = await repo.token_with_holder(session, hash_token(secret_key, secret))
+    token_hash = hash_token(secret_key, secret)
+    if cache is not None and (cached := cache.get(token_hash)) is not None:
+        return cached
+    generation = _generation
+    found = await repo.token_with_holder(session, token_hash)
     now = clock.now()
     if found is None:
         raise Unauthenticated("unknown API token")
@@ -101,8 +112,18 @@ async def authenticate_token(session: AsyncSession, secret_key: str, secret: str
             raise Unauthenticated("this credential's staff user no longer works for the merchant")
         tenant, role = Tenant.of(merchant), Role(staff_role.role)
     if token.last_used_at is None or token.last_used_at < now - repo.LAST_USED_GRANULARITY:
-        await repo.touch_token(session, token.id, now)
-    return Principal(user.id, user.email, user.is_platform_admin, tenant, role, "token", token.id)
+        # Recording use changes no principal: the cache is not forgotten for it.
+        session.info[_QUIET] = True
+        try:
+            await repo.touch_token(session, token.id, now)
+        finally:
+            session.info.pop(_QUIET, None)
+    principal = Principal(
+        user.id, user.email, user.is_platform_admin, tenant, role, "token", token.id
+    )
+    if cache is not None:
+        cache.put(token_hash, principal, generation, token.expires_at)
+    return principal
 
 
 async def create_own_token(
@@ -206,11 +227,17 @@ async def _login_merchant(
     raise field_error("merchant", "you work for several merchants: say which one", "missing")
 
 
-async def authenticate_session(session: AsyncSession, secret_key: str, secret: str) -> Principal:
-    staff_session = await repo.session_by_hash(session, hash_token(secret_key, secret))
+async def authenticate_session(
+    session: AsyncSession, secret_key: str, secret: str, cache: PrincipalCache | None = None
+) -> Principal:
+    token_hash = hash_token(secret_key, secret)
+    if cache is not None and (cached := cache.get(token_hash)) is not None:
+        return cached
+    generation = _generation
+    staff_session = await repo.session_by_hash(session, token_hash)
     if staff_session is None or staff_session.expires_at <= clock.now():
         raise Unauthenticated("your session has ended; sign in again")
-    return await _principal(
+    principal = await _principal(
         session, staff_session.user_id, staff_session.merchant_id, "session", staff_session.id
     )
 
@@ -221,3 +248,94 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
         if staff_session is not None:
             await session.delete(staff_session)
             await session.flush()
+    if cache is not None:
+        cache.put(token_hash, principal, generation, staff_session.expires_at)
+    return principal
+
+
+# -- the principal cache -------------------------------------------------------------------------
+#
+# Checking a credential costs a query of four tables per request. A process keeps what it found
+# for a few seconds (``TRIBEKIT_PRINCIPAL_CACHE_SECONDS``, default 5), keyed by the credential's
+# keyed hash. Every unit of work of this process that commits a change to tokens, sessions, staff
+# users, roles or merchants forgets every cached principal (a generation count, read before the
+# look-up, so an answer read before such a commit is never kept after it): a revocation, a
+# logout, a role change, a removal or a deactivation applies at once in the process that made it,
+# and within the cache's seconds in every other process. Expiry is checked on every use.
+
+_CREDENTIAL_TABLES = frozenset(
+    {"api_tokens", "staff_sessions", "staff_users", "staff_roles", "merchants"}
+)
+_CREDENTIAL_MODELS = (ApiToken, StaffSession, StaffUser, StaffRole, Merchant)
+_CHANGED = "tribekit.credentials_changed"
+_QUIET = "tribekit.recording_token_use"
+_generation = 0
+
+
+class PrincipalCache:
+    """Principals of credentials this process checked in the last ``seconds`` (0: none)."""
+
+    def __init__(self, seconds: float, *, max_entries: int = 10_000) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Principal, float, datetime | None, int]] = {}
+
+    def get(self, key: str) -> Principal | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        principal, until, expires_at, generation = entry
+        if (
+            generation != _generation
+            or time.monotonic() >= until
+            or (expires_at is not None and expires_at <= clock.now())
+        ):
+            self._entries.pop(key, None)
+            return None
+        return principal
+
+    def put(
+        self, key: str, principal: Principal, generation: int, expires_at: datetime | None
+    ) -> None:
+        if self.seconds <= 0 or generation != _generation:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (principal, time.monotonic() + self.seconds, expires_at, generation)
+
+
+def forget_principals() -> None:
+    """Forget every cached principal of this process (done on commit of a credential change)."""
+    global _generation  # one counter per process, read by every cache
+    _generation += 1
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_core_write(state: ORMExecuteState) -> None:
+    if (state.is_update or state.is_delete or state.is_insert) and not state.session.info.get(
+        _QUIET
+    ):
+        table = getattr(state.statement, "table", None)
+        if getattr(table, "name", None) in _CREDENTIAL_TABLES:
+            state.session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "after_flush")
+def _note_orm_write(session: Session, _context: Any) -> None:
+    if any(
+        isinstance(row, _CREDENTIAL_MODELS)
+        for rows in (session.new, session.dirty, session.deleted)
+        for row in rows
+    ):
+        session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_on_commit(session: Session) -> None:
+    if session.info.pop(_CHANGED, False):
+        forget_principals()
+
+
+@event.listens_for(Session, "after_rollback")
+def _nothing_changed(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
