@@ -7,6 +7,7 @@ The routes are read from the app itself: adding a route without a row here fails
 from __future__ import annotations
 
 import itertools
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from httpx import AsyncClient
 from sqlalchemy import select
 
 from tribekit.kit.db import Base, Database
-from tribekit.models import ApiToken, StaffRole
+from tribekit.models import ApiToken, StaffRole, StaffUser
 from tribekit.models.enums import Channel, Role
 from tribekit.tenancy.permissions import ROLE_PERMISSIONS, Permission
 
@@ -54,15 +55,12 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/merchant"): Spec(Permission.MERCHANT_READ),
     ("PATCH", "/api/v1/merchant"): Spec(Permission.MERCHANT_MANAGE, {"name": "Renamed"}),
     ("GET", "/api/v1/staff"): Spec(Permission.STAFF_READ),
-    ("POST", "/api/v1/staff"): Spec(
-        Permission.STAFF_MANAGE,
-        {
-            "email": "new@staff.example",
-            "name": "New",
-            "role": "operator",
-            "password": "long enough pw",
-        },
+    ("GET", "/api/v1/staff/invitations"): Spec(Permission.STAFF_READ),
+    ("POST", "/api/v1/staff/invitations"): Spec(
+        Permission.STAFF_MANAGE, {"email": "new@staff.example", "role": "operator"}
     ),
+    ("DELETE", "/api/v1/staff/invitations/{invitation_id}"): Spec(Permission.STAFF_MANAGE),
+    ("POST", "/api/v1/staff/invitations/accept"): Spec(None, public=True),
     ("PATCH", "/api/v1/staff/{user_id}"): Spec(Permission.STAFF_MANAGE, {"role": "analyst"}),
     ("DELETE", "/api/v1/staff/{user_id}"): Spec(Permission.STAFF_MANAGE),
     ("GET", "/api/v1/tokens"): Spec(Permission.TOKENS_OWN),
@@ -157,6 +155,9 @@ ROUTES: dict[tuple[str, str], Spec] = {
         Permission.CATALOG_WRITE, csv=b"sku,name,price\nINTRUDER-1,Intruder box,1.00\n"
     ),
     ("POST", "/api/v1/products/{product_id}/images"): Spec(Permission.CATALOG_WRITE, upload=True),
+    ("PUT", "/api/v1/products/{product_id}/stock-tracking"): Spec(
+        Permission.CATALOG_WRITE, {"track": False}
+    ),
     ("POST", "/api/v1/products/{product_id}/stock-adjustments"): Spec(
         Permission.CATALOG_WRITE, {"delta": 1, "reason": "intrusion"}
     ),
@@ -302,6 +303,12 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         json={"code": "A-ONLY", "kind": "amount", "value": 100},
         headers=a.headers,
     )
+    invitation = await client.post(
+        "/api/v1/staff/invitations",
+        json={"email": "invited@a.example", "role": "analyst"},
+        headers=a.headers,
+    )
+    assert invitation.status_code == 201
     ids = {
         "member_id": str(member.member.id),
         "identity_id": str(member.identities[0].id),
@@ -315,6 +322,7 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         "order_id": order.json()["id"],
         "point_id": point.json()["id"],
         "coupon_id": coupon.json()["id"],
+        "invitation_id": invitation.json()["id"],
     }
     return World(a, b, ids, str(b_member.member.id), str(other.member.id), own)
 
@@ -497,6 +505,52 @@ async def test_cross_merchant_references_in_bodies_are_404(
     )
     assert join.status_code == 404
     assert await _snapshot(db, world.a) == before
+
+
+async def test_other_merchant_cannot_take_a_staff_by_email(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    """B invites A's operator by email: B gets an invitation that only the operator can accept,
+    answered as for an unknown email, and nothing of A's (nor the operator's login) changes."""
+    world = await _world(factory, client, db)
+    before = await _snapshot(db, world.a)
+    async with db.unit_of_work() as session:
+        operator = await session.get(StaffUser, uuid.UUID(world.ids["user_id"]))
+        assert operator is not None
+        login_before = (operator.email, operator.name, operator.password_hash)
+    answers = []
+    for email in (login_before[0], "nobody@b-side.example"):
+        invited = await client.post(
+            "/api/v1/staff/invitations",
+            json={"email": email, "role": "leader"},
+            headers=world.b.headers,
+        )
+        assert invited.status_code == 201
+        for a_id in world.ids.values():
+            assert a_id not in invited.text
+        assert login_before[1] not in invited.text
+        answers.append(sorted(invited.json()))
+        taken = await client.post(
+            "/api/v1/staff/invitations/accept",
+            json={"token": invited.json()["token"], "password": "long enough pw"},
+            headers=world.b.headers,  # B's owner, signed in, is not the invited person
+        )
+        assert taken.status_code == 403
+    assert answers[0] == answers[1]
+    guessed = await client.post(
+        "/api/v1/staff/invitations/accept",
+        json={"token": "tki_deadbeef_guess", "name": "X", "password": "long enough pw"},
+    )
+    assert guessed.status_code == 404
+    assert await _snapshot(db, world.a) == before
+    async with db.unit_of_work() as session:
+        operator = await session.get(StaffUser, uuid.UUID(world.ids["user_id"]))
+        assert operator is not None
+        assert (operator.email, operator.name, operator.password_hash) == login_before
+        roles = (
+            await session.scalars(select(StaffRole).where(StaffRole.user_id == operator.id))
+        ).all()
+        assert [(r.merchant_id, r.role) for r in roles] == [(world.a.tenant.id, "operator")]
 
 
 @pytest.mark.parametrize("role", [Role.LEADER, Role.ANALYST, Role.OPERATOR, Role.ADMIN])

@@ -69,17 +69,27 @@ async def test_user_of_several_merchants_says_which(
 ) -> None:
     first = await factory.shop("first-shop")
     second = await factory.shop("second-shop")
-    added = await client.post(
-        "/api/v1/staff",
-        json={"email": first.owner_email, "name": "Owner", "role": "analyst"},
+    invited = await client.post(
+        "/api/v1/staff/invitations",
+        json={"email": first.owner_email, "role": "analyst"},
         headers=second.headers,
     )
-    assert added.status_code == 201
+    assert invited.status_code == 201
+    accepted = await client.post(
+        "/api/v1/staff/invitations/accept",
+        json={"token": invited.json()["token"], "password": PASSWORD},
+    )
+    assert accepted.status_code == 200
     ambiguous = await client.post(
         "/api/v1/auth/login", json={"email": first.owner_email, "password": PASSWORD}
     )
     assert ambiguous.status_code == 422
     assert ambiguous.json()["errors"][0]["loc"] == ["body", "merchant"]
+    assert ambiguous.json()["merchants"] == ["first-shop", "second-shop"]
+    assert ambiguous.json()["detail"] == (
+        "merchant: you work for several merchants (first-shop, second-shop): send one slug as "
+        "'merchant'"
+    )
     chosen = await client.post(
         "/api/v1/auth/login",
         json={"email": first.owner_email, "password": PASSWORD, "merchant": "second-shop"},

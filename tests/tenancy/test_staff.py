@@ -22,18 +22,18 @@ async def test_owner_adds_lists_changes_and_removes_staff(
     client: AsyncClient, factory: Factory
 ) -> None:
     shop = await factory.shop()
-    added = await client.post(
-        "/api/v1/staff",
-        json={
-            "email": "Op@Shop.example",
-            "name": "Op",
-            "role": "operator",
-            "password": "a long password",
-        },
+    invited = await client.post(
+        "/api/v1/staff/invitations",
+        json={"email": "Op@Shop.example", "role": "operator"},
         headers=shop.headers,
     )
-    assert added.status_code == 201
-    user_id = added.json()["user_id"]
+    assert invited.status_code == 201
+    added = await client.post(
+        "/api/v1/staff/invitations/accept",
+        json={"token": invited.json()["token"], "name": "Op", "password": "a long password"},
+    )
+    assert added.status_code == 200
+    user_id = added.json()["staff"]["user_id"]
     listed = (await client.get("/api/v1/staff", headers=shop.headers)).json()
     assert [(s["email"], s["role"]) for s in listed] == [
         (shop.owner_email, "owner"),
@@ -49,16 +49,14 @@ async def test_owner_adds_lists_changes_and_removes_staff(
     assert len((await client.get("/api/v1/staff", headers=shop.headers)).json()) == 1
 
 
-async def test_adding_the_same_person_twice_is_409(client: AsyncClient, factory: Factory) -> None:
+async def test_inviting_the_same_person_twice_is_409(client: AsyncClient, factory: Factory) -> None:
     shop = await factory.shop()
-    body = {
-        "email": "twice@shop.example",
-        "name": "T",
-        "role": "analyst",
-        "password": "a long password",
-    }
-    assert (await client.post("/api/v1/staff", json=body, headers=shop.headers)).status_code == 201
-    again = await client.post("/api/v1/staff", json=body, headers=shop.headers)
+    body = {"email": "twice@shop.example", "role": "analyst"}
+    invited = await client.post("/api/v1/staff/invitations", json=body, headers=shop.headers)
+    assert invited.status_code == 201
+    accept = {"token": invited.json()["token"], "name": "T", "password": "a long password"}
+    assert (await client.post("/api/v1/staff/invitations/accept", json=accept)).status_code == 200
+    again = await client.post("/api/v1/staff/invitations", json=body, headers=shop.headers)
     assert again.status_code == 409
 
 
@@ -69,13 +67,8 @@ async def test_admin_cannot_make_owners_or_touch_them(
     admin = await factory.staff_token(shop, Role.ADMIN)
     before = await _roles(db, shop.tenant.id)
     make_owner = await client.post(
-        "/api/v1/staff",
-        json={
-            "email": "o2@shop.example",
-            "name": "O2",
-            "role": "owner",
-            "password": "a long password",
-        },
+        "/api/v1/staff/invitations",
+        json={"email": "o2@shop.example", "role": "owner"},
         headers=bearer(admin),
     )
     assert make_owner.status_code == 403

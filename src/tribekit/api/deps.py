@@ -103,6 +103,23 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+async def optional_principal(
+    request: Request,
+    state: State,
+    session: DbSession,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+) -> Principal | None:
+    """The caller if it sent a credential (which must then be valid), else None: for the few
+    routes anyone may call that act differently for a signed-in caller."""
+    if bearer is None and cookie is None:
+        return None
+    return await current_principal(request, state, session, bearer, cookie)
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
 _member_bearer = HTTPBearer(
     auto_error=False,
     scheme_name="MemberToken",

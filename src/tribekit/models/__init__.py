@@ -33,7 +33,7 @@ from .orders import (
     Refund,
     RefundLine,
 )
-from .tenancy import ApiToken, Merchant, StaffRole, StaffSession, StaffUser
+from .tenancy import ApiToken, Merchant, StaffInvitation, StaffRole, StaffSession, StaffUser
 
 __all__ = [
     "ApiToken",
@@ -72,6 +72,7 @@ __all__ = [
     "Product",
     "Refund",
     "RefundLine",
+    "StaffInvitation",
     "StaffRole",
     "StaffSession",
     "StaffUser",

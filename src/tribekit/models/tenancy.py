@@ -85,3 +85,37 @@ class StaffSession(IdMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class StaffInvitation(TenantRow):
+    """An offer to work for a merchant with a role, sent to an email. The invitee accepts with
+    the secret (only its keyed hash is stored); until then nobody is attached to anything."""
+
+    __tablename__ = "staff_invitations"
+    __table_args__ = (Index(None, "merchant_id", "id"), Index(None, "merchant_id", "email"))
+
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16))
+    invited_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    prefix: Mapped[str] = mapped_column(String(8))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    accepted_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    revoked_at: Mapped[datetime | None]
+
+    @property
+    def status(self) -> str:
+        """``pending`` (can be accepted now), ``expired``, ``accepted`` or ``revoked``."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= clock.now():
+            return "expired"
+        return "pending"

@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from tribekit.kit import clock
-from tribekit.kit.errors import NotFound, PermissionDenied, Unauthenticated, field_error
+from tribekit.kit.errors import (
+    FieldProblem,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationFailed,
+    field_error,
+)
 from tribekit.kit.pagination import Page, paginate
 from tribekit.kit.security import (
     hash_password,
@@ -224,7 +231,14 @@ async def _login_merchant(
         return None
     if not roles:
         raise PermissionDenied("this staff user works for no merchant yet")
-    raise field_error("merchant", "you work for several merchants: say which one", "missing")
+    # Only after the password matched: the caller learns nothing about anyone else.
+    slugs = await repo.slugs_of_merchants(session, [role.merchant_id for role in roles])
+    message = f"you work for several merchants ({', '.join(slugs)}): send one slug as 'merchant'"
+    raise ValidationFailed(
+        f"merchant: {message}",
+        errors=[FieldProblem(("body", "merchant"), message, "missing")],
+        merchants=slugs,
+    )
 
 
 async def authenticate_session(

@@ -9,7 +9,14 @@ from sqlalchemy import Select, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit.repository import TenantRepository
-from tribekit.models.tenancy import ApiToken, Merchant, StaffRole, StaffSession, StaffUser
+from tribekit.models.tenancy import (
+    ApiToken,
+    Merchant,
+    StaffInvitation,
+    StaffRole,
+    StaffSession,
+    StaffUser,
+)
 
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
@@ -28,6 +35,11 @@ async def merchant_by_id(session: AsyncSession, merchant_id: uuid.UUID) -> Merch
 
 async def user_by_email(session: AsyncSession, email: str) -> StaffUser | None:
     return await session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
+
+
+async def slugs_of_merchants(session: AsyncSession, merchant_ids: list[uuid.UUID]) -> list[str]:
+    stmt = select(Merchant.slug).where(Merchant.id.in_(merchant_ids)).order_by(Merchant.slug)
+    return list((await session.scalars(stmt)).all())
 
 
 async def roles_of_user(session: AsyncSession, user_id: uuid.UUID) -> list[StaffRole]:
@@ -119,3 +131,54 @@ async def revoke_tokens_named(
 
 async def session_by_hash(session: AsyncSession, token_hash: str) -> StaffSession | None:
     return await session.scalar(select(StaffSession).where(StaffSession.token_hash == token_hash))
+
+
+# -- invitations ---------------------------------------------------------------------------------
+
+
+class Invitations(TenantRepository[StaffInvitation]):
+    model = StaffInvitation
+    noun = "invitation"
+
+    async def is_staff(self, email: str) -> bool:
+        """Whether a staff user with this email already works for this merchant."""
+        stmt = (
+            select(StaffRole.id)
+            .join(StaffUser, StaffUser.id == StaffRole.user_id)
+            .where(StaffRole.merchant_id == self.merchant_id, StaffUser.email == email)
+        )
+        return await self.session.scalar(stmt) is not None
+
+    async def revoke_pending(self, email: str, now: datetime) -> None:
+        await self.session.execute(
+            update(StaffInvitation)
+            .where(
+                StaffInvitation.merchant_id == self.merchant_id,
+                StaffInvitation.email == email,
+                StaffInvitation.accepted_at.is_(None),
+                StaffInvitation.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+
+
+async def invitation_by_hash(session: AsyncSession, token_hash: str) -> StaffInvitation | None:
+    stmt = select(StaffInvitation).where(StaffInvitation.token_hash == token_hash)
+    return await session.scalar(stmt)
+
+
+async def claim_invitation(session: AsyncSession, invitation_id: uuid.UUID, now: datetime) -> bool:
+    """Mark the invitation accepted if it still can be: the database decides, so of two accepts
+    at once exactly one wins (the other waits for the row, then finds it taken)."""
+    claimed = await session.scalar(
+        update(StaffInvitation)
+        .where(
+            StaffInvitation.id == invitation_id,
+            StaffInvitation.accepted_at.is_(None),
+            StaffInvitation.revoked_at.is_(None),
+            StaffInvitation.expires_at > now,
+        )
+        .values(accepted_at=now)
+        .returning(StaffInvitation.id)
+    )
+    return claimed is not None

@@ -13,6 +13,7 @@ from tribekit.api.deps import (
     CurrentPrincipal,
     Cursor,
     DbSession,
+    OptionalPrincipal,
     PageLimit,
     State,
     authorized,
@@ -21,18 +22,23 @@ from tribekit.api.deps import (
 )
 from tribekit.kit.errors import PermissionDenied, Unauthenticated
 from tribekit.kit.schemas import Output
-from tribekit.tenancy import auth, service
+from tribekit.tenancy import auth, invitations, service
 from tribekit.tenancy.permissions import Permission
 from tribekit.tenancy.principal import Principal, Tenant
 
 from . import repository as repo
 from .schemas import (
+    InvitationAccept,
+    InvitationCreate,
+    InvitationCreated,
+    InvitationOut,
+    InvitationPage,
     LoginIn,
     MerchantCreate,
     MerchantCreated,
     MerchantOut,
     MerchantUpdate,
-    StaffCreate,
+    StaffJoined,
     StaffOut,
     StaffUpdate,
     TokenCreate,
@@ -97,17 +103,82 @@ async def list_staff(
     return [StaffOut.model_validate(entry) for entry in await service.list_staff(session, tenant)]
 
 
-@router.post("/staff", tags=["staff"], status_code=status.HTTP_201_CREATED, summary="Add staff")
-async def add_staff(
-    data: StaffCreate,
+@router.get("/staff/invitations", tags=["staff"], summary="Invitations to the staff, newest first")
+async def list_invitations(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    _: Annotated[Tenant, authorized(Permission.STAFF_READ)],
+    limit: PageLimit = 50,
+    cursor: Cursor = None,
+) -> InvitationPage:
+    page = await invitations.list_invitations(session, principal, limit=limit, cursor=cursor)
+    return InvitationPage(
+        items=[InvitationOut.model_validate(i) for i in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/staff/invitations",
+    tags=["staff"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Invite someone to the staff with a role; the token is shown once: send it to them",
+)
+async def invite(
+    data: InvitationCreate,
+    session: DbSession,
+    state: State,
+    principal: CurrentPrincipal,
+    _: Annotated[Tenant, authorized(Permission.STAFF_MANAGE)],
+) -> InvitationCreated:
+    invitation, secret = await invitations.invite(session, state.secret_key, principal, data)
+    return InvitationCreated.model_validate(
+        {**InvitationOut.model_validate(invitation).model_dump(), "token": secret}
+    )
+
+
+@router.delete(
+    "/staff/invitations/{invitation_id:uuid}",
+    tags=["staff"],
+    summary="Withdraw an invitation; its token stops working",
+)
+async def revoke_invitation(
+    invitation_id: uuid.UUID,
     session: DbSession,
     principal: CurrentPrincipal,
     _: Annotated[Tenant, authorized(Permission.STAFF_MANAGE)],
-) -> StaffOut:
-    return StaffOut.model_validate(await service.add_staff(session, principal, data))
+) -> InvitationOut:
+    revoked = await invitations.revoke(session, principal, invitation_id)
+    return InvitationOut.model_validate(revoked)
 
 
-@router.patch("/staff/{user_id}", tags=["staff"], summary="Change a staff member's role")
+@router.post(
+    "/staff/invitations/accept",
+    tags=["staff"],
+    summary="Accept an invitation: set a name and password, or prove the invited login is yours",
+)
+async def accept_invitation(
+    data: InvitationAccept,
+    request: Request,
+    session: DbSession,
+    state: State,
+    caller: OptionalPrincipal,
+) -> StaffJoined:
+    ip = client_ip(request)
+    failures_per_minute = state.settings.failed_auth_rate_limit
+    await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins", record=False)
+    try:
+        joined = await invitations.accept(session, state.secret_key, data, caller)
+    except (Unauthenticated, invitations.InvitationNotFound):
+        # Guessed tokens and guessed passwords count like failed sign-ins.
+        await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins")
+        raise
+    return StaffJoined(
+        merchant=MerchantOut.model_validate(joined.merchant),
+        staff=StaffOut.model_validate(joined.staff),
+    )
+
+
+@router.patch("/staff/{user_id:uuid}", tags=["staff"], summary="Change a staff member's role")
 async def change_role(
     user_id: uuid.UUID,
     data: StaffUpdate,
@@ -120,7 +191,7 @@ async def change_role(
 
 
 @router.delete(
-    "/staff/{user_id}",
+    "/staff/{user_id:uuid}",
     tags=["staff"],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a staff member from the merchant",

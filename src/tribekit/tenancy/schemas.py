@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import EmailStr, Field
 
@@ -72,12 +73,63 @@ class MerchantCreated(Output):
 
 
 class StaffCreate(Input):
+    """A new staff user with a password, made directly: the CLI and the demo only. Over the API a
+    person joins through an invitation."""
+
     email: EmailStr
     name: str = Field(min_length=1, max_length=200)
     role: Role
-    password: Password | None = Field(
-        default=None, description="Required unless the email already belongs to a staff user"
+    password: Password
+
+
+class InvitationCreate(Input):
+    email: EmailStr = Field(description="Who is invited; they need not have a Tribekit login yet")
+    role: Role
+    expires_in_days: int = Field(default=7, ge=1, le=30, description="How long the link works")
+
+
+class InvitationOut(Output):
+    id: uuid.UUID
+    email: str
+    role: Role
+    prefix: str = Field(description="The start of the invitation token, to recognise it by")
+    invited_by: uuid.UUID | None
+    created_at: datetime
+    expires_at: datetime
+    status: Literal["pending", "expired", "accepted", "revoked"]
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+
+
+class InvitationCreated(InvitationOut):
+    token: str = Field(
+        description="The invitation's secret. Shown once: send it to the invitee yourself "
+        "(Tribekit sends no mail yet); they accept with POST /api/v1/staff/invitations/accept."
     )
+
+
+class InvitationPage(Output):
+    items: list[InvitationOut]
+    next_cursor: str | None
+
+
+class InvitationAccept(Input):
+    token: str = Field(min_length=1, max_length=200, description="The invitation token (tki_...)")
+    name: str | None = Field(
+        default=None, min_length=1, max_length=200, description="A new login: your name"
+    )
+    password: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="A new login: the password to set (10 characters or more). An existing "
+        "login: its password, unless you accept while signed in as it.",
+    )
+
+
+class StaffJoined(Output):
+    merchant: MerchantOut
+    staff: StaffOut
 
 
 class StaffUpdate(Input):

@@ -103,11 +103,17 @@ def check_can_grant(principal: Principal, role: Role) -> None:
 
 
 async def add_staff(session: AsyncSession, principal: Principal, data: StaffCreate) -> StaffEntry:
+    """A new login with a password, made straight away (the CLI and the demo; no route calls
+    this). It never touches an existing login: an email that has one is refused, and joins only
+    by accepting an invitation (``invitations.py``)."""
     tenant = principal.require_tenant()
     check_can_grant(principal, data.role)
-    user = await _user_for(session, data.email, data.name, data.password, "body")
+    email = data.email.lower()
+    user = StaffUser(email=email, name=data.name, password_hash=hash_password(data.password))
+    await add_unique(session, f"{email} already has a login; invite it instead", user)
     role = StaffRole(merchant_id=tenant.id, user_id=user.id, role=data.role.value)
-    await add_unique(session, f"{data.email} is already staff at this merchant", role)
+    session.add(role)
+    await session.flush()
     return StaffEntry.of(role, user)
 
 
