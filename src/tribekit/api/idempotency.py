@@ -1,4 +1,4 @@
-"""Idempotency-Key handling for state-changing routes.
+"""Idempotency-Key handling for state-changing routes, over ``idempotency.service.run_once``.
 
 ``once`` runs a route's work at most once per merchant, caller and key: the first call's answer
 is stored with the work, in the same transaction; the same key with the same request gets that
@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tribekit.idempotency import repository
-from tribekit.kit.idempotency import check_replay, fingerprint
+from tribekit.idempotency.service import Outcome, run_once
+from tribekit.kit.idempotency import fingerprint
 
 REPLAYED = "Idempotent-Replayed"
 M = TypeVar("M", bound=BaseModel)
@@ -34,15 +34,18 @@ async def once(
     work: Callable[[], Awaitable[M]],
     status_code: int = 200,
 ) -> M | JSONResponse:
-    request_hash = fingerprint(operation, request=request)
-    await repository.lock_key(session, merchant_id, caller, key)
-    stored = await repository.find(session, merchant_id, caller, key)
-    if stored is not None:
-        check_replay(stored.request_hash, request_hash, key)
-        return JSONResponse(
-            stored.response, status_code=stored.status_code, headers={REPLAYED: "true"}
-        )
-    result = await work()
-    answer = result.model_dump(mode="json")
-    await repository.store(session, merchant_id, caller, key, request_hash, status_code, answer)
-    return result
+    done = await run_once(
+        session,
+        merchant_id=merchant_id,
+        scope=caller,
+        key=key,
+        fingerprint=fingerprint(operation, request=request),
+        fn=work,
+        encode=lambda result: Outcome(result.model_dump(mode="json"), status_code),
+    )
+    if not done.replayed:
+        assert done.result is not None  # a first run returns what the work returned
+        return done.result
+    return JSONResponse(
+        done.outcome.value, status_code=done.outcome.status, headers={REPLAYED: "true"}
+    )

@@ -1,2 +1,2 @@
-"""The idempotency store: the answer to each state-changing API call, kept per merchant, caller
-and ``Idempotency-Key`` for 24 hours (Stripe semantics)."""
+"""The idempotency service: work run once per merchant, scope and key, its outcome kept 24 hours
+to replay (``service.run_once``); HTTP routes (``api/idempotency.py``) and the robot use it."""

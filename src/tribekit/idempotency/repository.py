@@ -1,4 +1,5 @@
-"""Queries of the idempotency store.
+"""Queries of the idempotency store (see ``service.run_once``). A scope is who asked: an API
+caller, a channel identity of the robot; the table calls it ``caller``.
 
 A call with a key runs inside its request's transaction: it takes a transaction-scoped lock on
 the key (PostgreSQL advisory lock, not waited for: a duplicate that arrives while the first is
@@ -24,11 +25,11 @@ from tribekit.models.orders import IdempotencyRecord
 KEEP_FOR = timedelta(hours=24)
 
 
-async def lock_key(session: AsyncSession, merchant_id: uuid.UUID, caller: str, key: str) -> None:
+async def lock_key(session: AsyncSession, merchant_id: uuid.UUID, scope: str, key: str) -> None:
     """Hold the key for the rest of the transaction, or refuse at once if another holds it."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    name = f"idempotency:{merchant_id}:{caller}:{key}"
+    name = f"idempotency:{merchant_id}:{scope}:{key}"
     taken = await session.scalar(
         text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name}
     )
@@ -40,10 +41,10 @@ async def lock_key(session: AsyncSession, merchant_id: uuid.UUID, caller: str, k
 
 
 async def find(
-    session: AsyncSession, merchant_id: uuid.UUID, caller: str, key: str
+    session: AsyncSession, merchant_id: uuid.UUID, scope: str, key: str
 ) -> IdempotencyRecord | None:
     """The stored answer for the key, unless it is older than 24 hours (then it is forgotten)."""
-    record = await session.get(IdempotencyRecord, (merchant_id, caller, key))
+    record = await session.get(IdempotencyRecord, (merchant_id, scope, key))
     if record is not None and record.expires_at <= clock.now():
         await session.delete(record)
         await session.flush()
@@ -54,7 +55,7 @@ async def find(
 async def store(
     session: AsyncSession,
     merchant_id: uuid.UUID,
-    caller: str,
+    scope: str,
     key: str,
     request_hash: str,
     status_code: int,
@@ -64,7 +65,7 @@ async def store(
     session.add(
         IdempotencyRecord(
             merchant_id=merchant_id,
-            caller=caller,
+            caller=scope,  # the column keeps its first name: a scope was a caller
             key=key,
             request_hash=request_hash,
             status_code=status_code,
