@@ -1,20 +1,27 @@
-"""Every worker sweep, listed explicitly. A domain with time-based work adds its ``SWEEPS`` here."""
+"""Every worker sweep, listed explicitly. A domain with time-based work adds its ``SWEEPS`` here.
+
+Some sweeps act outside the database after their claim commits (refunds at the payment
+provider), so the list is built for one database and one registry of payment providers."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from tribekit.idempotency import tasks as idempotency_tasks
+from tribekit.kit.db import Database
 from tribekit.kit.worker import Sweep
 from tribekit.membership import tasks as membership_tasks
 from tribekit.orders import events as order_events
 from tribekit.orders import tasks as order_tasks
+from tribekit.orders.payments import PaymentProvider
 from tribekit.tenancy import tasks as tenancy_tasks
 
 
-def all_sweeps() -> list[Sweep]:
+def all_sweeps(db: Database, providers: Mapping[str, PaymentProvider]) -> list[Sweep]:
     return [
         *tenancy_tasks.SWEEPS,
         *membership_tasks.SWEEPS,
-        *order_tasks.SWEEPS,
+        *order_tasks.sweeps(db, providers),
         *order_events.SWEEPS,
         *idempotency_tasks.SWEEPS,
     ]

@@ -14,6 +14,7 @@ from tribekit.kit.db import Database
 from tribekit.kit.ids import new_id
 from tribekit.kit.worker import Sweep, WorkerLoop, claim_due
 from tribekit.models import Member, StaffSession
+from tribekit.orders.payments import ManualProvider
 from tribekit.sweeps import all_sweeps
 from tribekit.tenancy import repository as repo
 
@@ -89,11 +90,12 @@ async def _sessions(db: Database) -> int:
 async def test_worker_purges_expired_sessions_only(db: Database, factory: Factory) -> None:
     shop = await factory.shop()
     await _open_sessions(db, shop, [timedelta(hours=1), timedelta(days=1), timedelta(days=1)])
-    loop = WorkerLoop(db, all_sweeps())
+    sweeps = all_sweeps(db, {"manual": ManualProvider()})
+    loop = WorkerLoop(db, sweeps)
     with clock.frozen_at(clock.now() + timedelta(hours=2)):
         done = await loop.run_due_sweeps()
     assert done["tenancy.purge_expired_sessions"] == 1
-    assert set(done) == {s.name for s in all_sweeps()}
+    assert set(done) == {s.name for s in sweeps}
     assert await _sessions(db) == 2
 
 

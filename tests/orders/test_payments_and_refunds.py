@@ -19,7 +19,10 @@ from tests.payments.fake_stripe import FakeStripe
 from tests.payments.stripe_helpers import signed_webhook
 from tribekit.api.app import create_app
 from tribekit.kit.db import Database
+from tribekit.kit.worker import WorkerLoop
 from tribekit.models.orders import OrderEvent, PaymentEvent, Refund
+from tribekit.orders.payments import aclose, build_providers
+from tribekit.orders.tasks import pay_back_sweep
 
 from .store import Store, give_points, open_store, pay, place
 from .test_checkout_api import stock_of
@@ -133,9 +136,27 @@ async def test_stripe_checkout_is_paid_by_a_signed_webhook_once(
     assert tampered.status_code == 400
     assert tampered.json()["code"] == "invalid_webhook"
     # A refund goes back through Stripe, for exactly the amount refunded.
+    # after the refund's transaction committed, by the worker.
     done = await refund(client, store, order["id"])
-    assert done["amount"] == 5000
-    assert [r["amount"] for r in stripe_server.refunds.values()] == [5000]
+    assert (done["amount"], done["provider_status"]) == (5000, "pending")
+    assert stripe_server.refunds == {}
+    providers = build_providers(
+        test_settings(
+            db,
+            stripe_secret_key=API_KEY,
+            stripe_webhook_secret=WEBHOOK_SECRET,
+            stripe_api_base=stripe_server.base_url,
+        )
+    )
+    try:
+        assert await WorkerLoop(db, []).run_sweep(pay_back_sweep(db, providers)) == 1
+    finally:
+        await aclose(providers)
+    [at_stripe] = stripe_server.refunds.values()
+    assert at_stripe["amount"] == 5000
+    listed = await client.get(f"/api/v1/orders/{order['id']}/refunds", headers=store.shop.headers)
+    [shown] = listed.json()["items"]
+    assert (shown["provider_status"], shown["provider_ref"]) == ("succeeded", at_stripe["id"])
 
 
 async def test_partial_refunds_add_up_to_what_was_paid(

@@ -15,6 +15,7 @@ The server runs in a background thread; the recorded state (``sessions``, ``paym
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 import threading
@@ -62,12 +63,16 @@ class FakeStripe:
     * ``refund_limit``: when set, a refund of more than this amount gets a 400
       ``invalid_request_error`` (on top of the real rule: never more than is left unrefunded).
     * ``fail_with``: when set (e.g. 503), every request gets that status with an ``api_error``.
+    * ``refund_delay``: seconds a refund's reply waits *after* the refund is made (a client
+      that times out meanwhile has refunded without hearing it; its retry with the same key
+      is answered by the replay).
     """
 
     def __init__(self, *, api_key: str | None = None, refund_limit: int | None = None) -> None:
         self.api_key = api_key
         self.refund_limit = refund_limit
         self.fail_with: int | None = None
+        self.refund_delay = 0.0
         self.sessions: dict[str, Json] = {}
         self.payment_intents: dict[str, Json] = {}
         self.refunds: dict[str, Json] = {}
@@ -128,6 +133,7 @@ class FakeStripe:
         with self._lock:
             self.refund_limit = None
             self.fail_with = None
+            self.refund_delay = 0.0
             self.sessions.clear()
             self.payment_intents.clear()
             self.refunds.clear()
@@ -299,4 +305,7 @@ class FakeStripe:
                 "metadata": _metadata(form, "metadata"),
             }
             self.refunds[refund_id] = refund
-            return self._remember(recorded, 200, dict(refund))
+            reply = self._remember(recorded, 200, dict(refund))
+        if self.refund_delay:
+            await asyncio.sleep(self.refund_delay)
+        return reply

@@ -105,7 +105,9 @@ def create_app(
         stop = asyncio.Event()
         worker = None
         if run_worker:
-            loop = WorkerLoop(database, all_sweeps(), poll_seconds=settings.worker_poll_seconds)
+            loop = WorkerLoop(
+                database, all_sweeps(database, providers), poll_seconds=settings.worker_poll_seconds
+            )
             worker = asyncio.create_task(loop.run_forever(stop))
         try:
             yield

@@ -1,4 +1,5 @@
-"""Catalog queries. Stock only moves through conditional updates: never read-then-write."""
+"""Catalog queries. Stock only moves through conditional updates: never read-then-write. Every
+statement that locks a product row first asks ``kit.locks`` (rank PRODUCT, in product id order)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Select, or_, select, update
 
+from tribekit.kit import locks
 from tribekit.kit.repository import TenantRepository
 from tribekit.models.catalog import Product
 from tribekit.models.membership import LevelPrice
@@ -27,6 +29,7 @@ class ProductFilters:
 class Products(TenantRepository[Product]):
     model = Product
     noun = "product"
+    lock_rank = locks.Rank.PRODUCT
 
     def filtered(self, filters: ProductFilters) -> Select[Any]:
         stmt = self.select()
@@ -54,6 +57,7 @@ class Products(TenantRepository[Product]):
     async def take_stock(self, product_id: uuid.UUID, quantity: int) -> bool:
         """Take ``quantity`` units if that many are left (or stock is untracked). One statement:
         the database decides, so concurrent buyers can never take the last unit twice."""
+        locks.acquire(self.session, locks.Rank.PRODUCT, [product_id])
         result = await self.session.execute(
             update(Product)
             .where(
@@ -68,6 +72,7 @@ class Products(TenantRepository[Product]):
 
     async def put_back(self, quantities: Mapping[uuid.UUID, int]) -> None:
         """Return units to stock, products in id order (no deadlock between two returns)."""
+        locks.acquire(self.session, locks.Rank.PRODUCT, quantities)
         for product_id in sorted(quantities):
             await self.session.execute(
                 update(Product)
@@ -83,6 +88,7 @@ class Products(TenantRepository[Product]):
     async def adjust_stock(self, product_id: uuid.UUID, delta: int) -> int | None:
         """Add ``delta`` (may be negative) unless the result would go below zero; the new stock,
         or None when refused."""
+        locks.acquire(self.session, locks.Rank.PRODUCT, [product_id])
         result = await self.session.execute(
             update(Product)
             .where(

@@ -13,6 +13,7 @@ import uvicorn
 from tribekit import migrations
 from tribekit.kit.settings import Settings, get_settings
 from tribekit.kit.worker import WorkerLoop
+from tribekit.orders import payments
 from tribekit.sweeps import all_sweeps
 
 from .common import console, database, run
@@ -86,10 +87,14 @@ def worker() -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            sweeps = all_sweeps()
+            providers = payments.build_providers(settings)
+            sweeps = all_sweeps(db, providers)
             console.print(f"worker running {len(sweeps)} sweeps; Ctrl+C to stop")
-            await WorkerLoop(db, sweeps, poll_seconds=settings.worker_poll_seconds).run_forever(
-                stop
-            )
+            try:
+                await WorkerLoop(db, sweeps, poll_seconds=settings.worker_poll_seconds).run_forever(
+                    stop
+                )
+            finally:
+                await payments.aclose(providers)
 
     run(work)

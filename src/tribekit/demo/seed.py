@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.communities import service as communities
 from tribekit.communities.schemas import CommunityCreate
-from tribekit.kit import clock
+from tribekit.kit import clock, locks
 from tribekit.kit.db import Database
 from tribekit.members import service as members
 from tribekit.members.schemas import AddressIn, IdentityIn, MemberCreate
@@ -243,5 +243,9 @@ async def seed_demo(
                 "token",
                 token.id,
             )
+            # Every row the history locks is created in this transaction (the merchant too): no
+            # other transaction can wait for them, so thousands of orders in one transaction
+            # need not keep one lock order across them.
+            locks.only_new_rows(session)
             await _fill(session, tenant, principal, progress)
     return DemoLogin(SLUG, OWNER_EMAIL, PASSWORD, secret, created)

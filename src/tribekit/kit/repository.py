@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import locks
 from .db import TenantRow
 from .errors import NotFound
 
@@ -21,6 +22,8 @@ class TenantRepository(Generic[M]):
     model: type[M]
     #: How the row is called in a "not found" message, e.g. "member".
     noun: str = "object"
+    #: The rank of this table's row locks (``kit.locks``); None for tables outside the order.
+    lock_rank: locks.Rank | None = None
 
     def __init__(self, session: AsyncSession, merchant_id: uuid.UUID) -> None:
         self.session = session
@@ -31,6 +34,8 @@ class TenantRepository(Generic[M]):
         return stmt.where(self.model.merchant_id == self.merchant_id)
 
     async def get(self, id: uuid.UUID, *, for_update: bool = False) -> M | None:
+        if for_update and self.lock_rank is not None:
+            locks.acquire(self.session, self.lock_rank, [id])
         stmt = _by_id(self.model, for_update)
         row: M | None = await self.session.scalar(stmt, {"merchant_id": self.merchant_id, "id": id})
         return row
@@ -44,6 +49,8 @@ class TenantRepository(Generic[M]):
     async def lock_in_order(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, M]:
         """Lock rows in primary-key order, so that two transactions locking the same rows can
         never deadlock each other."""
+        if self.lock_rank is not None:
+            locks.acquire(self.session, self.lock_rank, ids)
         stmt = (
             self.select()
             .where(self.model.id.in_(sorted(set(ids))))

@@ -11,6 +11,7 @@ from sqlalchemy import Select, Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.kit import locks
 from tribekit.kit.repository import TenantRepository
 from tribekit.models.membership import (
     Level,
@@ -85,7 +86,9 @@ class Accounts:
     async def lock(self, member_id: uuid.UUID) -> MembershipAccount:
         """The member's account, created if missing, locked until the transaction ends. Locked
         once per transaction: asking again gives the same row without another round trip (the
-        lock is held, so nobody else changed it; bulk writes call ``forget_locks``)."""
+        lock is held, so nobody else changed it; bulk writes call ``forget_locks``). Rank ACCOUNT
+        of ``kit.locks``: after the order and its products, before coupons."""
+        locks.acquire(self.session, locks.Rank.ACCOUNT, [member_id])
         locked: set[uuid.UUID] = self.session.info.setdefault(_LOCKED, set())
         if member_id in locked:
             held = await self.session.get(MembershipAccount, member_id)

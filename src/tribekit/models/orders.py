@@ -192,10 +192,15 @@ class PaymentEvent(Base):
 
 
 class Refund(TenantRow):
+    """Money given back on an order. Stock, points and spend move in the refund's transaction;
+    the provider's part (Stripe) is a durable request on this row, performed by the worker
+    after commit (``provider_status``: not_needed | pending | succeeded | failed)."""
+
     __tablename__ = "refunds"
     __table_args__ = (
         CheckConstraint("amount >= 0", name="amount_not_negative"),
         Index(None, "order_id"),
+        Index(None, "provider_next_at"),
     )
 
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
@@ -208,6 +213,13 @@ class Refund(TenantRow):
     provider_ref: Mapped[str | None] = mapped_column(String(255))
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # The provider's part: not_needed (nothing was paid, or nothing to give back), pending
+    # (the worker calls the provider at provider_next_at), succeeded, failed (shown to staff).
+    provider_status: Mapped[str] = mapped_column(String(12), default="not_needed")
+    provider_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provider_next_at: Mapped[datetime | None]  # due for the next attempt; NULL once settled
+    provider_error: Mapped[str | None] = mapped_column(Text)  # the last failure, for staff
+    provider_settled_at: Mapped[datetime | None]
 
 
 class RefundLine(TenantMixin, Base):

@@ -1,5 +1,9 @@
 """Event check-in: a sign-up is a paid order line of an event; check-in records whether the
-member came (attended / no_show)."""
+member came (attended / no_show).
+
+A sign-up line belongs to its order, so check-in writes it under the order's lock (rank ORDER of
+``kit.locks``, the same lock a refund of that order takes first): a sign-up refunded at the same
+moment is either checked in before the refund or found refunded, never half of each."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from tribekit.models.catalog import Product
 from tribekit.models.orders import Order, OrderLine
 from tribekit.tenancy.principal import Tenant
 
-from .repository import PAID_STATES
+from .repository import PAID_STATES, Orders
 
 Attendee = tuple[OrderLine, Order]
 
@@ -57,9 +61,11 @@ async def check_in(
     attendance: str,
 ) -> Attendee:
     await _event(session, tenant, product_id)
-    row = (
-        await session.execute(_signups(tenant, product_id).where(OrderLine.id == line_id))
-    ).first()
+    signup = _signups(tenant, product_id).where(OrderLine.id == line_id)
+    row = (await session.execute(signup)).first()
+    if row is not None:  # lock its order, then read the sign-up again under the lock
+        await Orders(session, tenant.id).get(row[1].id, for_update=True)
+        row = (await session.execute(signup.execution_options(populate_existing=True))).first()
     if row is None:
         raise NotFound(f"no paid sign-up {line_id} for event {product_id}")
     line, order = row
@@ -74,6 +80,8 @@ async def close_check_in(session: AsyncSession, tenant: Tenant, product_id: uuid
     event = await _event(session, tenant, product_id)
     if event.starts_at is not None and event.starts_at > clock.now():
         raise ValidationFailed("the event has not started; close check-in once it has")
+    orders = _signups(tenant, product_id).with_only_columns(Order.id).distinct()
+    await Orders(session, tenant.id).lock_in_order(list((await session.scalars(orders)).all()))
     paid = _signups(tenant, product_id).with_only_columns(OrderLine.id)
     result = await session.execute(
         update(OrderLine)

@@ -2,7 +2,9 @@
 
 Placing is one transaction: price on the server, take stock with conditional updates (products
 in id order, several lines of one product counted together), hold the points redeemed as a spend
-entry, redeem coupons, write the order. Any refusal rolls everything back.
+entry, redeem coupons, write the order. Any refusal rolls everything back. Locks follow
+``kit.locks``: products, then the member's account, then coupons (the new order is nobody
+else's to wait for).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from tribekit import pricing
 from tribekit.catalog.repository import Products
 from tribekit.catalog.service import NotEnoughStock
 from tribekit.communities.repository import Communities
-from tribekit.kit import clock
+from tribekit.kit import clock, locks
 from tribekit.kit.errors import NotFound, PermissionDenied, ValidationFailed, field_error
 from tribekit.kit.ids import new_id
 from tribekit.kit.money import Money
@@ -250,6 +252,7 @@ async def place_order(
         expires_at=now + timedelta(minutes=priced.settings.unpaid_ttl_minutes),
     )
     session.add(order)
+    locks.created(session, locks.Rank.ORDER, order_id)  # nobody else sees it before commit
     lines = [
         OrderLine(
             merchant_id=tenant.id,

@@ -3,14 +3,21 @@
 Every step is a conditional status update. Whoever wins the update does what the step entails
 (points for the purchase, stock and points given back), so racing requests, webhooks and
 workers never do it twice. Closing an unpaid order releases its reservations exactly once.
+
+Locks follow ``kit.locks``: the order (its status update), then its products, the member's
+account, its coupons. A batch of orders closed in one transaction (the expiry sweep) locks what
+all of them release up front (``lock_releases``), rank by rank.
 """
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.catalog.repository import Products
@@ -18,6 +25,8 @@ from tribekit.kit import clock
 from tribekit.kit.errors import Conflict, NotFound
 from tribekit.kit.pagination import Page, paginate
 from tribekit.membership.ledger import PointsLedger
+from tribekit.membership.repository import Accounts
+from tribekit.models.coupons import CouponRedemption
 from tribekit.models.orders import Order, OrderLine, Payment
 from tribekit.tenancy.principal import Tenant
 
@@ -78,7 +87,8 @@ async def release(session: AsyncSession, tenant: Tenant, order: Order, *, actor:
     back: Counter[uuid.UUID] = Counter()
     for line in lines:
         back[line.product_id] += line.quantity
-    await Products(session, tenant.id).put_back(back)
+    # An order placed before its products' stock was tracked took none: none goes back.
+    await Products(session, tenant.id).put_back(back, placed_at=order.placed_at)
     if order.points_hold_entry_id is not None:
         await PointsLedger(session, tenant).reverse(
             order.points_hold_entry_id,
@@ -87,6 +97,41 @@ async def release(session: AsyncSession, tenant: Tenant, order: Order, *, actor:
             actor=actor,
         )
     await Coupons(session, tenant.id).give_back(order.id)
+
+
+def _runs(
+    rows: list[tuple[uuid.UUID, uuid.UUID]],
+) -> Iterator[tuple[uuid.UUID, list[uuid.UUID]]]:
+    """(id, merchant id) pairs in id order, as runs of one merchant: ids in global order."""
+    ordered = sorted(set(rows))
+    for merchant_id, run in itertools.groupby(ordered, key=lambda row: row[1]):
+        yield merchant_id, [row_id for row_id, _ in run]
+
+
+async def lock_releases(session: AsyncSession, orders: list[Order]) -> None:
+    """Lock, up front and in the order of ``kit.locks``, every row that releasing ``orders``
+    will lock: their products, the accounts of members holding points on them, their coupons.
+    The orders themselves are locked already (claimed); they may be of several merchants, so
+    each rank is locked in one global id order."""
+    ids = [order.id for order in orders]
+    if not ids:
+        return
+    products = await session.execute(
+        select(OrderLine.product_id, OrderLine.merchant_id).where(OrderLine.order_id.in_(ids))
+    )
+    for merchant_id, product_ids in _runs([(p, m) for p, m in products.all()]):
+        await Products(session, merchant_id).lock_in_order(product_ids)
+    holders = [(o.member_id, o.merchant_id) for o in orders if o.points_hold_entry_id is not None]
+    for merchant_id, member_ids in _runs(holders):
+        for member_id in member_ids:
+            await Accounts(session, merchant_id).lock(member_id)
+    coupons = await session.execute(
+        select(CouponRedemption.coupon_id, CouponRedemption.merchant_id).where(
+            CouponRedemption.order_id.in_(ids), CouponRedemption.released.is_(False)
+        )
+    )
+    for merchant_id, coupon_ids in _runs([(c, m) for c, m in coupons.all()]):
+        await Coupons(session, merchant_id).lock_in_order(coupon_ids)
 
 
 async def _close(

@@ -7,6 +7,13 @@ Points follow the money: redeemed points go back in proportion, earned points ar
 proportion (what the member already spent is recorded as a shortfall), and the refunded spend no
 longer counts toward levels. Each refund is an ``order_events`` row (kind ``refunded``) that other
 domains (commission) read.
+
+Locks follow ``kit.locks``: the order, then the products put back, then the member's account.
+
+Everything happens in the refund's transaction except the provider's part. A provider whose calls
+leave the process (Stripe) gets a durable request on the refund row (``provider_status``
+pending), which the worker performs after commit with the idempotency key ``refund:<refund id>``
+and retries with backoff (``orders/tasks.py``); the manual provider completes at once.
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.catalog.repository import Products
+from tribekit.kit import clock
 from tribekit.kit.errors import Conflict, ValidationFailed, field_error
 from tribekit.kit.ids import new_id
 from tribekit.membership import service as membership
 from tribekit.membership.ledger import NotReversible, PointsLedger
 from tribekit.membership.repository import Entries
-from tribekit.models.orders import Order, OrderLine, Refund, RefundLine
+from tribekit.models.orders import Order, OrderLine, Payment, Refund, RefundLine
 from tribekit.tenancy.principal import Tenant
 
 from . import lifecycle
@@ -89,6 +97,10 @@ async def refund(
     actor: str,
     key: str,
 ) -> Refund:
+    """Refund ``data`` of the order: stock, points and spend now; the money through the
+    provider (at once for manual payments, by the worker after commit for Stripe). ``key`` is
+    the caller's idempotency key (the API stores the answer under it); the provider's key is
+    the refund's own id."""
     orders = Orders(session, tenant.id)
     order = await orders.get_or_404(order_id, for_update=True)
     if order.status not in PAID_STATES:
@@ -117,30 +129,18 @@ async def refund(
         restock=data.restock,
         reason=data.reason,
         created_by=actor,
-    )
-    earlier = await orders.refunds(order.id)
-    refund_row.points_returned = await _return_redeemed(
-        session, tenant, order, lines, earlier, refund_row, everything
-    )
-    refund_row.points_reversed = await _take_back_earned(
-        session, tenant, order, lines, earlier, refund_row, everything
-    )
-    await membership.record_purchase(
-        session,
-        tenant,
-        order.member_id,
-        ref=f"refund:{refund_row.id}",
-        amount=-(amount - (order.shipping if everything else 0)),
-        orders=-1 if everything else 0,
+        provider_status="not_needed",
+        provider_attempts=0,
     )
     if data.restock:
         back: Counter[uuid.UUID] = Counter()
         for part in parts:
             back[part.line.product_id] += part.quantity
         await Products(session, tenant.id).put_back(back)
-    refund_row.payment_id, refund_row.provider_ref = await _pay_back(
-        session, tenant, providers, order, amount, data.reason, key
+    await _membership_effects(
+        session, tenant, order, lines, await orders.refunds(order.id), refund_row, everything
     )
+    await _request_pay_back(session, tenant, providers, order, refund_row)
     order.refunded_amount += amount
     if everything:
         order.status = "refunded"
@@ -167,6 +167,34 @@ async def refund(
     )
     await session.flush()
     return refund_row
+
+
+async def _membership_effects(
+    session: AsyncSession,
+    tenant: Tenant,
+    order: Order,
+    lines: list[OrderLine],
+    earlier: list[Refund],
+    refund_row: Refund,
+    everything: bool,
+) -> None:
+    """What the refund does to the member's membership: redeemed points back, earned points
+    taken back, the refunded spend (and, for a whole order, the order) no longer counted toward
+    levels. Locks the member's account (after the order and the products)."""
+    refund_row.points_returned = await _return_redeemed(
+        session, tenant, order, lines, earlier, refund_row, everything
+    )
+    refund_row.points_reversed = await _take_back_earned(
+        session, tenant, order, lines, earlier, refund_row, everything
+    )
+    await membership.record_purchase(
+        session,
+        tenant,
+        order.member_id,
+        ref=f"refund:{refund_row.id}",
+        amount=-(refund_row.amount - (order.shipping if everything else 0)),
+        orders=-1 if everything else 0,
+    )
 
 
 async def _return_redeemed(
@@ -248,35 +276,46 @@ async def _reverse(
     return abs(posting.entry.points) + posting.entry.shortfall
 
 
-async def _pay_back(
+async def _request_pay_back(
     session: AsyncSession,
     tenant: Tenant,
     providers: Mapping[str, PaymentProvider],
     order: Order,
-    amount: int,
-    reason: str,
-    key: str,
-) -> tuple[uuid.UUID | None, str | None]:
-    """Give the money back through the provider that took it (manual: staff hand it back)."""
+    refund_row: Refund,
+) -> None:
+    """Give the money back through the provider that took it. The manual provider completes at
+    once (staff hand it back); an external one gets a pending request for the worker."""
     paid = [
         p for p in await Orders(session, tenant.id).payments(order.id) if p.status == "succeeded"
     ]
     if not paid:
-        return None, None
+        return  # nothing was paid through a provider (a free order): nothing to give back
     payment = paid[-1]
-    if amount == 0:
-        return payment.id, None
-    done = await provider_named(providers, payment.provider).refund(
-        RefundRequest(
-            provider_ref=payment.provider_ref or "",
-            captured_ref=payment.captured_ref,
-            amount=amount,
-            currency=payment.currency,
-            reason=reason,
-            idempotency_key=f"refund:{order.id}:{key}",
-        )
+    refund_row.payment_id = payment.id
+    if refund_row.amount == 0:
+        return
+    provider = provider_named(providers, payment.provider)  # 422 when no longer configured
+    if provider.external:
+        refund_row.provider_status = "pending"
+        refund_row.provider_next_at = clock.now()
+        return
+    done = await provider.refund(pay_back_request(refund_row, payment))
+    refund_row.provider_ref = done.provider_ref
+    refund_row.provider_status = "succeeded"
+    refund_row.provider_attempts = 1
+    refund_row.provider_settled_at = clock.now()
+
+
+def pay_back_request(refund_row: Refund, payment: Payment) -> RefundRequest:
+    """What the provider is asked; the key is the refund's, so every attempt is the same refund."""
+    return RefundRequest(
+        provider_ref=payment.provider_ref or "",
+        captured_ref=payment.captured_ref,
+        amount=refund_row.amount,
+        currency=payment.currency,
+        reason=refund_row.reason,
+        idempotency_key=f"refund:{refund_row.id}",
     )
-    return payment.id, done.provider_ref
 
 
 async def of_order(session: AsyncSession, tenant: Tenant, order: Order) -> list[Refund]:

@@ -13,6 +13,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from tribekit.kit import locks
 from tribekit.kit.repository import TenantRepository
 from tribekit.models.coupons import Coupon, CouponRedemption
 from tribekit.models.membership import Level, MembershipAccount
@@ -43,6 +44,7 @@ class OrderFilters:
 class Orders(TenantRepository[Order]):
     model = Order
     noun = "order"
+    lock_rank = locks.Rank.ORDER
 
     def filtered(self, filters: OrderFilters) -> Select[Any]:
         stmt = self.select()
@@ -65,6 +67,7 @@ class Orders(TenantRepository[Order]):
     ) -> bool:
         """Move the order to ``to`` if it is in one of ``from_states``; True if this call did
         (and then ``order`` in memory shows the change). False: reload to see why."""
+        locks.acquire(self.session, locks.Rank.ORDER, [order.id])
         result = await self.session.execute(
             update(Order)
             .where(
@@ -161,6 +164,7 @@ class Payments(TenantRepository[Payment]):
 class Coupons(TenantRepository[Coupon]):
     model = Coupon
     noun = "coupon"
+    lock_rank = locks.Rank.COUPON
 
     async def by_codes(self, codes: list[str]) -> dict[str, Coupon]:
         rows = await self.session.scalars(self.select().where(Coupon.code.in_(codes)))
@@ -178,6 +182,7 @@ class Coupons(TenantRepository[Coupon]):
         return int(used or 0)
 
     async def take_use(self, coupon_id: uuid.UUID) -> bool:
+        locks.acquire(self.session, locks.Rank.COUPON, [coupon_id])
         result = await self.session.execute(
             update(Coupon)
             .where(
@@ -201,7 +206,9 @@ class Coupons(TenantRepository[Coupon]):
             .values(released=True)
             .returning(CouponRedemption.coupon_id)
         )
-        for coupon_id in sorted(released.scalars().all()):
+        coupon_ids = sorted(released.scalars().all())
+        locks.acquire(self.session, locks.Rank.COUPON, coupon_ids)
+        for coupon_id in coupon_ids:
             await self.session.execute(
                 update(Coupon)
                 .where(Coupon.merchant_id == self.merchant_id, Coupon.id == coupon_id)

@@ -244,6 +244,15 @@ class RefundOut(Output):
     reason: str
     created_by: str
     created_at: datetime
+    provider_status: Literal["not_needed", "pending", "succeeded", "failed"] = Field(
+        description="The money at the payment provider: not_needed (nothing was paid through "
+        "one), pending (the worker is giving it back), succeeded, or failed (staff must "
+        "settle it with the payer; provider_error says why)"
+    )
+    provider_ref: str | None = Field(description="The provider's id of the refund")
+    provider_attempts: int
+    provider_error: str | None
+    provider_settled_at: datetime | None
 
 
 class RefundList(Output):

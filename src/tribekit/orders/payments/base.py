@@ -66,7 +66,7 @@ class RefundRequest:
     amount: int
     currency: str
     reason: str
-    idempotency_key: str  # stable per refund row
+    idempotency_key: str  # stable per refund row: ``refund:<refund id>``
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,10 @@ class WebhookEvent:
 
 class PaymentProvider(Protocol):
     name: str
+    #: True when the provider's calls leave the process (Stripe). Such calls never run inside a
+    #: database transaction: a refund is then a durable request that the worker performs after
+    #: commit (``orders/tasks.py``). False (manual): ``refund`` only records, with no I/O.
+    external: bool
 
     async def start(self, request: PaymentRequest) -> PaymentStarted: ...
 

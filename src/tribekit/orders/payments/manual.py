@@ -31,6 +31,7 @@ class ManualProvider:
     """
 
     name = "manual"
+    external = False  # nothing leaves the process: a refund completes at once
 
     def __init__(self, instructions: str | None = None) -> None:
         self.instructions = instructions or DEFAULT_INSTRUCTIONS

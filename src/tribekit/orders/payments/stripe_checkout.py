@@ -67,6 +67,7 @@ class StripeCheckoutProvider:
     """
 
     name = "stripe"
+    external = True  # refunds are performed by the worker after commit (orders/tasks.py)
 
     def __init__(
         self,
