@@ -252,6 +252,8 @@ async def test_patch_changes_only_the_fields_sent(
         "category": None,
         "tags": ["autumn"],
         "updated_at": changed["updated_at"],
+        "margin": 3100,  # 61.00 - 30.00, was 29.00
+        "margin_bps": 5081,  # was 4915
     }
     refused = await client.patch(
         f"{API}/{created['id']}", json={"name": None}, headers=shop.headers

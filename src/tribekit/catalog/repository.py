@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, or_, select, true, update
 
 from tribekit.kit import locks
 from tribekit.kit.repository import TenantRepository
@@ -70,9 +71,20 @@ class Products(TenantRepository[Product]):
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]  # DML results have it
 
-    async def put_back(self, quantities: Mapping[uuid.UUID, int]) -> None:
-        """Return units to stock, products in id order (no deadlock between two returns)."""
+    async def put_back(
+        self, quantities: Mapping[uuid.UUID, int], *, placed_at: datetime | None = None
+    ) -> None:
+        """Return units to stock, products in id order (no deadlock between two returns).
+
+        With ``placed_at`` (an unpaid order closing), only products whose stock was tracked when
+        the order was placed get units back: an order placed before tracking started took none.
+        Without it (goods that came back), every tracked product does."""
         locks.acquire(self.session, locks.Rank.PRODUCT, quantities)
+        took = (
+            or_(Product.stock_tracked_since.is_(None), Product.stock_tracked_since <= placed_at)
+            if placed_at is not None
+            else true()
+        )
         for product_id in sorted(quantities):
             await self.session.execute(
                 update(Product)
@@ -80,10 +92,36 @@ class Products(TenantRepository[Product]):
                     Product.merchant_id == self.merchant_id,
                     Product.id == product_id,
                     Product.stock.is_not(None),
+                    took,
                 )
                 .values(stock=Product.stock + quantities[product_id])
                 .execution_options(synchronize_session=False)
             )
+
+    async def start_tracking(self, product_id: uuid.UUID, stock: int, at: datetime) -> bool:
+        """Start counting stock at ``stock`` units, only if it is not counted yet: two starts at
+        once cannot both set a count (the second would overwrite sales made meanwhile)."""
+        locks.acquire(self.session, locks.Rank.PRODUCT, [product_id])
+        result = await self.session.execute(
+            update(Product)
+            .where(
+                Product.merchant_id == self.merchant_id,
+                Product.id == product_id,
+                Product.stock.is_(None),
+            )
+            .values(stock=stock, stock_tracked_since=at)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]  # DML results have it
+
+    async def stop_tracking(self, product_id: uuid.UUID) -> None:
+        locks.acquire(self.session, locks.Rank.PRODUCT, [product_id])
+        await self.session.execute(
+            update(Product)
+            .where(Product.merchant_id == self.merchant_id, Product.id == product_id)
+            .values(stock=None, stock_tracked_since=None)
+            .execution_options(synchronize_session=False)
+        )
 
     async def adjust_stock(self, product_id: uuid.UUID, delta: int) -> int | None:
         """Add ``delta`` (may be negative) unless the result would go below zero; the new stock,

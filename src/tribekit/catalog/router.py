@@ -30,6 +30,8 @@ from .schemas import (
     ProductUpdate,
     StockAdjustment,
     StockOut,
+    StockTracking,
+    StockTrackingOut,
 )
 
 router = APIRouter(prefix=f"{API_PREFIX}/products", tags=["catalog"])
@@ -64,8 +66,12 @@ def media_storage(request: Request) -> FileStorage:
 Storage = Annotated[FileStorage, Depends(media_storage)]
 
 
-def _out(product: Product) -> ProductOut:
-    return ProductOut.model_validate(product, from_attributes=True)
+def _out(product: Product, tenant: Tenant) -> ProductOut:
+    amount, bps, warnings = service.margin_of(product, tenant.currency)
+    fields = {column.key: getattr(product, column.key) for column in Product.__table__.columns}
+    return ProductOut.model_validate(
+        {**fields, "margin": amount, "margin_bps": bps, "warnings": warnings}
+    )
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -95,12 +101,12 @@ async def list_products(
     cursor: Cursor = None,
 ) -> ProductPage:
     page = await service.list_products(session, tenant, filters, limit=limit, cursor=cursor)
-    return ProductPage(items=[_out(p) for p in page.items], next_cursor=page.next_cursor)
+    return ProductPage(items=[_out(p, tenant) for p in page.items], next_cursor=page.next_cursor)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a product or an event")
 async def create_product(data: ProductCreate, session: DbSession, tenant: Writer) -> ProductOut:
-    return _out(await service.create_product(session, tenant, data))
+    return _out(await service.create_product(session, tenant, data), tenant)
 
 
 @router.get(
@@ -153,14 +159,14 @@ async def import_products(
 
 @router.get("/{product_id:uuid}", summary="One product or event")
 async def get_product(product_id: uuid.UUID, session: DbSession, tenant: Reader) -> ProductOut:
-    return _out(await service.get_product(session, tenant, product_id))
+    return _out(await service.get_product(session, tenant, product_id), tenant)
 
 
 @router.patch("/{product_id:uuid}", summary="Change a product; only the fields sent change")
 async def update_product(
     product_id: uuid.UUID, data: ProductUpdate, session: DbSession, tenant: Writer
 ) -> ProductOut:
-    return _out(await service.update_product(session, tenant, product_id, data))
+    return _out(await service.update_product(session, tenant, product_id, data), tenant)
 
 
 @router.post("/{product_id}/stock-adjustments", summary="Add or remove stock")
@@ -169,6 +175,22 @@ async def adjust_stock(
 ) -> StockOut:
     stock = await service.adjust_stock(session, tenant, product_id, data.delta)
     return StockOut(product_id=product_id, stock=stock)
+
+
+@router.put(
+    "/{product_id}/stock-tracking",
+    summary="Start tracking stock (with the units on hand now) or stop tracking it",
+)
+async def set_stock_tracking(
+    product_id: uuid.UUID, data: StockTracking, session: DbSession, tenant: Writer
+) -> StockTrackingOut:
+    product = await service.set_stock_tracking(session, tenant, product_id, data)
+    return StockTrackingOut(
+        product_id=product.id,
+        tracked=product.stock is not None,
+        stock=product.stock,
+        tracked_since=product.stock_tracked_since,
+    )
 
 
 @router.post(
@@ -184,7 +206,7 @@ async def upload_image(
     storage: Storage,
 ) -> ProductOut:
     data = await file.read(service.MAX_IMAGE_BYTES + 1)
-    return _out(await service.add_image(session, tenant, product_id, data, storage))
+    return _out(await service.add_image(session, tenant, product_id, data, storage), tenant)
 
 
 @media_router.get(

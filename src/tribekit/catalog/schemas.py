@@ -96,6 +96,33 @@ class StockOut(Output):
     stock: int
 
 
+class StockTracking(Input):
+    """Start tracking a product's stock (with the units on hand now) or stop tracking it."""
+
+    track: bool
+    stock: int | None = Field(
+        default=None, ge=0, le=10**9, description="Units on hand now; required to start"
+    )
+
+    @model_validator(mode="after")
+    def _stock_iff_tracking(self) -> StockTracking:
+        if self.track and self.stock is None:
+            raise ValueError("stock: give the units on hand now to start tracking")
+        if not self.track and self.stock is not None:
+            raise ValueError("stock: leave it out to stop tracking")
+        return self
+
+
+class StockTrackingOut(Output):
+    product_id: uuid.UUID
+    tracked: bool
+    stock: int | None
+    tracked_since: datetime | None = Field(
+        description="When tracking last started through the API; null when not tracked or "
+        "tracked since the product was created"
+    )
+
+
 class ProductOut(Output):
     id: uuid.UUID
     sku: str | None
@@ -117,6 +144,13 @@ class ProductOut(Output):
     signup_deadline: datetime | None
     created_at: datetime
     updated_at: datetime
+    margin: int | None = Field(
+        description="price - cost_price, minor units; null without a cost price"
+    )
+    margin_bps: int | None = Field(description="margin / price in basis points")
+    warnings: list[str] = Field(
+        description="Prices below the cost price (allowed, e.g. for a traffic product)"
+    )
 
 
 class ProductPage(Output):

@@ -7,16 +7,18 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import Conflict, PayloadTooLarge, ValidationFailed, field_error
 from tribekit.kit.ids import new_id
 from tribekit.kit.pagination import Page, paginate
 from tribekit.kit.storage import FileStorage, sniff_image
 from tribekit.models.catalog import Product
+from tribekit.pricing import margin
 from tribekit.tenancy.principal import Tenant
 
 from .repository import ProductFilters, Products
-from .schemas import ProductCreate, ProductUpdate
+from .schemas import ProductCreate, ProductUpdate, StockTracking
 
 EVENT_FIELDS = ("starts_at", "ends_at", "place", "signup_deadline")
 MAX_IMAGES = 20  # as ProductFields.images allows
@@ -190,3 +192,47 @@ async def add_image(
     url = await storage.save(key, data, content_type)
     product.images = [*product.images, url]
     return product
+
+
+class StockAlreadyTracked(Conflict):
+    code = "stock_already_tracked"
+    title = "The product's stock is tracked already"
+
+
+async def set_stock_tracking(
+    session: AsyncSession, tenant: Tenant, product_id: uuid.UUID, data: StockTracking
+) -> Product:
+    """Start tracking stock with the units on hand now, or stop tracking it (stopping twice is
+    the same as once). Starting is refused while stock is tracked: correct it with a stock
+    adjustment, which adds to what concurrent sales left instead of overwriting it."""
+    products = Products(session, tenant.id)
+    product = await products.get_or_404(product_id)
+    if data.track:
+        assert data.stock is not None  # the schema requires it
+        if not await products.start_tracking(product_id, data.stock, clock.now()):
+            raise StockAlreadyTracked(
+                f"product {product_id} tracks its stock already ({await _stock(products, product)}"
+                " units); add or remove units with a stock adjustment",
+                stock=product.stock,
+            )
+    else:
+        await products.stop_tracking(product_id)
+    await session.refresh(product, ["stock", "stock_tracked_since"])
+    return product
+
+
+def margin_of(product: Product, currency: str) -> tuple[int | None, int | None, list[str]]:
+    """(price - cost, that in basis points of the price, warnings about prices below cost)."""
+    cost = product.cost_price
+    warnings = margin.price_warnings(product.price, cost, "price", currency)
+    for tier in product.ladder:
+        warnings += margin.price_warnings(
+            int(tier["unit_price"]),
+            cost,
+            f"ladder price from {tier['min_quantity']} units",
+            currency,
+        )
+    if cost is None:
+        return None, None, warnings
+    got = margin.of(product.price, cost, currency)
+    return got.amount, got.bps, warnings

@@ -12,7 +12,9 @@ from tribekit.catalog.repository import Products
 from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import NotFound, field_error
+from tribekit.models.catalog import Product
 from tribekit.models.membership import Level, LevelPrice, MembershipPlan, MembershipSettings
+from tribekit.pricing import margin
 from tribekit.tenancy.principal import Tenant
 
 from .repository import Levels, Plans, forget_ladder, saved_settings, settings_of
@@ -110,6 +112,28 @@ async def set_level_price(
         row.price = price
         await session.flush()
     return row
+
+
+async def level_price_warnings(
+    session: AsyncSession, tenant: Tenant, rows: list[LevelPrice]
+) -> dict[uuid.UUID, list[str]]:
+    """Per product, a warning when its level price is below its cost price (allowed: flagged)."""
+    ids = sorted({row.product_id for row in rows})
+    costs = dict(
+        (
+            await session.execute(
+                select(Product.id, Product.cost_price).where(
+                    Product.merchant_id == tenant.id, Product.id.in_(ids)
+                )
+            )
+        ).all()
+    )
+    return {
+        row.product_id: margin.price_warnings(
+            row.price, costs.get(row.product_id), "level price", tenant.currency
+        )
+        for row in rows
+    }
 
 
 async def delete_level_price(

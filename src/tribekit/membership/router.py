@@ -21,6 +21,7 @@ from tribekit.api.deps import (
 from tribekit.models.membership import (
     Level,
     LevelChange,
+    LevelPrice,
     MembershipPlan,
     MembershipSettings,
     PlanSubscription,
@@ -94,6 +95,12 @@ def _ref(level: Level | None) -> LevelRef | None:
     return None if level is None else LevelRef(id=level.id, name=level.name, rank=level.rank)
 
 
+def _level_price_out(row: LevelPrice, warnings: list[str]) -> LevelPriceOut:
+    return LevelPriceOut(
+        level_id=row.level_id, product_id=row.product_id, price=row.price, warnings=warnings
+    )
+
+
 def _entry_out(entry: PointsEntry) -> EntryOut:
     return EntryOut.model_validate(entry, from_attributes=True)
 
@@ -146,9 +153,8 @@ async def list_level_prices(
     level_id: uuid.UUID, session: DbSession, tenant: Reader
 ) -> LevelPriceList:
     rows = await config.list_level_prices(session, tenant, level_id)
-    return LevelPriceList(
-        items=[LevelPriceOut.model_validate(r, from_attributes=True) for r in rows]
-    )
+    warnings = await config.level_price_warnings(session, tenant, rows)
+    return LevelPriceList(items=[_level_price_out(r, warnings[r.product_id]) for r in rows])
 
 
 @config_router.put("/levels/{level_id}/prices/{product_id}", summary="Set a level price")
@@ -160,7 +166,8 @@ async def set_level_price(
     tenant: Configurer,
 ) -> LevelPriceOut:
     row = await config.set_level_price(session, tenant, level_id, product_id, data.price)
-    return LevelPriceOut.model_validate(row, from_attributes=True)
+    warnings = await config.level_price_warnings(session, tenant, [row])
+    return _level_price_out(row, warnings[row.product_id])
 
 
 @config_router.delete(

@@ -121,6 +121,9 @@ class LevelPriceOut(Output):
     level_id: uuid.UUID
     product_id: uuid.UUID
     price: int
+    warnings: list[str] = Field(
+        default_factory=list, description="A level price below the product's cost is flagged"
+    )
 
 
 class LevelPriceList(Output):

@@ -35,6 +35,9 @@ class Product(TenantRow):
     price: Mapped[int] = mapped_column(Integer)  # regular price, minor units
     cost_price: Mapped[int | None] = mapped_column(Integer)  # for margin by role
     stock: Mapped[int | None] = mapped_column(Integer)
+    # When stock tracking last started: an unpaid order placed before then took no stock, so
+    # closing it gives none back (``Products.put_back``).
+    stock_tracked_since: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     category: Mapped[str | None] = mapped_column(String(100))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -154,6 +154,7 @@ class OrderLine(TenantRow):
     # Events: attended | no_show, recorded at check-in.
     attendance: Mapped[str | None] = mapped_column(String(8))
     checked_in_at: Mapped[datetime | None]
+    unit_cost: Mapped[int | None] = mapped_column(BigInteger)  # cost price when ordered (margin)
 
 
 class Payment(TenantRow):

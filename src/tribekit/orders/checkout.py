@@ -147,6 +147,7 @@ async def price_cart(
             regular_price=product.price,
             level_price=level_prices.get(product.id),
             ladder=tuple(pricing.Tier(t["min_quantity"], t["unit_price"]) for t in product.ladder),
+            unit_cost=product.cost_price,
         )
         for index, line in enumerate(cart.lines)
         for product in (products[line.product_id],)
@@ -271,6 +272,7 @@ async def place_order(
             total=line.total,
             refunded_quantity=0,
             refunded_amount=0,
+            unit_cost=line.unit_cost,
         )
         for index, line in enumerate(quote.lines)
     ]

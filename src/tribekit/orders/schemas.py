@@ -83,6 +83,19 @@ class StaffOrderIn(OrderIn):
     member_id: uuid.UUID
 
 
+class MarginOut(Output):
+    """What is left once the cost is paid (staff only; members get null). Revenue is what the
+    buyer pays for the goods after coupons and points; shipping is not margin."""
+
+    revenue: int
+    cost: int | None = Field(description="Null when a line's product has no cost price")
+    amount: int | None = Field(description="revenue - cost; null when the cost is unknown")
+    bps: int | None = Field(description="amount / revenue in basis points")
+    below_cost: bool
+    unknown_lines: int = Field(description="Lines without a cost price")
+    why: str
+
+
 class PricedLineOut(Output):
     key: str
     product_id: uuid.UUID
@@ -98,6 +111,8 @@ class PricedLineOut(Output):
     points_discount: int
     total: int
     why: list[str]
+    unit_cost: int | None = Field(default=None, description="Staff only: the cost price")
+    margin: MarginOut | None = Field(default=None, description="Staff only")
 
 
 class CouponResultOut(Output):
@@ -120,6 +135,7 @@ class QuoteOut(Output):
     total: int
     points_to_earn: int
     why: list[str]
+    margin: MarginOut | None = Field(default=None, description="Staff only: all lines together")
 
 
 class OrderLineOut(Output):
@@ -138,6 +154,8 @@ class OrderLineOut(Output):
     refunded_quantity: int
     refunded_amount: int
     attendance: str | None
+    unit_cost: int | None = Field(default=None, description="Staff only: cost price when ordered")
+    margin: MarginOut | None = Field(default=None, description="Staff only, as ordered")
 
 
 class PaymentOut(Output):
@@ -189,6 +207,9 @@ class OrderOut(Output):
     close_reason: str | None
     lines: list[OrderLineOut]
     payments: list[PaymentOut]
+    margin: MarginOut | None = Field(
+        default=None, description="Staff only: the goods as ordered, all lines together"
+    )
 
 
 class OrderSummary(Output):

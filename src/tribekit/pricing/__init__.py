@@ -4,7 +4,9 @@ No I/O and nothing of Tribekit but ``kit``: the API, the robot and the member pa
 ``quote`` and get the same answer. Money is integer minor units, rates are basis points.
 """
 
+from . import margin
 from .engine import quote
+from .margin import Margin
 from .points import points_for_amount
 from .types import (
     Adjustment,
@@ -32,6 +34,7 @@ __all__ = [
     "CouponResult",
     "LineInput",
     "LineKind",
+    "Margin",
     "MemberInput",
     "PointsRounding",
     "PriceSource",
@@ -40,6 +43,7 @@ __all__ = [
     "PricingRules",
     "Quote",
     "Tier",
+    "margin",
     "points_for_amount",
     "quote",
 ]

@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 
-from . import base_price
+from . import base_price, margin
 from ._allocation import LineRef, split
 from ._words import level_label, money
 from .coupons import CouponLine, apply_coupons
@@ -97,6 +97,7 @@ def quote(
             coupon.line_discounts[ref],
             point_shares[ref],
             (*coupon.line_why[ref], *_points_why(point_shares[ref], currency)),
+            currency,
         )
         for ref, line, base in zip(refs, lines, bases, strict=True)
     ]
@@ -114,6 +115,7 @@ def quote(
         points_to_earn=earned,
         adjustments=tuple(adjustments),
         why=tuple(why),
+        margin=margin.total((p.margin for p in priced if p.margin is not None), currency),
     )
 
 
@@ -134,8 +136,10 @@ def _priced_line(
     coupon_discount: int,
     points_discount: int,
     why: tuple[str, ...],
+    currency: str,
 ) -> PricedLine:
     base_total = base.unit_price * line.quantity
+    total = base_total - coupon_discount - points_discount
     return PricedLine(
         key=line.key,
         product_id=line.product_id,
@@ -149,6 +153,8 @@ def _priced_line(
         base_total=base_total,
         coupon_discount=coupon_discount,
         points_discount=points_discount,
-        total=base_total - coupon_discount - points_discount,
+        total=total,
         why=(base.why, *why),
+        unit_cost=line.unit_cost,
+        margin=margin.line(total, line.unit_cost, line.quantity, currency),
     )

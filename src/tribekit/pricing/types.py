@@ -12,6 +12,8 @@ from typing import Literal
 
 from tribekit.kit.money import Rounding
 
+from .margin import Margin
+
 PriceSource = Literal["regular", "level_discount", "level_price", "quantity_ladder", "campaign"]
 PointsRounding = Literal["floor", "half_up", "half_even"]
 AdjustmentKind = Literal["base_price", "coupon", "points", "shipping", "floor"]
@@ -46,6 +48,7 @@ class LineInput:
     ladder: tuple[Tier, ...] = ()
     campaign_price: int | None = None  # a running flash sale / group buy price
     campaign_name: str | None = None
+    unit_cost: int | None = None  # the product's cost price, for the margin; None: unknown
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ class PricedLine:
     points_discount: int  # this line's share of the points (>= 0)
     total: int  # base_total - coupon_discount - points_discount
     why: tuple[str, ...]
+    unit_cost: int | None = None
+    margin: Margin | None = None  # of ``total`` at ``unit_cost`` x quantity
 
 
 @dataclass(frozen=True)
@@ -143,3 +148,4 @@ class Quote:
     points_to_earn: int
     adjustments: tuple[Adjustment, ...]
     why: tuple[str, ...]
+    margin: Margin | None = None  # of the goods (shipping is not margin), all lines together

@@ -69,6 +69,8 @@ def check_line(line: LineInput) -> None:
         _at_least(line.level_price, 0, f"{where}: level_price")
     if line.campaign_price is not None:
         _at_least(line.campaign_price, 0, f"{where}: campaign_price")
+    if line.unit_cost is not None:
+        _at_least(line.unit_cost, 0, f"{where}: unit_cost")
     previous = 0
     for tier in line.ladder:
         _at_least(tier.min_quantity, 1, f"{where}: ladder min_quantity")

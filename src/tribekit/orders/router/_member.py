@@ -65,7 +65,7 @@ async def start_member_session(
 @me_router.post("/quote", summary="Price my cart (no side effects)")
 async def my_quote(data: CartIn, session: DbSession, member: CurrentMember) -> QuoteOut:
     priced = await checkout.price_cart(session, member.tenant, member.member_id, data)
-    return quote_out(priced.quote)
+    return quote_out(priced.quote, staff=False)
 
 
 @me_router.post(
@@ -83,7 +83,7 @@ async def place_my_order(
         placed = await checkout.place_order(
             session, tenant, member.member_id, data, actor=member.actor
         )
-        return await order_out(session, tenant, placed.order, placed)
+        return await order_out(session, tenant, placed.order, placed, staff=False)
 
     return await once(
         session,
@@ -112,7 +112,7 @@ async def my_orders(
 @me_router.get("/orders/{order_id}", summary="One of my orders")
 async def my_order(order_id: uuid.UUID, session: DbSession, member: CurrentMember) -> OrderOut:
     order = await lifecycle.member_order(session, member.tenant, order_id, member.member_id)
-    return await order_out(session, member.tenant, order)
+    return await order_out(session, member.tenant, order, staff=False)
 
 
 @me_router.post(
@@ -181,4 +181,5 @@ async def cancel_my_order(
             actor=member.actor,
             member_id=member.member_id,
         ),
+        staff=False,
     )

@@ -14,10 +14,12 @@ from tribekit.api.idempotency import once
 from tribekit.models.orders import Order, Refund
 from tribekit.orders import lifecycle
 from tribekit.orders.schemas import (
+    MarginOut,
     OrderOut,
     QuoteOut,
     RefundOut,
 )
+from tribekit.pricing import margin
 from tribekit.tenancy.permissions import Permission
 from tribekit.tenancy.principal import Tenant
 
@@ -28,18 +30,44 @@ Configurer = Annotated[Tenant, authorized(Permission.CHECKOUT_CONFIGURE)]
 Answer = OrderOut | JSONResponse
 
 
-def quote_out(quote: Any) -> QuoteOut:
-    return QuoteOut.model_validate(quote, from_attributes=True)
+def quote_out(quote: Any, *, staff: bool = True) -> QuoteOut:
+    """The quote; its cost prices and margins only for staff."""
+    out = QuoteOut.model_validate(quote, from_attributes=True)
+    if not staff:
+        out.margin = None
+        for line in out.lines:
+            line.unit_cost, line.margin = None, None
+    return out
 
 
 async def order_out(
-    session: DbSession, tenant: Tenant, order: Order, found: lifecycle.OrderDetail | None = None
+    session: DbSession,
+    tenant: Tenant,
+    order: Order,
+    found: lifecycle.OrderDetail | None = None,
+    *,
+    staff: bool = True,
 ) -> OrderOut:
+    """The order; its cost prices and margins (as ordered) only for staff."""
     found = found or await lifecycle.detail(session, tenant, order)
     data = {column.key: getattr(order, column.key) for column in Order.__table__.columns}
-    return OrderOut.model_validate(
+    out = OrderOut.model_validate(
         {**data, "lines": found.lines, "payments": found.payments}, from_attributes=True
     )
+    if staff:
+        margins = [
+            margin.line(line.total, line.unit_cost, line.quantity, order.currency)
+            for line in found.lines
+        ]
+        for line_out, line_margin in zip(out.lines, margins, strict=True):
+            line_out.margin = MarginOut.model_validate(line_margin, from_attributes=True)
+        out.margin = MarginOut.model_validate(
+            margin.total(margins, order.currency), from_attributes=True
+        )
+    else:
+        for line_out in out.lines:
+            line_out.unit_cost = None
+    return out
 
 
 def refund_out(refund: Refund) -> RefundOut:
@@ -54,11 +82,13 @@ async def step(
     operation: str,
     request: Any,
     action: Any,
+    *,
+    staff: bool = True,
 ) -> Answer:
     """One state change of an order, run once per caller and idempotency key."""
 
     async def work() -> OrderOut:
-        return await order_out(session, tenant, await action())
+        return await order_out(session, tenant, await action(), staff=staff)
 
     return await once(
         session,
