@@ -575,3 +575,30 @@ async def test_renaming_onto_another_level_or_plan_is_a_conflict(
     assert plan.status_code == 409
     gold = await client.get(f"/api/v1/membership/levels/{ladder.gold.id}", headers=shop.headers)
     assert gold.json()["rank"] == 2
+
+
+async def test_a_typo_in_a_rule_metric_is_one_error_naming_the_metrics(
+    client: AsyncClient, factory: Factory
+) -> None:
+    shop = await factory.shop()
+    response = await client.post(
+        "/api/v1/membership/levels",
+        json={
+            "name": "X",
+            "rank": 5,
+            "rule": {"all": [earned(1), {"metric": "points_earnd", "at_least": 1}]},
+        },
+        headers=shop.headers,
+    )
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "validation_failed"
+    assert [(e["loc"], e["message"]) for e in problem["errors"]] == [
+        (
+            ["body", "rule", "all", "all", 1],
+            "Value error, unknown metric 'points_earnd'; the metrics are points_earned, "
+            "amount_spent, order_count, paid_plan",
+        )
+    ]
+    listed = await client.get("/api/v1/membership/levels", headers=shop.headers)
+    assert listed.json()["items"] == []

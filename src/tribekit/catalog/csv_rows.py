@@ -147,6 +147,10 @@ class Importer:
             changes = {name: value for name, value in values.items() if value != before[name]}
             for name, value in changes.items():
                 setattr(product, name, value)
+            if "stock" in changes and (before["stock"] is None or changes["stock"] is None):
+                # Tracking starts or stops here, as through PUT .../stock-tracking.
+                started = changes["stock"] is not None
+                product.stock_tracked_since = clock.now() if started else None
             if changes:
                 self.report.updated += 1
             else:

@@ -12,10 +12,10 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, TypeAdapter, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, TypeAdapter, model_validator
 
 from tribekit.kit import clock
 from tribekit.kit.money import Money
@@ -85,7 +85,48 @@ class AnyOf(Input):
     any: list[Rule] = Field(min_length=1, max_length=10)
 
 
-Rule = Annotated[MetricCondition | PlanCondition | AllOf | AnyOf, Field(union_mode="smart")]
+METRIC_NAMES = (*get_args(Metric), "paid_plan")
+
+
+def _rule_kind(value: Any) -> str | None:
+    """Which kind of rule ``value`` is, so that a mistake is reported against that kind only
+    (not once for every kind it might have been)."""
+    if isinstance(value, dict):
+        if "all" in value:
+            return "all"
+        if "any" in value:
+            return "any"
+        return "plan" if value.get("metric") == "paid_plan" else "metric"
+    if isinstance(value, AllOf):
+        return "all"
+    if isinstance(value, AnyOf):
+        return "any"
+    return "plan" if isinstance(value, PlanCondition) else "metric"
+
+
+def _known_metric(value: Any) -> Any:
+    if isinstance(value, dict) and "all" not in value and "any" not in value:
+        metric = value.get("metric")
+        if metric is None:
+            raise ValueError(
+                "a rule is a condition on a metric ({'metric': ..., 'at_least': ...}), "
+                "{'all': [rules]} or {'any': [rules]}; the metrics are " + ", ".join(METRIC_NAMES)
+            )
+        if metric not in METRIC_NAMES:
+            raise ValueError(
+                f"unknown metric {metric!r}; the metrics are " + ", ".join(METRIC_NAMES)
+            )
+    return value
+
+
+Rule = Annotated[
+    Annotated[MetricCondition, Tag("metric")]
+    | Annotated[PlanCondition, Tag("plan")]
+    | Annotated[AllOf, Tag("all")]
+    | Annotated[AnyOf, Tag("any")],
+    Discriminator(_rule_kind),
+    BeforeValidator(_known_metric),
+]
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
 _RULE = TypeAdapter[Rule](Rule)

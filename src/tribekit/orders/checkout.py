@@ -166,11 +166,12 @@ async def price_cart(
             lines,
             member_input,
             rules,
-            coupons=[c.pricing for c in usable],
+            coupons=coupon_book.engine_inputs(usable),
             points_to_redeem=cart.points_to_redeem,
         )
     except pricing.PricingError as exc:
         raise ValidationFailed(str(exc)) from exc
+    quote = coupon_book.with_refused(quote, usable)  # codes that cannot be used: not applied
     if quote.undiscounted_subtotal > MAX_ORDER_AMOUNT:
         most = Money(MAX_ORDER_AMOUNT, tenant.currency)
         raise field_error("lines", f"an order may come to at most {most}; split it in several")
@@ -214,6 +215,7 @@ async def place_order(
     actor: str,
 ) -> OrderDetail:
     priced = await price_cart(session, tenant, member_id, data)
+    coupon_book.check_all_usable(priced.coupons)
     quote = priced.quote
     attribution = data.attribution
     if attribution.community_id is not None:

@@ -1,13 +1,16 @@
 """The coupon book: which of the codes a member gives can be used, and using them.
 
 A code is checked when a cart is priced (exists, active, in its time window, uses left, the
-member's own uses left); whether it applies to this cart is the pricing engine's call. Placing
+member's own uses left); a quote reports a code that fails as not applied, with the reason, and
+an order is not placed with it. Whether a usable coupon applies to this cart is the pricing
+engine's call. Placing
 the order redeems each applied coupon with a conditional update and records the redemption;
 cancelling or expiring the order gives the use back, once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 
@@ -39,35 +42,45 @@ class CouponUsedUp(Conflict):
 
 @dataclass(frozen=True)
 class Usable:
-    coupon: Coupon
-    pricing: pricing.CouponInput
+    """A code the member gave: its coupon, or why it cannot be used now. A quote shows a
+    refused code as not applied, with the reason; placing an order with one is refused."""
+
+    code: str
+    coupon: Coupon | None
+    pricing: pricing.CouponInput | None  # None when refused
+    refused: str | None = None
+    used_up: bool = False  # refused because no use is left (for the shop or for this member)
+
+    def error(self) -> CouponUsedUp | CouponNotUsable:
+        if self.used_up:
+            return CouponUsedUp(f"coupon_codes: {self.refused}", code=self.code)
+        return CouponNotUsable(f"coupon_codes: {self.refused}", code=self.code)
 
 
 def normal_code(code: str) -> str:
     return code.strip().upper()
 
 
-def _usable_now(coupon: Coupon | None, code: str, member_uses: int) -> str | None:
-    """Why the coupon cannot be used now, or None."""
+def _usable_now(coupon: Coupon | None, code: str, member_uses: int) -> tuple[str, bool] | None:
+    """Why the coupon cannot be used now and whether it is for lack of uses, or None."""
     now = clock.now()
     if coupon is None or not coupon.active:
-        return f"no active coupon {code!r} at this shop"
+        return f"no active coupon {code!r} at this shop", False
     if coupon.starts_at is not None and coupon.starts_at > now:
-        return f"coupon {code} can be used from {coupon.starts_at:%Y-%m-%d %H:%M} UTC"
+        return f"coupon {code} can be used from {coupon.starts_at:%Y-%m-%d %H:%M} UTC", False
     if coupon.ends_at is not None and coupon.ends_at <= now:
-        return f"coupon {code} ended at {coupon.ends_at:%Y-%m-%d %H:%M} UTC"
+        return f"coupon {code} ended at {coupon.ends_at:%Y-%m-%d %H:%M} UTC", False
     if coupon.usage_limit is not None and coupon.used >= coupon.usage_limit:
-        return f"coupon {code} has no uses left"
+        return f"coupon {code} has no uses left", True
     if coupon.per_member_limit is not None and member_uses >= coupon.per_member_limit:
-        return f"coupon {code} was already used by this member"
+        return f"coupon {code} was already used by this member", True
     return None
 
 
 async def resolve(
     session: AsyncSession, tenant: Tenant, member_id: uuid.UUID, codes: list[str]
 ) -> list[Usable]:
-    """The coupons behind ``codes``, in the order given; a code that cannot be used is a 422
-    that says why (the caller removes it and asks again)."""
+    """The coupons behind ``codes``, in the order given, each usable or refused with why."""
     if not codes:
         return []
     wanted = list(dict.fromkeys(normal_code(code) for code in codes))
@@ -77,11 +90,43 @@ async def resolve(
     for code in wanted:
         coupon = found.get(code)
         uses = await coupons.member_uses(coupon.id, member_id) if coupon else 0
-        if why := _usable_now(coupon, code, uses):
-            raise CouponNotUsable(f"coupon_codes: {why}", code=code)
+        if refusal := _usable_now(coupon, code, uses):
+            why, used_up = refusal
+            usable.append(Usable(code, coupon, None, why, used_up))
+            continue
         assert coupon is not None
-        usable.append(Usable(coupon, _pricing_input(coupon)))
+        usable.append(Usable(code, coupon, _pricing_input(coupon)))
     return usable
+
+
+def engine_inputs(usable: list[Usable]) -> list[pricing.CouponInput]:
+    """What the pricing engine gets: the codes that can be used now."""
+    return [u.pricing for u in usable if u.pricing is not None]
+
+
+def with_refused(quote: pricing.Quote, usable: list[Usable]) -> pricing.Quote:
+    """``quote`` with the refused codes reported as not applied, in the order the member gave
+    the codes, each with its reason."""
+    refused = {u.code: u.refused for u in usable if u.refused is not None}
+    if not refused:
+        return quote
+    priced = {c.code: c for c in quote.coupons}
+    results = tuple(
+        priced[u.code]
+        if u.code in priced
+        else pricing.CouponResult(u.code, False, 0, refused[u.code] or "")
+        for u in usable
+    )
+    notes = tuple(f"coupon {code} not applied: {why}" for code, why in refused.items())
+    return dataclasses.replace(quote, coupons=results, why=(*quote.why, *notes))
+
+
+def check_all_usable(usable: list[Usable]) -> None:
+    """An order is placed only with codes that can be used: 409 ``coupon_used_up`` when no use
+    is left, 422 ``coupon_not_usable`` otherwise (the member removes the code and orders again)."""
+    for item in usable:
+        if item.refused is not None:
+            raise item.error()
 
 
 def _pricing_input(coupon: Coupon) -> pricing.CouponInput:
@@ -109,21 +154,22 @@ async def redeem(
     """Use each coupon the quote applied. The member's membership lock serialises one member's
     orders, so the per-member limit is checked with no other order of theirs in between."""
     applied = {c.code: c.discount for c in quote.coupons if c.applied}
-    chosen = [u for u in usable if u.coupon.code in applied]
+    chosen = [u.coupon for u in usable if u.coupon is not None and u.code in applied]
     if not chosen:
         return
     await Accounts(session, tenant.id).lock(order.member_id)
     coupons = Coupons(session, tenant.id)
-    for item in sorted(chosen, key=lambda u: u.coupon.id):
-        coupon = item.coupon
+    for coupon in sorted(chosen, key=lambda c: c.id):
         uses = await coupons.member_uses(coupon.id, order.member_id)
         if coupon.per_member_limit is not None and uses >= coupon.per_member_limit:
-            raise CouponNotUsable(
+            raise CouponUsedUp(
                 f"coupon_codes: coupon {coupon.code} was already used by this member",
                 code=coupon.code,
             )
         if not await coupons.take_use(coupon.id):
-            raise CouponUsedUp(f"coupon {coupon.code} has no uses left", code=coupon.code)
+            raise CouponUsedUp(
+                f"coupon_codes: coupon {coupon.code} has no uses left", code=coupon.code
+            )
         session.add(
             CouponRedemption(
                 merchant_id=tenant.id,
