@@ -8,7 +8,8 @@ The ranks, lowest first:
 rank       rows (and the key they are ordered by)
 =========  =====================================================================================
 ORDER      ``orders`` (order id). The rows that belong to one order (its lines, payments,
-           refunds, coupon redemptions) are written only under its lock and take no rank.
+           refunds, coupon redemptions) take no rank of their own: a path that changes them
+           and the order locks the order first.
 PRODUCT    ``products`` (product id): stock taken, given back or adjusted
 ACCOUNT    ``membership_accounts`` (member id): points, level, plans of one member
 COUPON     ``coupons`` (coupon id): uses taken and given back

@@ -124,7 +124,8 @@ async def record_manual_payment(
     """Staff took the money (cash, bank transfer): the order is paid. A pending manual payment
     the member started is the one confirmed."""
     orders = Orders(session, tenant.id)
-    order = await orders.get_or_404(order_id)
+    # The order first (kit.locks), then its payment row: never the payment before its order.
+    order = await orders.get_or_404(order_id, for_update=True)
     _waiting(order, "paid")
     pending = [
         p

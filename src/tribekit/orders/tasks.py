@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 #: How long a claimed attempt is its worker's: longer than one provider call can take (Stripe:
 #: a 30 s timeout and 2 network retries), so a second worker never calls while the first may.
 ATTEMPT_LEASE = timedelta(minutes=5)
-#: Attempts before a refund the provider never answered is marked failed (about 4 hours).
+#: Attempts before a refund the provider never answered is marked failed (about 2 hours).
 MAX_ATTEMPTS = 9
 FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
