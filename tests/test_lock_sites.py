@@ -1,0 +1,61 @@
+"""Every row lock in the code goes through ``kit.locks`` or is listed here with the reason it
+takes no part in the lock order. A new ``FOR UPDATE``, ``claim_due`` or conditional update of an
+order, product, membership account or coupon that does not ask the tracker fails this test, so
+an out-of-order lock cannot be written by accident: either it calls ``locks.acquire`` (and the
+tracker checks its order at run time) or it is added below, on review, with its reason."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import tribekit
+
+SOURCE = Path(tribekit.__file__).parent
+LOCKING = re.compile(
+    r"\bupdate\((Product|Coupon|Order|MembershipAccount)\)|\.with_for_update\(|\bclaim_due\("
+)
+
+#: module:function -> why it locks without asking ``kit.locks``.
+OUTSIDE_THE_ORDER = {
+    "kit/repository.py:_by_id": "builds the statement; get() asks the tracker before using it",
+    "kit/worker.py:claim_due": "the helper itself; each sweep that claims ranked rows records "
+    "them with locks.acquire(skip_locked=True)",
+    "catalog/csv_rows.py:_lock_by_sku": "a CSV import batch locks one merchant's products by SKU "
+    "in id order, in one statement, in a transaction that takes no other ranked lock",
+    "members/privacy.py:erase_everywhere": "KNOWN GAP: erasure rewrites the member's orders one "
+    "by one in query order without the tracker; it should lock them with Orders.lock_in_order",
+    "members/repository.py:get_current": "members rows are outside the order (a member lock is "
+    "never held while waiting for a ranked row)",
+    "membership/levels.py:review_due": "FOR UPDATE SKIP LOCKED over accounts: never waits",
+    "orders/events.py:_claim": "an event consumer's own row, SKIP LOCKED: never waits",
+    "orders/tasks.py:record_pay_back": "a refund's provider columns belong to the worker; it "
+    "locks that one row alone in its own short transaction",
+    "tenancy/auth.py:revoke_token": "API tokens are outside the order",
+    "tenancy/repository.py:touch_token": "API tokens, SKIP LOCKED",
+    "tenancy/repository.py:of_user": "staff roles are outside the order",
+    "tenancy/repository.py:lock_owners": "staff roles are outside the order (owners in id order)",
+    "tenancy/tasks.py:purge_expired_sessions": "staff sessions are outside the order",
+    "membership/tasks.py:apply_rule_changes": "membership settings rows, SKIP LOCKED: never waits",
+    "orders/tasks.py:claim_pay_backs": "refund requests due at the provider, SKIP LOCKED: never "
+    "waits",
+}
+
+
+def _locking_functions() -> set[str]:
+    found = set()
+    for path in sorted(SOURCE.rglob("*.py")):
+        text = path.read_text()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                body = ast.get_source_segment(text, node) or ""
+                if LOCKING.search(body) and "locks.acquire(" not in body:
+                    found.add(f"{path.relative_to(SOURCE).as_posix()}:{node.name}")
+    return found
+
+
+def test_every_row_lock_asks_the_tracker_or_says_why_not() -> None:
+    found = _locking_functions()
+    assert sorted(found - set(OUTSIDE_THE_ORDER)) == []  # new locks: ask kit.locks
+    assert sorted(set(OUTSIDE_THE_ORDER) - found) == []  # stale entries: remove them
