@@ -146,16 +146,19 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 async def _load(
-    base_url: str, one: Callable[[aiohttp.ClientSession, int], Awaitable[None]]
+    base_url: str,
+    one: Callable[[aiohttp.ClientSession, int], Awaitable[None]],
+    clients: int = CLIENTS,
+    seconds: float = SECONDS,
 ) -> tuple[int, list[float]]:
-    """``CLIENTS`` concurrent loops of ``one`` for ``SECONDS`` (after a 2 s warm-up). The
+    """``clients`` concurrent loops of ``one`` for ``seconds`` (after a 2 s warm-up). The
     client is aiohttp: lighter than the server it measures, since both share the machine."""
     latencies: list[float] = []
     done = 0
-    connector = aiohttp.TCPConnector(limit=CLIENTS)
+    connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(base_url, connector=connector) as client:
         warm_until = time.perf_counter() + 2
-        stop_at = warm_until + SECONDS
+        stop_at = warm_until + seconds
 
         async def loop(worker: int) -> None:
             nonlocal done
@@ -167,7 +170,7 @@ async def _load(
                     latencies.append(time.perf_counter() - now)
                     done += 1
 
-        await asyncio.gather(*(loop(w) for w in range(CLIENTS)))
+        await asyncio.gather(*(loop(w) for w in range(clients)))
     return done, latencies
 
 

@@ -1,5 +1,6 @@
-"""The floor of the order benchmark: a bare FastAPI endpoint that does one INSERT in one
-transaction, on the same PostgreSQL, driver and pool settings as Tribekit."""
+"""Floors: a bare FastAPI endpoint that does one INSERT in one transaction, on the same
+PostgreSQL, driver and pool settings as Tribekit (the order benchmark), and a bare FastAPI
+endpoint that answers a small JSON document with no I/O at all (the request benchmark)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-engine = create_async_engine(os.environ["BENCH_FLOOR_DATABASE_URL"], pool_size=10, max_overflow=20)
+engine = create_async_engine(os.environ["BENCH_FLOOR_DATABASE_URL"], pool_size=20, max_overflow=0)
 app = FastAPI()
+
+
+@app.get("/bare")
+async def bare() -> dict[str, str]:
+    return {"status": "ok"}
 
 
 @app.post("/insert", status_code=201)

@@ -36,9 +36,9 @@ State = Annotated[AppState, Depends(app_state)]
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 
-async def _unit_of_work(request: Request, state: State) -> AsyncIterator[AsyncSession]:
-    read_only = request.method in READ_METHODS
-    async with state.db.unit_of_work(read_only=read_only) as session:
+async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    db = request.app.state.tribekit.db  # not through ``State``: one dependency less to solve
+    async with db.unit_of_work(read_only=request.method in READ_METHODS) as session:
         yield session
 
 

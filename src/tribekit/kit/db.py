@@ -19,7 +19,6 @@ had" (pool timeout, too many clients, database gone) is ``ServiceUnavailable`` (
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import uuid
@@ -253,11 +252,11 @@ class Database:
         its own, so use it only for work that reads, or writes one self-contained statement.
         It does not queue for SQLite's writer and takes no write lock to read.
         """
-        async with contextlib.AsyncExitStack() as stack:
-            if self._sqlite_turn is not None and not read_only:
-                await stack.enter_async_context(self._sqlite_turn)
-            maker = self.read_sessionmaker if read_only else self.sessionmaker
-            session = await stack.enter_async_context(maker())
+        turn = self._sqlite_turn if not read_only else None
+        if turn is not None:
+            await turn.acquire()
+        try:
+            session = (self.read_sessionmaker if read_only else self.sessionmaker)()
             try:
                 yield session
                 await session.commit()
@@ -265,6 +264,11 @@ class Database:
                 outbox.discard(session)
                 await session.rollback()
                 raise
+            finally:
+                await session.close()
+        finally:
+            if turn is not None:
+                turn.release()
         await outbox.flush(session)
 
     async def run(

@@ -1,0 +1,133 @@
+"""The cost every authenticated request pays, on PostgreSQL, one server process, 32 connections.
+
+Measured in the same run, each for ``TRIBEKIT_BENCH_SECONDS`` (default 15) after a 2 s warm-up:
+
+* the floor: a bare FastAPI endpoint answering a small JSON document (``floor_app.py``), served
+  by the same uvicorn;
+* an authenticated one-row read: staff ``GET /api/v1/members/{id}`` with an API token;
+* an order placement: staff ``POST /api/v1/orders`` (two lines, an idempotency key each).
+
+Targets (issue 9): the read at least 10 % of the floor's requests/s, the placement at least 5 %.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import aiohttp
+from sqlalchemy import text
+
+from .bench_orders import SECRET, _free_port, _fresh_database, _load, _shop, _start, _stop
+from .harness import Result
+
+CONNECTIONS = int(os.environ.get("TRIBEKIT_BENCH_CONNECTIONS", "32"))
+SECONDS = float(os.environ.get("TRIBEKIT_BENCH_SECONDS", "15"))
+READ_TARGET = 0.10
+PLACE_TARGET = 0.05
+
+
+async def _expect(response: aiohttp.ClientResponse, status: int) -> None:
+    body = await response.read()
+    if response.status != status:
+        raise RuntimeError(f"{response.url}: {response.status} {body[:300]!r}")
+
+
+async def run() -> list[Result]:
+    db, url = await _fresh_database()
+    try:
+        token, members, products = await _shop(db)
+        async with db.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("CREATE TABLE bench_floor (id uuid PRIMARY KEY, payload text)"))
+    finally:
+        await db.dispose()
+
+    floor_port = _free_port()
+    floor = _start(["bench.floor_app:app"], {"BENCH_FLOOR_DATABASE_URL": url}, floor_port)
+
+    async def bare(client: aiohttp.ClientSession, n: int) -> None:
+        async with client.get("/bare") as response:
+            await _expect(response, 200)
+
+    try:
+        bare_count, _ = await _load(f"http://127.0.0.1:{floor_port}", bare, CONNECTIONS, SECONDS)
+    finally:
+        _stop(floor)
+
+    port = _free_port()
+    env = {
+        "TRIBEKIT_DATABASE_URL": url,
+        "TRIBEKIT_SECRET_KEY": SECRET,
+        "TRIBEKIT_ENV": "production",
+        "TRIBEKIT_IN_PROCESS_WORKER": "false",
+        "TRIBEKIT_TOKEN_RATE_LIMIT": "100000000",
+        "TRIBEKIT_LOG_LEVEL": "warning",
+    }
+    server = _start(["tribekit.api.app:create_app_from_env", "--factory"], env, port)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def read(client: aiohttp.ClientSession, n: int) -> None:
+        member = members[n % len(members)]
+        async with client.get(f"/api/v1/members/{member}", headers=headers) as response:
+            await _expect(response, 200)
+
+    async def place(client: aiohttp.ClientSession, n: int) -> None:
+        cart = {
+            "member_id": members[n % len(members)],
+            "lines": [
+                {"product_id": products[n % len(products)], "quantity": 1 + n % 3},
+                {"product_id": products[(n * 7 + 3) % len(products)], "quantity": 1},
+            ],
+        }
+        key = {**headers, "Idempotency-Key": f"bench-place-{n}"}
+        async with client.post("/api/v1/orders", json=cart, headers=key) as response:
+            await _expect(response, 201)
+
+    try:
+        base = f"http://127.0.0.1:{port}"
+        read_count, read_latencies = await _load(base, read, CONNECTIONS, SECONDS)
+        place_count, place_latencies = await _load(base, place, CONNECTIONS, SECONDS)
+    finally:
+        _stop(server)
+
+    bare_rps = bare_count / SECONDS
+    results = []
+    for name, count, latencies, target, measured in (
+        (
+            "an authenticated one-row read",
+            read_count,
+            read_latencies,
+            READ_TARGET,
+            "staff GET /api/v1/members/{id}",
+        ),
+        (
+            "an order placement",
+            place_count,
+            place_latencies,
+            PLACE_TARGET,
+            "staff POST /api/v1/orders, two lines",
+        ),
+    ):
+        rps = count / SECONDS
+        latencies.sort()
+        figures: dict[str, Any] = {
+            "requests/s": f"{rps:.0f} (p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+            f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms)",
+            "bare requests/s": f"{bare_rps:.0f}",
+            "ratio": f"{rps / bare_rps:.3f}",
+            "load": f"{CONNECTIONS} connections, one server process, {SECONDS:g} s per run",
+        }
+        results.append(
+            Result(
+                benchmark=f"per-request cost: {name} (PostgreSQL)",
+                measured=measured,
+                seconds=1 / rps,
+                floor="a bare FastAPI GET, same uvicorn, same load",
+                floor_seconds=1 / bare_rps,
+                target=f"requests/s at least {target:.0%} of the bare endpoint's",
+                met=rps / bare_rps >= target,
+                figures=figures,
+            )
+        )
+    return results
