@@ -12,6 +12,7 @@ from tribekit.kit.db import Database
 from tribekit.models.catalog import Product
 from tribekit.models.membership import MembershipAccount, PointsEntry
 from tribekit.models.orders import Order, OrderLine, Refund
+from tribekit.tenancy import auth
 
 
 async def test_demo_shop_has_orders_of_every_kind_and_consistent_totals(tmp_path: Path) -> None:
@@ -21,6 +22,14 @@ async def test_demo_shop_has_orders_of_every_kind_and_consistent_totals(tmp_path
         first = await seed_demo(db, "demo-secret-key-long-enough-for-tests")
         again = await seed_demo(db, "demo-secret-key-long-enough-for-tests")
         assert (first.created, again.created) == (True, False)
+        # The token printed first (say by ``serve --demo``) still works after a second run.
+        assert first.api_token != again.api_token
+        async with db.unit_of_work() as session:
+            for login in (first, again):
+                principal = await auth.authenticate_token(
+                    session, "demo-secret-key-long-enough-for-tests", login.api_token
+                )
+                assert principal.email == login.email
         async with db.unit_of_work() as session:
             statuses = dict(
                 (

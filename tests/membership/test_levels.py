@@ -345,7 +345,12 @@ async def test_benefits_say_what_applies_and_why(
         f"/api/v1/membership/levels/{ladder.gold.id}/prices", headers=shop.headers
     )
     assert prices.json()["items"] == [
-        {"level_id": str(ladder.gold.id), "product_id": str(product), "price": 8800}
+        {
+            "level_id": str(ladder.gold.id),
+            "product_id": str(product),
+            "price": 8800,
+            "warnings": [],
+        }
     ]
     removed = await client.delete(
         f"/api/v1/membership/levels/{ladder.gold.id}/prices/{product}", headers=shop.headers

@@ -120,6 +120,13 @@ async def test_my_points_are_paged_newest_first(
 
     staff = await client.get("/api/v1/me", headers=shop.headers)
     assert staff.status_code == 401
+    member_on_staff_route = await client.get("/api/v1/members", headers=me)
+    assert member_on_staff_route.status_code == 401
+    assert member_on_staff_route.json()["detail"] == (
+        "this is a member token (a member link or session), which opens the member's own pages "
+        "under /api/v1/me only; staff routes need a staff API token "
+        "'Authorization: Bearer tkt_...'"
+    )
     assert (await client.get("/api/v1/me")).status_code == 401
 
 

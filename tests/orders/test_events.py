@@ -48,7 +48,10 @@ async def test_sign_up_check_in_and_no_shows(
     assert listed.status_code == 200
     assert listed.json()["capacity_left"] == 0
     attendees = listed.json()["items"]
-    assert [a["member_id"] for a in attendees] == [str(gold.id), str(plain.id)]
+    assert [(a["member_id"], a["member_name"]) for a in attendees] == [
+        (str(gold.id), gold.display_name),
+        (str(plain.id), plain.display_name),
+    ]
     came = await client.post(
         f"/api/v1/events/{talk.id}/check-ins",
         json={"line_id": attendees[0]["line_id"]},
@@ -56,6 +59,7 @@ async def test_sign_up_check_in_and_no_shows(
     )
     assert came.status_code == 200
     assert came.json()["attendance"] == "attended"
+    assert came.json()["member_name"] == gold.display_name
     early = await client.post(
         f"/api/v1/events/{talk.id}/check-ins/close", headers=store.shop.headers
     )

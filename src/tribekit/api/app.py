@@ -32,7 +32,7 @@ from tribekit.sweeps import all_sweeps
 from tribekit.tenancy.auth import PrincipalCache
 from tribekit.tenancy.router import router as tenancy_router
 
-from . import health, problems
+from . import docs, health, problems
 from .deps import reject_nul_in_query
 from .middleware import BodyLimitMiddleware, DatabaseErrorsMiddleware, RequestContextMiddleware
 from .state import AppState
@@ -131,7 +131,10 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by api/docs.py from the package, not from a CDN
+        redoc_url=None,
     )
+    docs.install(app)
     problems.install(app)
     app.openapi = lambda: problems.openapi_with_problems(app)  # type: ignore[method-assign]  # FastAPI documents this override
     app.include_router(health.router)

@@ -21,14 +21,17 @@ err_console = Console(stderr=True)
 
 
 @contextmanager
-def progress_bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A Rich progress bar; yields ``advance(n)``."""
+def progress_bar(
+    label: str, total: int, *, on: Console | None = None
+) -> Iterator[Callable[[int], None]]:
+    """A Rich progress bar (on stdout, or ``on``: stderr when stdout carries data); yields
+    ``advance(n)``."""
     with Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=on or console,
         transient=False,
     ) as bar:
         task = bar.add_task(label, total=total)

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import csv
+import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 import typer
 from rich.table import Table
 
 from tribekit import migrations
+from tribekit.kit.db import Database
+from tribekit.members.csv_export import count_members, export_rows
 from tribekit.members.importer import (
+    CsvEncodingError,
+    CsvFileError,
     ImportReport,
     MappingError,
     OnDuplicate,
     build_mapping,
+    check_file,
     import_members,
     read_header,
 )
@@ -23,7 +30,7 @@ from tribekit.tenancy.principal import Tenant
 
 from .common import console, database, err_console, progress_bar, run
 
-app = typer.Typer(help="Members: import from CSV.")
+app = typer.Typer(help="Members: import from and export to CSV.")
 
 MAP_HELP = (
     "Map a CSV column to a member field: 'Column=field'. Fields: display_name, phone, email, "
@@ -61,14 +68,17 @@ def import_(
     """Import members from FILE. Bad rows are reported and never half-imported."""
     if on_duplicate not in ("skip", "error"):
         raise typer.BadParameter("use 'skip' or 'error'", param_hint="--on-duplicate")
-    header = read_header(file)
+    try:
+        total_rows = check_file(file)
+        header = read_header(file)
+    except (CsvEncodingError, CsvFileError) as exc:
+        err_console.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(2) from exc
     try:
         mapping = build_mapping(header, _parse_map(map_))
     except MappingError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    with file.open(encoding="utf-8-sig", newline="") as handle:
-        total_rows = max(sum(1 for _ in csv.reader(handle)) - 1, 0)
     mode: OnDuplicate = "skip" if on_duplicate == "skip" else "error"
 
     async def work() -> ImportReport:
@@ -112,3 +122,48 @@ def import_(
         console.print(f"all problems written to {report}")
     if result.problems:
         raise typer.Exit(1)
+
+
+@app.command("export")
+def export(
+    merchant: str = typer.Option(..., help="Merchant slug"),
+    output: Path = typer.Option(
+        None, "--output", "-o", dir_okay=False, help="Write to this file instead of stdout"
+    ),
+) -> None:
+    """Write every member of the merchant as CSV, in the columns the import reads (so the file
+    imports as it is). Erased and merged members are left out."""
+
+    async def work() -> int:
+        async with database() as db:
+            await migrations.upgrade(db)
+            async with db.unit_of_work() as session:
+                found = await repo.merchant_by_slug(session, merchant)
+            if found is None:
+                raise typer.BadParameter(
+                    f"no merchant with slug {merchant!r}", param_hint="--merchant"
+                )
+            tenant = Tenant.of(found)
+            total = await count_members(db, tenant)
+            if output is None:
+                return await _write(db, tenant, sys.stdout, total)
+            with output.open("w", newline="", encoding="utf-8") as handle:
+                return await _write(db, tenant, handle, total)
+
+    written = run(work)
+    if output is not None:
+        console.print(f"{written} members written to {output}")
+
+
+async def _write(db: Database, tenant: Tenant, out: TextIO, total: int) -> int:
+    writer = csv.writer(out)
+    written = -1  # the header is no member
+    # The bar goes to stderr when the CSV goes to stdout.
+    with progress_bar("exporting", total, on=err_console if out is sys.stdout else None) as advance:
+        async for rows in export_rows(db, tenant):
+            writer.writerows(rows)
+            if written >= 0:
+                advance(len(rows))
+            written += len(rows)
+    out.flush()
+    return written

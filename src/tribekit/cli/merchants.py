@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.table import Table
 
 from tribekit import migrations
@@ -31,8 +32,14 @@ def create(
     locale: str = typer.Option("en", help="Locale for formatting, e.g. en or zh_CN"),
     owner_email: str = typer.Option(..., help="The owner's login email"),
     owner_name: str = typer.Option(..., help="The owner's name"),
+    # Asked for when not given (so no default and not "required" in the help).
     owner_password: str = typer.Option(
-        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters"
+        None,
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        show_default=False,
+        help="At least 10 characters; asked for when not given",
     ),
 ) -> None:
     """Create a merchant and its owner, and print an API token for the owner."""
@@ -82,7 +89,12 @@ def list_merchants() -> None:
             async with db.unit_of_work() as session:
                 return await repo.all_merchants(session)
 
-    table = Table("slug", "name", "currency", "country", "timezone", "id")
+    # Ids and slugs are copied into other commands: never cut. The id stays on one line; the
+    # other columns fold onto more lines when the terminal is narrow.
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("slug", "name", "currency", "country", "timezone"):
+        table.add_column(column, overflow="fold")
+    table.add_column("id", no_wrap=True, min_width=36)
     for m in run(work):
         table.add_row(m.slug, m.name, m.currency, m.country, m.timezone, str(m.id))
     console.print(table)
@@ -126,7 +138,14 @@ def token(
 def platform_admin(
     email: str = typer.Option(..., help="Login email"),
     name: str = typer.Option("Platform admin", help="Display name"),
-    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
+    password: str = typer.Option(
+        None,
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        show_default=False,
+        help="At least 10 characters; asked for when not given",
+    ),
 ) -> None:
     """Create the platform admin (who may create merchants through the API) and print a
     platform API token."""

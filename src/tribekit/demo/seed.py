@@ -206,8 +206,9 @@ def _no_progress(_: int) -> None:
 async def seed_demo(
     db: Database, secret_key: str, progress: Callable[[int], None] = _no_progress
 ) -> DemoLogin:
-    """Create the demo merchant unless it exists; always hand out a fresh demo API token (the
-    previous demo tokens are revoked, since their secrets were only printed, never stored)."""
+    """Create the demo merchant unless it exists; always hand out a fresh demo API token. The
+    tokens printed before keep working: a second ``tribekit demo`` must not log out the
+    ``serve --demo`` already running (revoke old ones with ``DELETE /api/v1/tokens/{id}``)."""
     async with db.unit_of_work() as session:
         merchant = await tenancy_repo.merchant_by_slug(session, SLUG)
         created = merchant is None
@@ -227,9 +228,6 @@ async def seed_demo(
         owner = await tenancy_repo.user_by_email(session, OWNER_EMAIL)
         assert owner is not None
         tenant = Tenant.of(merchant)
-        await tenancy_repo.revoke_tokens_named(
-            session, merchant.id, owner.id, DEMO_TOKEN_NAME, clock.now()
-        )
         token, secret = await auth.issue_token(
             session, secret_key, user_id=owner.id, merchant_id=merchant.id, name=DEMO_TOKEN_NAME
         )

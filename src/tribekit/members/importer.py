@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tribekit.kit import clock
 from tribekit.kit.db import Database
+from tribekit.kit.errors import ValidationFailed
 from tribekit.kit.ids import new_id
 from tribekit.models.enums import Channel, MemberSource
 from tribekit.models.members import Member, MemberEvent, MemberIdentity, MemberTag
@@ -77,8 +78,8 @@ class MappingError(ValueError):
 def build_mapping(header: list[str], overrides: dict[str, str]) -> dict[str, str]:
     """CSV column -> member field. Columns named like a field map to it; ``overrides`` (from
     ``--map "Column=field"``) add or change entries; other columns are ignored."""
-    known = {f.lower(): f for f in FIELDS}
     valid = set(FIELDS) | {IDENTITY_PREFIX + c.value for c in Channel}
+    known = {f.lower(): f for f in valid}  # "identity:telegram" too: an export imports as is
     mapping = {col: known[col.strip().lower()] for col in header if col.strip().lower() in known}
     for column, target in overrides.items():
         if column not in header:
@@ -187,9 +188,46 @@ def _read(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             yield reader.line_num, record
 
 
+class CsvEncodingError(ValidationFailed):
+    """The file is not UTF-8: nothing of it is imported (the same answer as the catalog's)."""
+
+    code = "csv_encoding"
+    title = "The CSV file is not UTF-8"
+
+
+class CsvFileError(ValidationFailed):
+    code = "csv_invalid"
+    title = "The CSV file cannot be read"
+
+
 def read_header(path: Path) -> list[str]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        return next(csv.reader(handle), [])
+        try:
+            return next(csv.reader(handle), [])
+        except UnicodeDecodeError as exc:
+            raise _encoding_error(exc) from exc
+
+
+def _encoding_error(exc: UnicodeDecodeError) -> CsvEncodingError:
+    return CsvEncodingError(
+        f"the file is not UTF-8 (byte {exc.object[exc.start : exc.start + 1]!r} at offset "
+        f"{exc.start}); save it as 'CSV UTF-8' and try again"
+    )
+
+
+def check_file(path: Path) -> int:
+    """Read the whole file once, before anything is written: the number of data rows. A file
+    that is not UTF-8 or not CSV raises here."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        try:
+            return max(sum(1 for _ in reader) - 1, 0)
+        except UnicodeDecodeError as exc:
+            raise _encoding_error(exc) from exc
+        except csv.Error as exc:
+            raise CsvFileError(
+                f"line {reader.line_num + 1} cannot be read as CSV ({exc}); check the quoting"
+            ) from exc
 
 
 async def import_members(

@@ -16,12 +16,13 @@ from tribekit.catalog.repository import Products
 from tribekit.kit import clock
 from tribekit.kit.errors import NotFound, ValidationFailed
 from tribekit.models.catalog import Product
+from tribekit.models.members import Member
 from tribekit.models.orders import Order, OrderLine
 from tribekit.tenancy.principal import Tenant
 
 from .repository import PAID_STATES, Orders
 
-Attendee = tuple[OrderLine, Order]
+Attendee = tuple[OrderLine, Order, str]  # the sign-up, its order, the member's name
 
 
 async def _event(session: AsyncSession, tenant: Tenant, product_id: uuid.UUID) -> Product:
@@ -33,8 +34,9 @@ async def _event(session: AsyncSession, tenant: Tenant, product_id: uuid.UUID) -
 
 def _signups(tenant: Tenant, product_id: uuid.UUID):  # type: ignore[no-untyped-def]  # a Select
     return (
-        select(OrderLine, Order)
+        select(OrderLine, Order, Member.display_name)
         .join(Order, Order.id == OrderLine.order_id)
+        .join(Member, Member.id == Order.member_id)
         .where(
             OrderLine.merchant_id == tenant.id,
             OrderLine.product_id == product_id,
@@ -50,7 +52,7 @@ async def attendees(
     """Paid, not wholly refunded sign-ups of an event, in order of sign-up."""
     event = await _event(session, tenant, product_id)
     rows = await session.execute(_signups(tenant, product_id).order_by(OrderLine.id))
-    return event, [(line, order) for line, order in rows.all()]
+    return event, [(line, order, name) for line, order, name in rows.all()]
 
 
 async def check_in(
@@ -68,11 +70,11 @@ async def check_in(
         row = (await session.execute(signup.execution_options(populate_existing=True))).first()
     if row is None:
         raise NotFound(f"no paid sign-up {line_id} for event {product_id}")
-    line, order = row
+    line, order, name = row
     line.attendance = attendance
     line.checked_in_at = clock.now()
     await session.flush()
-    return line, order
+    return line, order, name
 
 
 async def close_check_in(session: AsyncSession, tenant: Tenant, product_id: uuid.UUID) -> int:

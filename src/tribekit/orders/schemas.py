@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from tribekit.kit.schemas import CountryCode, Input, Output, UtcDatetime
 from tribekit.models.enums import Channel
@@ -46,8 +46,25 @@ class Attribution(Input):
     community_id: uuid.UUID | None = Field(
         default=None, description="The group the buyer came from (link or robot command)"
     )
-    campaign_id: uuid.UUID | None = None
-    referral_code: str | None = Field(default=None, min_length=1, max_length=64)
+    campaign_id: uuid.UUID | None = Field(
+        default=None, description="Refused until campaigns exist: leave it out or send null"
+    )
+    referral_code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Refused until referrals exist: leave it out or send null",
+    )
+
+    @field_validator("campaign_id", "referral_code")
+    @classmethod
+    def _not_yet(cls, value: object, info: ValidationInfo) -> object:
+        # Stored unchecked, these would attribute orders to campaigns and referrers that do not
+        # exist; the domains that own them (campaigns, fission) will check them.
+        if value is not None:
+            owner = "campaigns" if info.field_name == "campaign_id" else "referrals"
+            raise ValueError(f"this Tribekit has no {owner} yet to check it against; leave it out")
+        return value
 
 
 class CartIn(Input):
@@ -334,6 +351,7 @@ class AttendeeOut(Output):
     line_id: uuid.UUID
     order_id: uuid.UUID
     member_id: uuid.UUID
+    member_name: str = Field(description="The member's display name")
     quantity: int
     attendance: str | None
     checked_in_at: datetime | None

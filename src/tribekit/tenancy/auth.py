@@ -90,12 +90,21 @@ async def issue_token(
     return token, secret
 
 
+MEMBER_TOKEN_PREFIX = "tkm_"  # noqa: S105  # a prefix, not a secret (members.access tokens)
+
+
 async def authenticate_token(
     session: AsyncSession, secret_key: str, secret: str, cache: PrincipalCache | None = None
 ) -> Principal:
     """The principal of an API token. With ``cache``, a token checked in the last few seconds
     by this process is not looked up again (see ``PrincipalCache``)."""
     if token_prefix(secret) is None:
+        if secret.startswith(MEMBER_TOKEN_PREFIX):
+            raise Unauthenticated(
+                "this is a member token (a member link or session), which opens the member's "
+                "own pages under /api/v1/me only; staff routes need a staff API token "
+                "'Authorization: Bearer tkt_...'"
+            )
         raise Unauthenticated("malformed API token; send 'Authorization: Bearer tkt_...'")
     token_hash = hash_token(secret_key, secret)
     if cache is not None and (cached := cache.get(token_hash)) is not None:

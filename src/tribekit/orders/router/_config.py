@@ -115,11 +115,12 @@ async def update_coupon(
 
 
 def _attendee_out(row: attendance.Attendee) -> AttendeeOut:
-    line, order = row
+    line, order, name = row
     return AttendeeOut(
         line_id=line.id,
         order_id=order.id,
         member_id=order.member_id,
+        member_name=name,
         quantity=line.quantity - line.refunded_quantity,
         attendance=line.attendance,
         checked_in_at=line.checked_in_at,

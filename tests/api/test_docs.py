@@ -1,0 +1,28 @@
+"""``/docs`` works offline: Swagger UI's files are served by Tribekit from the package."""
+
+from __future__ import annotations
+
+from httpx import AsyncClient
+
+
+async def test_the_docs_page_and_its_assets_come_from_tribekit(client: AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert 'src="/docs/assets/swagger-ui-bundle.js"' in html
+    assert 'href="/docs/assets/swagger-ui.css"' in html
+    assert "'/openapi.json'" in html or '"/openapi.json"' in html
+    assert "cdn" not in html.lower()
+    assert "https://" not in html.replace("https://fastapi.tiangolo.com", "")
+    script = await client.get("/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert "SwaggerUIBundle" in script.text
+    css = await client.get("/docs/assets/swagger-ui.css")
+    assert css.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")
+    redirect = await client.get("/docs/oauth2-redirect")
+    assert redirect.status_code == 200
+    assert (await client.get("/redoc")).status_code == 404
+    assert (await client.get("/docs/assets/nothing.js")).status_code == 404
