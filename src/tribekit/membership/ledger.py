@@ -1,28 +1,44 @@
-"""The points ledger: append-only entries, lots with expiry, one posting per business event.
+"""The points ledger: the ledger kernel (``kit/ledger.py``: append-only entries, one posting per
+business event, one lock per account, shortfalls instead of negative balances) plus what is
+particular to points: lots with expiry, and which sources may earn or spend.
 
-Every posting locks the member's account row first (see ``Accounts.lock``), then expires the
-member's due lots, then writes. The cached ``balance`` on the account moves in the same
-transaction as the entry it sums, and a CHECK constraint keeps it from ever going below zero.
+Every posting locks the member's account row first (``Accounts.lock``, rank ACCOUNT of
+``kit.locks``), then expires the member's due lots, then writes. The cached ``balance`` on the
+account moves in the same transaction as the entry it sums, and a CHECK constraint keeps it
+from ever going below zero.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeAlias
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
-from tribekit.kit.db import add_unique
-from tribekit.kit.errors import Conflict, IdempotencyInProgress, ValidationFailed
-from tribekit.kit.idempotency import check_replay, fingerprint
+from tribekit.kit import ledger as kernel
+from tribekit.kit.errors import Conflict, ValidationFailed
+from tribekit.kit.idempotency import fingerprint
+from tribekit.kit.ledger import NotReversible
 from tribekit.models.membership import MembershipAccount, PointsEntry, PointsLot, PointsLotUse
 from tribekit.tenancy.principal import Tenant
 
 from .repository import Accounts, Entries, settings_of
+
+__all__ = [
+    "EARN_SOURCES",
+    "QUALIFYING_SOURCES",
+    "SPEND_SOURCES",
+    "EntryKind",
+    "InsufficientPoints",
+    "NotReversible",
+    "PointsLedger",
+    "Posting",
+    "Source",
+]
 
 
 class EntryKind(StrEnum):
@@ -58,91 +74,111 @@ QUALIFYING_SOURCES = (
 EARN_SOURCES = frozenset({*QUALIFYING_SOURCES, Source.LEVEL_REWARD, Source.BIRTHDAY, Source.MERGE})
 SPEND_SOURCES = frozenset({Source.CHECKOUT, Source.REWARD, Source.MANUAL, Source.MERGE})
 
+Posting: TypeAlias = kernel.Posting[PointsEntry]
+
 
 class InsufficientPoints(Conflict):
     code = "insufficient_points"
     title = "Not enough points"
 
 
-class NotReversible(Conflict):
-    code = "not_reversible"
-    title = "The entry cannot be reversed"
+class PointsLedger(kernel.Ledger[MembershipAccount, PointsEntry]):
+    CREDIT = EntryKind.EARN
+    DEBIT = EntryKind.SPEND
+    REVERSE = EntryKind.REVERSE
+    unit = "points"
 
-
-@dataclass(frozen=True)
-class Posting:
-    entry: PointsEntry
-    replayed: bool = False
-
-
-class PointsLedger:
     def __init__(self, session: AsyncSession, tenant: Tenant) -> None:
-        self.session = session
+        super().__init__(session)
         self.tenant = tenant
         self.accounts = Accounts(session, tenant.id)
         self.entries = Entries(session, tenant.id)
 
-    async def _replay(self, key: str, request_hash: str) -> Posting | None:
-        existing = await self.entries.by_key(key)
-        if existing is None:
-            return None
-        check_replay(existing.request_hash, request_hash, key)
-        return Posting(existing, replayed=True)
+    # ---- the kernel's questions about our tables -------------------------------------------------
 
-    async def _append(self, entry: PointsEntry, account: MembershipAccount) -> PointsEntry:
-        """Insert ``entry``; its idempotency key or reversed entry taken concurrently is a 409."""
-        account.balance += entry.points
-        entry.merchant_id = self.tenant.id
-        entry.balance_after = account.balance
-        await add_unique(
-            self.session,
-            f"another request with idempotency key {entry.idempotency_key!r} "
-            "(or reversing the same entry) is being handled; retry to get its result",
-            entry,
-            error=IdempotencyInProgress,
+    async def lock(self, owner_id: uuid.UUID) -> MembershipAccount:
+        return await self.accounts.lock(owner_id)
+
+    async def find(self, key: str) -> PointsEntry | None:
+        return await self.entries.by_key(key)
+
+    async def entry(self, entry_id: uuid.UUID) -> PointsEntry:
+        return await self.entries.get_or_404(entry_id)
+
+    def owner_of(self, entry: PointsEntry) -> uuid.UUID:
+        return entry.member_id
+
+    async def reversals_of(self, entry: PointsEntry) -> list[PointsEntry]:
+        stmt = self.entries.select().where(PointsEntry.reverses_id == entry.id)
+        return list((await self.session.scalars(stmt)).all())
+
+    def insufficient(self, account: MembershipAccount, amount: int) -> Exception:
+        return InsufficientPoints(
+            f"the member has {account.balance} points; {amount} cannot be spent",
+            balance=account.balance,
         )
-        return entry
 
-    async def _begin(
+    async def before_posting(self, account: MembershipAccount) -> None:
+        await self._expire_due(account, clock.now())
+
+    async def credit_left(self, original: PointsEntry) -> int:
+        own = await self.session.get(PointsLot, original.id, populate_existing=True)
+        return original.points - (own.expired if own is not None else 0)
+
+    async def after_reversal(
+        self,
+        original: PointsEntry,
+        earlier: list[PointsEntry],
+        entry: PointsEntry,
+        account: MembershipAccount,
+    ) -> None:
+        if original.kind == EntryKind.SPEND:
+            await self._return_to_lots(original, earlier, entry, account, entry.points)
+            await self._expire_due(account, entry.at)  # points returned to lots already past expiry
+        else:
+            take = -entry.points
+            own = await self.session.get(PointsLot, original.id)
+            if own is not None:
+                from_own = min(own.remaining, take)
+                own.remaining -= from_own
+                take -= from_own
+            await self._take(account, take, entry, record_uses=False)
+        await self.session.flush()
+
+    # ---- postings --------------------------------------------------------------------------------
+
+    def _entry(
         self,
         kind: EntryKind,
         member_id: uuid.UUID,
-        points: int,
         *,
         source: Source,
         key: str,
+        request_hash: str,
         ref: str | None,
         reason: str | None,
         actor: str | None,
-    ) -> tuple[PointsEntry, MembershipAccount] | Posting:
-        """The steps every earn and spend share: check, replay a known key, lock the member's
-        account, expire what is due. Gives the entry to append, or the replayed posting."""
-        allowed = EARN_SOURCES if kind == EntryKind.EARN else SPEND_SOURCES
-        if source not in allowed:
-            raise ValueError(f"{source} is not a source of a {kind} entry")
-        if points <= 0:
-            raise ValidationFailed(f"points to {kind} must be a positive whole number")
-        request_hash = fingerprint(
-            kind, member=member_id, points=points, source=source, ref=ref, reason=reason
-        )
-        if replay := await self._replay(key, request_hash):
-            return replay
-        account = await self.accounts.lock(member_id)
-        now = clock.now()
-        await self._expire_due(account, now)
-        entry = PointsEntry(
+    ) -> PointsEntry:
+        return PointsEntry(
+            merchant_id=self.tenant.id,
             member_id=member_id,
             kind=kind,
             source=source,
-            points=points if kind == EntryKind.EARN else -points,
             idempotency_key=key,
             request_hash=request_hash,
             ref=ref,
             reason=reason,
             actor=actor,
-            at=now,
+            at=clock.now(),
         )
-        return entry, account
+
+    @staticmethod
+    def _check(kind: EntryKind, points: int, source: Source) -> None:
+        allowed = EARN_SOURCES if kind == EntryKind.EARN else SPEND_SOURCES
+        if source not in allowed:
+            raise ValueError(f"{source} is not a source of a {kind} entry")
+        if points <= 0:
+            raise ValidationFailed(f"points to {kind} must be a positive whole number")
 
     async def earn(
         self,
@@ -158,20 +194,27 @@ class PointsLedger:
     ) -> Posting:
         """Post earned points as a new lot, valid for the merchant's expiry period (or until
         ``expires_at``, for points that keep the expiry they had elsewhere)."""
-        begun = await self._begin(
-            EntryKind.EARN,
+        self._check(EntryKind.EARN, points, source)
+        request_hash = fingerprint(
+            EntryKind.EARN, member=member_id, points=points, source=source, ref=ref, reason=reason
+        )
+        if replay := await self.replay(key, request_hash):
+            return replay
+        posted = await self.post(
             member_id,
             points,
-            source=source,
-            key=key,
-            ref=ref,
-            reason=reason,
-            actor=actor,
+            lambda: self._entry(
+                EntryKind.EARN,
+                member_id,
+                source=source,
+                key=key,
+                request_hash=request_hash,
+                ref=ref,
+                reason=reason,
+                actor=actor,
+            ),
         )
-        if isinstance(begun, Posting):
-            return begun
-        entry, account = begun
-        await self._append(entry, account)
+        entry = posted.entry
         months = (await settings_of(self.session, self.tenant.id)).points_expiry_months
         self.session.add(
             PointsLot(
@@ -199,27 +242,28 @@ class PointsLedger:
         actor: str | None = None,
     ) -> Posting:
         """Take ``points`` from the oldest lots first; refused whole when the balance is short."""
-        begun = await self._begin(
-            EntryKind.SPEND,
-            member_id,
-            points,
-            source=source,
-            key=key,
-            ref=ref,
-            reason=reason,
-            actor=actor,
+        self._check(EntryKind.SPEND, points, source)
+        request_hash = fingerprint(
+            EntryKind.SPEND, member=member_id, points=points, source=source, ref=ref, reason=reason
         )
-        if isinstance(begun, Posting):
-            return begun
-        entry, account = begun
-        if account.balance < points:
-            raise InsufficientPoints(
-                f"the member has {account.balance} points; {points} cannot be spent",
-                balance=account.balance,
-            )
-        await self._append(entry, account)
-        await self._take(account, points, entry, record_uses=True)
-        return Posting(entry)
+        if replay := await self.replay(key, request_hash):
+            return replay
+        posted = await self.post(
+            member_id,
+            -points,
+            lambda: self._entry(
+                EntryKind.SPEND,
+                member_id,
+                source=source,
+                key=key,
+                request_hash=request_hash,
+                ref=ref,
+                reason=reason,
+                actor=actor,
+            ),
+        )
+        await self._take(posted.account, points, posted.entry, record_uses=True)
+        return Posting(posted.entry)
 
     async def reverse(
         self,
@@ -241,85 +285,30 @@ class PointsLedger:
         takes back what is left of its lot, then, for points already spent, points from the
         member's other lots, oldest first; whatever the balance cannot cover is recorded as the
         shortfall, because a balance never goes below zero."""
-        request_hash = fingerprint("reverse", entry=entry_id, reason=reason, points=points)
-        if replay := await self._replay(key, request_hash):
-            return replay
-        if points is not None and points <= 0:
-            raise ValidationFailed("points to reverse must be a positive whole number")
-        original = await self.entries.get_or_404(entry_id)
-        if original.kind not in (EntryKind.EARN, EntryKind.SPEND):
-            raise NotReversible(
-                f"a {original.kind} entry cannot be reversed; only earn and spend entries can"
-            )
-        account = await self.accounts.lock(original.member_id)
-        earlier = list(
-            (
-                await self.session.scalars(
-                    self.entries.select().where(PointsEntry.reverses_id == original.id)
-                )
-            ).all()
-        )
-        now = clock.now()
-        await self._expire_due(account, now)
-        entry = PointsEntry(
-            member_id=original.member_id,
-            kind=EntryKind.REVERSE,
-            source=original.source,
-            idempotency_key=key,
-            request_hash=request_hash,
-            reverses_id=original.id,
-            ref=original.ref,
-            reason=reason,
-            actor=actor,
-            at=now,
-            shortfall=0,
-        )
-        if original.kind == EntryKind.SPEND:
-            left = -original.points - sum(e.points for e in earlier)
-            entry.points = self._reversible(original, earlier, left, points, at_most)
-            await self._append(entry, account)
-            await self._return_to_lots(original, earlier, entry, account, entry.points)
-            await self._expire_due(account, now)  # points returned to lots already past expiry
-        else:
-            own = await self.session.get(PointsLot, original.id, populate_existing=True)
-            undone = sum(-e.points + e.shortfall for e in earlier)
-            left = original.points - (own.expired if own is not None else 0) - undone
-            owed = self._reversible(original, earlier, left, points, at_most)
-            take = min(owed, account.balance)
-            entry.points = -take
-            entry.shortfall = owed - take
-            await self._append(entry, account)
-            if own is not None:
-                from_own = min(own.remaining, take)
-                own.remaining -= from_own
-                take -= from_own
-            await self._take(account, take, entry, record_uses=False)
-        await self.session.flush()
-        return Posting(entry)
 
-    @staticmethod
-    def _reversible(
-        original: PointsEntry,
-        earlier: list[PointsEntry],
-        left: int,
-        points: int | None,
-        at_most: bool,
-    ) -> int:
-        left = max(left, 0)
-        if at_most and points is not None:
-            if left == 0:
-                raise NotReversible(f"no points of entry {original.id} are left to reverse")
-            points = min(points, left)
-        if earlier and left == 0:
-            raise NotReversible(
-                f"entry {original.id} was already reversed by entry {earlier[-1].id}",
-                reversed_by=str(earlier[-1].id),
+        def build(original: PointsEntry) -> PointsEntry:
+            entry = self._entry(
+                EntryKind.REVERSE,
+                original.member_id,
+                source=Source(original.source),
+                key=key,
+                request_hash=request_hash,
+                ref=original.ref,
+                reason=reason,
+                actor=actor,
             )
-        if points is not None and points > left:
-            raise NotReversible(
-                f"only {left} points of entry {original.id} are left to reverse", left=left
-            )
-        return left if points is None else points
+            entry.reverses_id = original.id
+            return entry
+
+        request_hash = fingerprint("reverse", entry=entry_id, reason=reason, points=points)
+        return await self.post_reversal(
+            entry_id,
+            key=key,
+            fingerprint=request_hash,
+            build=build,
+            amount=points,
+            at_most=at_most,
+        )
 
     async def _return_to_lots(
         self,
@@ -397,6 +386,7 @@ class PointsLedger:
             points, lot.remaining = lot.remaining, 0
             lot.expired += points
             entry = PointsEntry(
+                merchant_id=self.tenant.id,
                 member_id=account.member_id,
                 kind=EntryKind.EXPIRE,
                 source=Source.EXPIRY,
@@ -407,5 +397,5 @@ class PointsLedger:
                 reason=f"points valid until {lot.expires_at:%Y-%m-%d %H:%M} UTC expired",
                 at=now,
             )
-            posted.append(await self._append(entry, account))
+            posted.append(await self.append(entry, account))
         return posted

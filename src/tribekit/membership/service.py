@@ -17,13 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
-from tribekit.kit.db import add_unique
-from tribekit.kit.errors import (
-    IdempotencyInProgress,
-    IdempotencyKeyReused,
-    NotFound,
-    field_error,
-)
+from tribekit.kit.errors import NotFound, field_error
+from tribekit.kit.idempotency import check_replay, fingerprint, insert_keyed
 from tribekit.kit.money import Money, minor_digits
 from tribekit.kit.pagination import Page, paginate
 from tribekit.members.repository import Members
@@ -82,6 +77,10 @@ async def earn_points(
     return posting
 
 
+def _figures(member_id: uuid.UUID, amount: int, orders: int) -> str:
+    return fingerprint("purchase", member=member_id, amount=amount, orders=orders)
+
+
 @dataclass(frozen=True)
 class PurchaseRecorded:
     purchase: MemberPurchase
@@ -109,10 +108,9 @@ async def record_purchase(
         )
     )
     if existing is not None:
-        if (existing.member_id, existing.amount, existing.orders) != (member_id, amount, orders):
-            raise IdempotencyKeyReused(
-                f"purchase {ref!r} was already recorded with other figures", key=ref
-            )
+        # The purchase row is its own record of the request: the same ref, the same figures.
+        stored = (existing.member_id, existing.amount, existing.orders)
+        check_replay(_figures(*stored), _figures(member_id, amount, orders), ref)
         posted = await Entries(session, tenant.id).by_key(f"purchase:{ref}")
         return PurchaseRecorded(existing, Posting(posted, True) if posted else None)
     account = await engine.accounts.lock(member_id)
@@ -124,12 +122,7 @@ async def record_purchase(
         orders=orders,
         at=at or clock.now(),
     )
-    await add_unique(
-        session,
-        f"purchase {ref!r} is being recorded concurrently; retry to get its result",
-        purchase,
-        error=IdempotencyInProgress,
-    )
+    await insert_keyed(session, ref, purchase)
     settings = await settings_of(session, tenant.id)
     level = (await engine.ladder()).by_id(account.level_id)
     points = points_for_amount(

@@ -22,10 +22,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, synonym
 
 from tribekit.kit import clock
 from tribekit.kit.db import Base, TenantMixin, TenantRow
+from tribekit.kit.ledger import LedgerAccount, LedgerEntry
 
 
 class MembershipSettings(TenantMixin, Base):
@@ -85,7 +86,9 @@ class LevelPrice(TenantMixin, Base):
     price: Mapped[int] = mapped_column(Integer)  # minor units of the merchant's currency
 
 
-class MembershipAccount(TenantMixin, Base):
+class MembershipAccount(TenantMixin, Base, LedgerAccount):
+    """A member's points account for the ledger kernel (``kit/ledger.py``) and their level."""
+
     __tablename__ = "membership_accounts"
     __table_args__ = (
         CheckConstraint("balance >= 0", name="balance_not_negative"),
@@ -103,7 +106,7 @@ class MembershipAccount(TenantMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
-class PointsEntry(TenantRow):
+class PointsEntry(TenantRow, LedgerEntry):
     """One posting. Append-only: corrections are ``reverse`` entries pointing at what they undo."""
 
     __tablename__ = "points_entries"
@@ -117,6 +120,7 @@ class PointsEntry(TenantRow):
     kind: Mapped[str] = mapped_column(String(8))  # earn / spend / expire / reverse
     source: Mapped[str] = mapped_column(String(16))
     points: Mapped[int] = mapped_column(Integer)  # signed change to the balance
+    amount: Mapped[int] = synonym("points")  # the ledger kernel's name for it
     balance_after: Mapped[int] = mapped_column(Integer)
     idempotency_key: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
