@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+import uuid
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tribekit.cli import app
@@ -155,3 +157,30 @@ def test_a_file_that_is_not_utf8_exits_2_and_imports_nothing(
     )
     assert "Traceback" not in result.output
     assert _rows(database_file, merchant) == []
+
+
+def test_prompted_passwords_are_not_marked_required(runner: CliRunner, database_file: Path) -> None:
+    for command in (["merchant", "create"], ["platform-admin"]):
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0, result.output
+        flat = _flat(result.stdout)
+        option = "--owner-password" if command[0] == "merchant" else "--password"
+        after = flat[flat.index(option) :].split("--", 2)[1]
+        assert "asked for when not given" in after
+        assert "required" not in after
+
+
+def test_merchant_list_shows_whole_ids_on_a_narrow_terminal(
+    runner: CliRunner, database_file: Path, merchant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    _create(runner, "a-rather-long-merchant-slug")
+    result = runner.invoke(app, ["merchant", "list"])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(database_file) as conn:
+        ids = [str(uuid.UUID(row[0])) for row in conn.execute("SELECT id FROM merchants")]
+    assert len(ids) == 2
+    for merchant_id in ids:
+        assert merchant_id in result.stdout  # on one line, not cut
+    assert "…" not in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
