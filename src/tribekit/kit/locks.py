@@ -67,6 +67,7 @@ class _Held:
     transaction: SessionTransaction
     keys: dict[Rank, set[uuid.UUID]] = field(default_factory=dict)
     top: dict[Rank, uuid.UUID] = field(default_factory=dict)  # highest id held per rank
+    top_rank: int = 0  # the highest rank held (rows this transaction created do not count)
     unchecked: bool = False  # only_new_rows: nothing this transaction locks is shared
 
 
@@ -95,26 +96,32 @@ def acquire(
     rows (or all of ``keys``: re-locking a held row does not wait).
     """
     held = _held(session)
-    mine = held.keys.setdefault(rank, set())
-    new = sorted(set(keys) - mine)
+    mine = held.keys.get(rank)
+    if mine is None:
+        mine = held.keys[rank] = set()
+    new = [key for key in keys if key not in mine]
     if not new:
         return []
+    if len(new) > 1:
+        new = sorted(set(new))
+    top = held.top.get(rank)
     if not skip_locked and not held.unchecked:
-        above = [r for r in Rank if r > rank and held.keys.get(r)]
-        if above:
+        if held.top_rank > rank:
+            above = Rank(held.top_rank)
             raise LockOrderViolation(
-                f"asked to lock {rank.name} {new[0]} while holding {above[-1].name} "
-                f"{min(held.keys[above[-1]])}: lock in the order of tribekit.kit.locks.Rank "
+                f"asked to lock {rank.name} {new[0]} while holding {above.name} "
+                f"{min(held.keys[above])}: lock in the order of tribekit.kit.locks.Rank "
                 "(order, products, membership account, coupons)"
             )
-        top = held.top.get(rank)
         if top is not None and new[0] < top:
             raise LockOrderViolation(
                 f"asked to lock {rank.name} {new[0]} after {rank.name} {top}: rows of one rank "
                 "are locked in id order (lock them all at once, or up front)"
             )
-    top = held.top.get(rank)
-    held.top[rank] = new[-1] if top is None else max(top, new[-1])
+    if top is None or new[-1] > top:
+        held.top[rank] = new[-1]
+    if rank > held.top_rank:
+        held.top_rank = rank
     mine.update(new)
     return new
 
