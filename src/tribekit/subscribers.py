@@ -5,8 +5,12 @@ above the domains, says who does. Nothing registers itself by being imported."""
 from __future__ import annotations
 
 from tribekit.membership import subscribers as membership
-from tribekit.orders.events import OrderPaid, Subscribers
+from tribekit.orders.events import OrderPaid, OrderRefunded, Subscribers
 
 
 def order_subscribers() -> Subscribers:
-    return Subscribers().on(OrderPaid, membership.points_on_payment)
+    return (
+        Subscribers()
+        .on(OrderPaid, membership.points_on_payment)
+        .on(OrderRefunded, membership.points_on_refund)
+    )

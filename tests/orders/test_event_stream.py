@@ -55,7 +55,7 @@ async def _orders(client: AsyncClient, store: Store, member_id: uuid.UUID, n: in
 
 async def _emit(db: Database, store: Store, order_id: str, member_id: uuid.UUID) -> uuid.UUID:
     async with db.unit_of_work() as session:
-        event = await events.emit(
+        emitted = await events.emit(
             session,
             store.shop.tenant,
             uuid.UUID(order_id),
@@ -63,7 +63,7 @@ async def _emit(db: Database, store: Store, order_id: str, member_id: uuid.UUID)
             actor="test",
         )
         await session.flush()
-    return event.id
+    return emitted.event.id
 
 
 async def test_an_event_committed_late_is_neither_skipped_nor_repeated(
@@ -82,7 +82,7 @@ async def test_an_event_committed_late_is_neither_skipped_nor_repeated(
 
         async def writer_a() -> None:
             async with db.unit_of_work() as session:
-                event = await events.emit(
+                emitted = await events.emit(
                     session,
                     store.shop.tenant,
                     uuid.UUID(first),
@@ -90,7 +90,7 @@ async def test_an_event_committed_late_is_neither_skipped_nor_repeated(
                     actor="a",
                 )
                 await session.flush()
-                ids["a"] = event.id  # taken first
+                ids["a"] = emitted.event.id  # taken first
                 a_written.set()
                 await b_committed.wait()
                 # B committed after A's event got its id; the consumer polls meanwhile.
@@ -134,7 +134,7 @@ async def test_workers_sharing_consumers_handle_every_event_exactly_once(
 
     async def writer(i: int) -> uuid.UUID:
         async with db.unit_of_work() as session:
-            event = await events.emit(
+            emitted = await events.emit(
                 session,
                 store.shop.tenant,
                 uuid.UUID(order_ids[i % 3]),
@@ -143,7 +143,7 @@ async def test_workers_sharing_consumers_handle_every_event_exactly_once(
             )
             await session.flush()
             await asyncio.sleep(delays[i])  # commit late, in another order than the ids
-        return event.id
+        return emitted.event.id
 
     async def worker(consumer: str) -> None:
         idle = 0

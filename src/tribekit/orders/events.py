@@ -113,12 +113,24 @@ class OrderExpired(EventPayload):
 
 
 class OrderRefunded(EventPayload):
+    """Money given back. Besides the refund itself, what a points subscriber needs to make the
+    points follow the money (cumulative figures include this refund)."""
+
     kind = "refunded"
     refund_id: uuid.UUID
+    order_number: str
     refunded: int  # this refund's amount, shipping included when it is the last one
-    goods: int  # ``refunded`` without shipping
+    goods: int  # ``refunded`` without shipping: the spend no longer counted toward levels
     full: bool  # nothing is left to refund on the order
     lines: dict[str, int]  # order line id -> units refunded now
+    goods_paid: int  # what the order's lines cost after discounts
+    goods_refunded: int  # of which refunded so far
+    points_hold_entry_id: uuid.UUID | None  # the points redeemed at checkout, if any
+    points_redeemed: int
+    points_discount: int  # what the redeemed points paid
+    points_discount_refunded: int  # of which refunded so far
+    points_returned_before: int  # redeemed points given back by earlier refunds
+    points_reversed_before: int  # earned points taken back by earlier refunds
 
     @property
     def amount(self) -> int:
@@ -178,7 +190,27 @@ class Emitted(Generic[P]):
     actor: str
 
 
-Subscriber = Callable[[AsyncSession, Tenant, Emitted[P]], Awaitable[None]]
+#: A subscriber may answer with a typed reply the emitter reads (``Emission.reply``).
+Subscriber = Callable[[AsyncSession, Tenant, Emitted[P]], Awaitable[object]]
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class RefundPoints:
+    """A subscriber's reply to ``OrderRefunded``: the points its refund moved, shown on it."""
+
+    returned: int  # redeemed points given back
+    reversed: int  # earned points taken back (shortfalls included)
+
+
+@dataclass(frozen=True)
+class Emission:
+    event: OrderEvent
+    replies: tuple[object, ...] = ()
+
+    def reply(self, kind: type[R]) -> R | None:
+        """The subscribers' reply of type ``kind``, if one gave it."""
+        return next((r for r in self.replies if isinstance(r, kind)), None)
 
 
 class Subscribers:
@@ -206,7 +238,7 @@ def subscribers() -> Subscribers:
 
 async def emit(
     session: AsyncSession, tenant: Tenant, order_id: uuid.UUID, payload: EventPayload, *, actor: str
-) -> OrderEvent:
+) -> Emission:
     """Append an event to the order's history and the stream, and run its subscribers now."""
     event = OrderEvent(
         merchant_id=tenant.id,
@@ -220,12 +252,12 @@ async def emit(
     )
     session.add(event)
     handlers = subscribers().of(type(payload))
-    if handlers:
-        await session.flush()  # the event's id exists for the subscribers
-        emitted = Emitted(event.id, order_id, payload, actor)
-        for handler in handlers:
-            await handler(session, tenant, emitted)
-    return event
+    if not handlers:
+        return Emission(event)
+    await session.flush()  # the event's id exists for the subscribers
+    emitted = Emitted(event.id, order_id, payload, actor)
+    replies = [await handler(session, tenant, emitted) for handler in handlers]
+    return Emission(event, tuple(r for r in replies if r is not None))
 
 
 # ---- the stream ------------------------------------------------------------------------------
