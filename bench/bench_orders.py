@@ -2,8 +2,8 @@
 against real ``uvicorn`` server processes (1, then 2), by concurrent clients in this process.
 
 Floor: a bare FastAPI endpoint doing one INSERT in one transaction (``floor_app.py``), served and
-loaded the same way in the same run. Target: orders/s at least 30 % of the floor's requests/s,
-with the same number of server processes.
+loaded the same way in the same run. Target (issue 9): orders/s at least 15 % of the floor's
+requests/s, with the same number of server processes; the long-term goal stays 30 %.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ BENCH_PASSWORD = "bench owner password"  # noqa: S105  # a throwaway database
 MEMBERS = 500
 CLIENTS = 16
 SECONDS = float(os.environ.get("TRIBEKIT_BENCH_SECONDS", "15"))
-TARGET = 0.30
+TARGET = 0.15
 
 
 def _free_port() -> int:

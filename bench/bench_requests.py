@@ -12,13 +12,15 @@ Targets (issue 9): the read at least 10 % of the floor's requests/s, the placeme
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
 import aiohttp
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type hints
 from sqlalchemy import text
 
-from .bench_orders import SECRET, _free_port, _fresh_database, _load, _shop, _start, _stop
+from .bench_orders import NAME, PG, SECRET, _free_port, _fresh_database, _load, _shop, _start, _stop
 from .harness import Result
 
 CONNECTIONS = int(os.environ.get("TRIBEKIT_BENCH_CONNECTIONS", "32"))
@@ -31,6 +33,18 @@ async def _expect(response: aiohttp.ClientResponse, status: int) -> None:
     body = await response.read()
     if response.status != status:
         raise RuntimeError(f"{response.url}: {response.status} {body[:300]!r}")
+
+
+async def _sessions() -> int:
+    """PostgreSQL sessions (connections) opened so far on the benchmark's database."""
+    conn = await asyncpg.connect(f"{PG}/postgres")
+    try:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        return int(
+            await conn.fetchval("SELECT sessions FROM pg_stat_database WHERE datname = $1", NAME)
+        )
+    finally:
+        await conn.close()
 
 
 async def run() -> list[Result]:
@@ -86,8 +100,11 @@ async def run() -> list[Result]:
 
     try:
         base = f"http://127.0.0.1:{port}"
+        sessions_before = await _sessions()
         read_count, read_latencies = await _load(base, read, CONNECTIONS, SECONDS)
         place_count, place_latencies = await _load(base, place, CONNECTIONS, SECONDS)
+        await asyncio.sleep(0.5)  # the statistics collector reports with a short delay
+        opened = await _sessions() - sessions_before
     finally:
         _stop(server)
 
@@ -117,6 +134,8 @@ async def run() -> list[Result]:
             "bare requests/s": f"{bare_rps:.0f}",
             "ratio": f"{rps / bare_rps:.3f}",
             "load": f"{CONNECTIONS} connections, one server process, {SECONDS:g} s per run",
+            "PostgreSQL sessions opened by the server": f"{opened} for "
+            f"{read_count + place_count} measured requests (filling the pool included)",
         }
         results.append(
             Result(
