@@ -70,11 +70,13 @@ async def apply_rule_changes(session: AsyncSession, batch_size: int) -> int:
 
 
 async def expire_points(session: AsyncSession, batch_size: int) -> int:
-    """Post expiry entries for due lots, one member at a time."""
+    """Post expiry entries for due lots, one member at a time, in member id order (the order
+    of account locks, ``kit.locks``)."""
     due = (
         select(PointsLot.merchant_id, PointsLot.member_id)
         .where(PointsLot.expires_at <= clock.now(), PointsLot.remaining > 0)
         .distinct()
+        .order_by(PointsLot.member_id)
         .limit(batch_size)
     )
     tenants: dict[uuid.UUID, Tenant] = {}
@@ -111,14 +113,16 @@ async def _subscriptions_due(
     extra: ColumnElement[bool] | None = None,
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     stmt = (
-        select(PlanSubscription.merchant_id, PlanSubscription.id)
+        select(PlanSubscription.merchant_id, PlanSubscription.id, PlanSubscription.member_id)
         .where(PlanSubscription.status == "active", column <= clock.now())
         .order_by(column)
         .limit(batch_size)
     )
     if extra is not None:
         stmt = stmt.where(extra)
-    return [(m, s) for m, s in (await session.execute(stmt)).all()]
+    rows = (await session.execute(stmt)).all()
+    # The earliest due, handled in member id order: the order of account locks (kit.locks).
+    return [(m, s) for m, s, _ in sorted(rows, key=lambda row: row[2])]
 
 
 async def end_plans(session: AsyncSession, batch_size: int) -> int:
@@ -150,6 +154,7 @@ async def birthday_gifts(session: AsyncSession, batch_size: int) -> int:
     """Give each member whose birthday it is (in the merchant's time zone) their level's
     birthday points, once a year. (Birthday coupons are issued by the coupons of campaigns.)"""
     gifted = 0
+    due: list[tuple[uuid.UUID, PointsLedger, str, Level]] = []
     merchants = select(Level.merchant_id).where(Level.birthday_points > 0)
     for merchant_id in (await session.scalars(merchants.distinct())).all():
         tenant = await _tenant(session, merchant_id, {})
@@ -179,20 +184,21 @@ async def birthday_gifts(session: AsyncSession, batch_size: int) -> int:
         ledger = PointsLedger(session, tenant)
         for member_id in ids:
             level = ladder.by_id(accounts.get(member_id))
-            if level is None:
-                continue
-            key = f"birthday:{member_id}:{today.year}"
-            if await ledger.entries.by_key(key) is not None:
-                continue
-            if level.birthday_points > 0:
-                await ledger.earn(
-                    member_id,
-                    level.birthday_points,
-                    source=Source.BIRTHDAY,
-                    key=key,
-                    reason=f"happy birthday from {level.name}",
-                )
-                gifted += 1
+            if level is not None:
+                due.append((member_id, ledger, f"birthday:{member_id}:{today.year}", level))
+    # Accounts are locked in member id order across merchants (kit.locks).
+    for member_id, ledger, key, level in sorted(due, key=lambda item: item[0]):
+        if await ledger.entries.by_key(key) is not None:
+            continue
+        if level.birthday_points > 0:
+            await ledger.earn(
+                member_id,
+                level.birthday_points,
+                source=Source.BIRTHDAY,
+                key=key,
+                reason=f"happy birthday from {level.name}",
+            )
+            gifted += 1
     return gifted
 
 
