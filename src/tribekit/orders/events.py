@@ -382,4 +382,17 @@ async def _sequence_sweep(session: AsyncSession, batch_size: int) -> int:
     return await sequence(session, batch_size)
 
 
+def consumer_sweep(
+    consumer: str, handler: Handler, *, every_seconds: float = 1.0, batch: int = 100
+) -> Sweep:
+    """The worker sweep that feeds ``consumer``: a domain that consumes the stream (fission, the
+    robot's notifications, analytics) lists ``consumer_sweep("fission", on_order_event)`` among
+    its ``SWEEPS``. Any number of workers may run it."""
+
+    async def run(session: AsyncSession, batch_size: int) -> int:
+        return await consume(session, consumer, handler, batch_size)
+
+    return Sweep(f"consume_order_events:{consumer}", run, every_seconds, batch)
+
+
 SWEEPS = [Sweep("sequence_order_events", _sequence_sweep, every_seconds=1.0, batch_size=1000)]
