@@ -109,11 +109,11 @@ def create_app(
                 database, all_sweeps(database, providers), poll_seconds=settings.worker_poll_seconds
             )
             worker = asyncio.create_task(loop.run_forever(stop))
-        try:
-            yield
         if freeze_gc:
             gc.collect()
             gc.freeze()
+        try:
+            yield
         finally:
             stop.set()
             if worker is not None:
@@ -144,9 +144,9 @@ def create_app(
     app.include_router(media_router, responses=media_problems)
     for router in API_ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
+    app.add_middleware(DatabaseErrorsMiddleware, attempts=settings.db_retry_attempts)
     app.add_middleware(
         BodyLimitMiddleware,
-    app.add_middleware(DatabaseErrorsMiddleware, attempts=settings.db_retry_attempts)
         max_bytes=settings.max_body_bytes,
         upload_max_bytes=settings.max_upload_bytes,
     )

@@ -263,6 +263,9 @@ async def authenticate_session(
     principal = await _principal(
         session, staff_session.user_id, staff_session.merchant_id, "session", staff_session.id
     )
+    if cache is not None:
+        cache.put(token_hash, principal, generation, staff_session.expires_at)
+    return principal
 
 
 async def logout(session: AsyncSession, principal: Principal) -> None:
@@ -271,9 +274,6 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
         if staff_session is not None:
             await session.delete(staff_session)
             await session.flush()
-    if cache is not None:
-        cache.put(token_hash, principal, generation, staff_session.expires_at)
-    return principal
 
 
 # -- the principal cache -------------------------------------------------------------------------
