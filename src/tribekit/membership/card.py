@@ -24,8 +24,8 @@ from tribekit.models.membership import (
 from tribekit.tenancy.principal import Tenant
 
 from . import service
-from .levels import LevelEngine
-from .rules import Step, explain, progress_bps, steps
+from .levels import Ladder
+from .rules import Facts, Step, explain, progress_bps, steps
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,9 @@ async def _profile(session: AsyncSession, tenant: Tenant, member_id: uuid.UUID) 
     )
 
 
-async def progress(session: AsyncSession, tenant: Tenant, member_id: uuid.UUID) -> Progress | None:
-    """The next level above the member's current one with a rule activity can meet, and how far
-    the member is along that rule; None when no higher level can be reached by activity."""
-    ladder, level, facts = await LevelEngine(session, tenant).standing(member_id)
+def progress(ladder: Ladder, level: Level | None, facts: Facts) -> Progress | None:
+    """The next level above ``level`` with a rule activity can meet, and how far the member is
+    along that rule; None when no higher level can be reached by activity."""
     rank = level.rank if level is not None else -(2**31)
     for candidate in ladder.levels:
         rule = ladder.rules[candidate.id]
@@ -92,13 +91,16 @@ async def progress(session: AsyncSession, tenant: Tenant, member_id: uuid.UUID) 
 async def card(session: AsyncSession, tenant: Tenant, member_id: uuid.UUID) -> Card:
     profile = await _profile(session, tenant, member_id)
     balance, expiring = await service.points_balance(session, tenant, member_id)
-    _, benefits = await service.member_benefits(session, tenant, member_id)
+    standing = await service.member_level(session, tenant, member_id)
+    _, benefits = await service.member_benefits(session, tenant, member_id, standing)
+    assert standing.ladder is not None  # member_level sets both
+    assert standing.facts is not None
     return Card(
         member_id=member_id,
         currency=tenant.currency,
         profile=profile,
-        standing=await service.member_level(session, tenant, member_id),
-        progress=await progress(session, tenant, member_id),
+        standing=standing,
+        progress=progress(standing.ladder, standing.level, standing.facts),
         balance=balance,
         expiring=expiring,
         benefits=benefits,

@@ -38,9 +38,9 @@ from tribekit.tenancy.principal import Tenant
 
 from . import plans as plan_rules
 from .ledger import PointsLedger, Posting, Source
-from .levels import LevelEngine
+from .levels import Ladder, LevelEngine
 from .repository import Entries, Levels, Plans, level_changes, settings_of
-from .rules import explain, points_for_amount
+from .rules import Facts, explain, points_for_amount
 from .schemas import LevelAssign, PlanGrant, PointsAdjust, PointsRedeem, PointsReverse
 
 # ---- one member ------------------------------------------------------------------------------
@@ -265,6 +265,8 @@ class Standing:
     why: str
     next_level: Level | None
     next_level_needs: str | None
+    ladder: Ladder | None = None  # what the standing was read from, for callers that go on
+    facts: Facts | None = None
 
 
 async def member_level(session: AsyncSession, tenant: Tenant, member_id: uuid.UUID) -> Standing:
@@ -286,6 +288,8 @@ async def member_level(session: AsyncSession, tenant: Tenant, member_id: uuid.UU
         f"{qualified.name if qualified else 'no level'}: {ladder.why(qualified, facts)}",
         next_level=next_level,
         next_level_needs=explain(ladder.rules[next_level.id], facts) if next_level else None,
+        ladder=ladder,
+        facts=facts,
     )
 
 
@@ -328,10 +332,11 @@ def _pct(bps: int) -> str:
 
 
 async def member_benefits(
-    session: AsyncSession, tenant: Tenant, member_id: uuid.UUID
+    session: AsyncSession, tenant: Tenant, member_id: uuid.UUID, standing: Standing | None = None
 ) -> tuple[Level | None, list[Benefit]]:
-    """Every benefit the pricing engine and the robot consult, whether it applies and why."""
-    standing = await member_level(session, tenant, member_id)
+    """Every benefit the pricing engine and the robot consult, whether it applies and why
+    (``standing``: the member's, when the caller has read it already)."""
+    standing = standing or await member_level(session, tenant, member_id)
     level = standing.level
     if level is None:
         return None, []
