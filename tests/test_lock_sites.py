@@ -24,10 +24,8 @@ OUTSIDE_THE_ORDER = {
     "them with locks.acquire(skip_locked=True)",
     "catalog/csv_rows.py:_lock_by_sku": "a CSV import batch locks one merchant's products by SKU "
     "in id order, in one statement, in a transaction that takes no other ranked lock",
-    "members/privacy.py:erase_everywhere": "KNOWN GAP: erasure rewrites the member's orders one "
-    "by one in query order without the tracker; it should lock them with Orders.lock_in_order",
-    "members/repository.py:get_current": "members rows are outside the order (a member lock is "
-    "never held while waiting for a ranked row)",
+    "members/repository.py:get_current": "members rows are outside the order: a member is "
+    "locked before any ranked row (erasure, merge), never while waiting with one held",
     "membership/levels.py:review_due": "FOR UPDATE SKIP LOCKED over accounts: never waits",
     "orders/events.py:_claim": "an event consumer's own row, SKIP LOCKED: never waits",
     "orders/tasks.py:record_pay_back": "a refund's provider columns belong to the worker; it "

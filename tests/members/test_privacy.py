@@ -11,6 +11,7 @@ from httpx import AsyncClient
 from sqlalchemy import JSON, String, select
 
 import tribekit.models  # noqa: F401  # every table in Base.metadata
+from tests.concurrency import fire
 from tests.factories import Factory
 from tests.orders.store import Store, key, open_store
 from tribekit.kit.db import Base, Database
@@ -278,3 +279,52 @@ async def test_export_holds_every_table_about_the_member(
     assert [c["reason"] for c in tables["level_changes"]] == ["plan_granted"]
     assert all("request_hash" not in row for rows in tables.values() for row in rows)
     assert other_order_id not in json.dumps(export)
+
+
+async def test_erasure_racing_refunds_and_payments_of_the_member_orders_never_fails(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    store = await open_store(db, factory)
+    member_id, order_id, _ = await _setup(client, store)
+    second = await client.post(
+        "/api/v1/orders",
+        json={
+            "member_id": member_id,
+            "lines": [{"product_id": str(store.cherries.id), "quantity": 1}],
+        },
+        headers=store.headers(),
+    )
+    assert second.status_code == 201, second.text
+
+    async def act(i: int) -> int:
+        if i == 0:
+            response = await client.delete(
+                f"/api/v1/members/{member_id}", headers=store.shop.headers
+            )
+        elif i == 1:
+            response = await client.post(
+                f"/api/v1/orders/{order_id}/refunds",
+                json={"reason": f"rest of it for {NAME}"},
+                headers=store.headers(),
+            )
+        else:
+            response = await client.post(
+                f"/api/v1/orders/{second.json()['id']}/payments",
+                json={"provider": "manual", "reference": f"cash from {NAME}"},
+                headers=store.headers(),
+            )
+        return response.status_code
+
+    statuses = await fire(3, act)
+    # The refund and the payment commit before or after the erasure, never fail because of it.
+    assert statuses == [204, 201, 201]
+    async with db.unit_of_work() as session:
+        order = await session.get(Order, uuid.UUID(order_id))
+    assert order is not None
+    assert order.note == "call [erased] or mail [erased], ask for [erased]"
+    assert order.address is not None
+    assert order.address["recipient"] == "[erased]"
+    # Only what the racing calls themselves wrote (a reason, a reference, their stored answers)
+    # can still name the person: text a caller sends after an erasure is theirs to send.
+    leaks = _leaks(await _dump(db))
+    assert {table for table, _, _ in leaks} <= {"refunds", "payments", "idempotency_records"}

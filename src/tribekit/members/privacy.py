@@ -26,6 +26,7 @@ from sqlalchemy import JSON, Column, Select, String, Table, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import tribekit.models  # noqa: F401  # every table is in Base.metadata once the models are imported
+from tribekit.kit import locks
 from tribekit.kit.db import Base
 from tribekit.models.members import Member, MemberAddress, MemberIdentity
 from tribekit.models.orders import IdempotencyRecord, Order
@@ -215,14 +216,21 @@ async def erase_everywhere(session: AsyncSession, tenant: Tenant, member: Member
     """Pseudonymise what identifies ``member`` in every table, before their own row is wiped and
     their identities and addresses are deleted (they are read here to know what to look for)."""
     needles = await _needles(session, tenant, member)
-    orders = await session.execute(
-        select(Order.id, Order.address).where(
-            Order.merchant_id == tenant.id, Order.member_id == member.id
-        )
+    # The member's orders (and with them the rows that belong to each order) are rewritten
+    # under their locks, taken in the one lock order (``kit.locks``: orders, by id), so that
+    # erasure never deadlocks with a refund or a payment of one of them.
+    ids = await session.scalars(
+        select(Order.id).where(Order.merchant_id == tenant.id, Order.member_id == member.id)
     )
-    order_ids = []
+    order_ids = sorted(ids.all())
+    for chunk in _chunks(locks.acquire(session, locks.Rank.ORDER, order_ids), 500):
+        await session.execute(
+            select(Order.id).where(Order.id.in_(chunk)).order_by(Order.id).with_for_update()
+        )
+    orders = await session.execute(
+        select(Order.id, Order.address).where(Order.id.in_(order_ids)).order_by(Order.id)
+    )
     for order_id, address in orders.all():
-        order_ids.append(order_id)
         if isinstance(address, dict):
             await session.execute(
                 update(Order)
