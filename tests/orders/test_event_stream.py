@@ -16,11 +16,12 @@ from sqlalchemy import select
 from tests.concurrency import fire
 from tests.factories import Factory
 from tribekit.kit.db import Database
-from tribekit.models.orders import OrderEvent
+from tribekit.kit.worker import WorkerLoop
+from tribekit.models.orders import Order, OrderEvent
 from tribekit.orders import events
 from tribekit.orders.events import StreamEvent
 
-from .store import Store, open_store, pay, place
+from .store import Store, give_points, open_store, pay, place
 
 
 async def _poll(db: Database, consumer: str, seen: list[StreamEvent], batch: int = 10) -> int:
@@ -237,3 +238,69 @@ async def test_payloads_are_typed_versioned_and_decoded_from_storage(
         events.decode("teleported", 1, {})
     with pytest.raises(ValidationError):
         events.OrderPlaced(member_id=member.id, total=1, note="free-form")  # type: ignore[call-arg]  # refused: no such field
+
+
+async def test_a_refund_is_one_typed_event_whose_subscriber_moved_the_points(
+    client: AsyncClient, db: Database, factory: Factory
+) -> None:
+    store = await open_store(db, factory)
+    member = (await factory.member(store.shop)).member
+    await give_points(db, store, member.id, 1000)  # Silver: 5 % off
+    order = (await place(client, store, member.id, (store.mango, 3), points_to_redeem=1000)).json()
+    assert (await pay(client, store, order["id"])).status_code == 201
+    line = order["lines"][0]["id"]
+    response = await client.post(
+        f"/api/v1/orders/{order['id']}/refunds",
+        json={"reason": "bruised", "lines": [{"line_id": line, "quantity": 1}]},
+        headers=store.headers(),
+    )
+    assert response.status_code == 201
+    shown = response.json()
+    assert (shown["amount"], shown["points_returned"], shown["points_reversed"]) == (616, 333, 5)
+    async with db.unit_of_work() as session:
+        hold = await session.scalar(
+            select(Order.points_hold_entry_id).where(Order.id == uuid.UUID(order["id"]))
+        )
+    seen: list[StreamEvent] = []
+    await _drain(db, "fission", seen)
+    assert [e.payload.kind for e in seen] == ["placed", "paid", "refunded"]
+    refunded = seen[-1].payload
+    assert isinstance(refunded, events.OrderRefunded)
+    assert refunded.model_dump(mode="json") == {
+        "member_id": str(member.id),
+        "refund_id": shown["id"],
+        "order_number": order["number"],
+        "refunded": 616,
+        "goods": 616,
+        "full": False,
+        "lines": {line: 1},
+        "goods_paid": 1850,
+        "goods_refunded": 616,
+        "points_hold_entry_id": str(hold),
+        "points_redeemed": 1000,
+        "points_discount": 1000,
+        "points_discount_refunded": 333,
+        "points_returned_before": 0,
+        "points_reversed_before": 0,
+    }
+    assert refunded.amount == 616
+
+
+async def test_a_consumer_sweep_feeds_its_handler_through_the_worker_loop(
+    client: AsyncClient, db: Database, factory: Factory
+) -> None:
+    store = await open_store(db, factory)
+    member = (await factory.member(store.shop)).member
+    await _orders(client, store, member.id, 5)
+    handled: list[int] = []
+
+    async def note(_session: object, event: StreamEvent) -> None:
+        handled.append(event.position)
+
+    loop = WorkerLoop(db, [*events.SWEEPS, events.consumer_sweep("analytics", note, batch=2)])
+    assert await loop.run_due_sweeps() == {
+        "sequence_order_events": 5,
+        "consume_order_events:analytics": 5,
+    }
+    assert handled == [1, 2, 3, 4, 5]
+    assert await loop.run_sweep(events.consumer_sweep("analytics", note)) == 0

@@ -29,13 +29,10 @@ from tribekit.catalog.repository import Products
 from tribekit.kit import clock
 from tribekit.kit.errors import Conflict, ValidationFailed, field_error
 from tribekit.kit.ids import new_id
-from tribekit.membership import service as membership
-from tribekit.membership.ledger import NotReversible, PointsLedger
-from tribekit.membership.repository import Entries
 from tribekit.models.orders import Order, OrderLine, Payment, Refund, RefundLine
 from tribekit.tenancy.principal import Tenant
 
-from . import lifecycle
+from . import events, lifecycle
 from .payments import PaymentProvider, RefundRequest
 from .payments.providers import provider as provider_named
 from .repository import PAID_STATES, Orders
@@ -137,9 +134,7 @@ async def refund(
         for part in parts:
             back[part.line.product_id] += part.quantity
         await Products(session, tenant.id).put_back(back)
-    await _membership_effects(
-        session, tenant, order, lines, await orders.refunds(order.id), refund_row, everything
-    )
+    await _emit_refunded(session, tenant, order, lines, parts, refund_row, everything)
     await _request_pay_back(session, tenant, providers, order, refund_row)
     order.refunded_amount += amount
     if everything:
@@ -156,124 +151,53 @@ async def refund(
         )
         for part in parts
     )
-    orders.record(
-        order,
-        "refunded",
-        actor,
-        amount=amount,
-        refund_id=str(refund_row.id),
-        full=everything,
-        lines={str(part.line.id): part.quantity for part in parts},
-    )
     await session.flush()
     return refund_row
 
 
-async def _membership_effects(
+async def _emit_refunded(
     session: AsyncSession,
     tenant: Tenant,
     order: Order,
     lines: list[OrderLine],
-    earlier: list[Refund],
+    parts: list[_Part],
     refund_row: Refund,
     everything: bool,
 ) -> None:
-    """What the refund does to the member's membership: redeemed points back, earned points
-    taken back, the refunded spend (and, for a whole order, the order) no longer counted toward
-    levels. Locks the member's account (after the order and the products)."""
-    refund_row.points_returned = await _return_redeemed(
-        session, tenant, order, lines, earlier, refund_row, everything
-    )
-    refund_row.points_reversed = await _take_back_earned(
-        session, tenant, order, lines, earlier, refund_row, everything
-    )
-    await membership.record_purchase(
+    """Emit ``OrderRefunded``. Its subscribers do what the refund does to the member's
+    membership (``membership/subscribers.py``: redeemed points back, earned points taken back,
+    the refunded spend no longer counted), locking the member's account after the order and the
+    products, and reply with the points moved, which the refund shows."""
+    earlier = await Orders(session, tenant.id).refunds(order.id)
+    emission = await events.emit(
         session,
         tenant,
-        order.member_id,
-        ref=f"refund:{refund_row.id}",
-        amount=-(refund_row.amount - (order.shipping if everything else 0)),
-        orders=-1 if everything else 0,
-    )
-
-
-async def _return_redeemed(
-    session: AsyncSession,
-    tenant: Tenant,
-    order: Order,
-    lines: list[OrderLine],
-    earlier: list[Refund],
-    refund_row: Refund,
-    everything: bool,
-) -> int:
-    if order.points_hold_entry_id is None or not order.points_discount:
-        return 0
-    refunded_points_money = sum(
-        _share(line.points_discount, line.refunded_quantity, line.quantity) for line in lines
-    )
-    due = (
-        order.points_redeemed
-        if everything
-        else _share(order.points_redeemed, refunded_points_money, order.points_discount)
-    )
-    return await _reverse(
-        session,
-        tenant,
-        order.points_hold_entry_id,
-        due - sum(r.points_returned for r in earlier),
-        key=f"refund:{refund_row.id}:points-back",
-        reason=f"refund on order {order.number}",
+        order.id,
+        events.OrderRefunded(
+            member_id=order.member_id,
+            refund_id=refund_row.id,
+            order_number=order.number,
+            refunded=refund_row.amount,
+            goods=refund_row.amount - (order.shipping if everything else 0),
+            full=everything,
+            lines={str(part.line.id): part.quantity for part in parts},
+            goods_paid=sum(line.total for line in lines),
+            goods_refunded=sum(line.refunded_amount for line in lines),
+            points_hold_entry_id=order.points_hold_entry_id,
+            points_redeemed=order.points_redeemed,
+            points_discount=order.points_discount,
+            points_discount_refunded=sum(
+                _share(line.points_discount, line.refunded_quantity, line.quantity)
+                for line in lines
+            ),
+            points_returned_before=sum(r.points_returned for r in earlier),
+            points_reversed_before=sum(r.points_reversed for r in earlier),
+        ),
         actor=refund_row.created_by,
     )
-
-
-async def _take_back_earned(
-    session: AsyncSession,
-    tenant: Tenant,
-    order: Order,
-    lines: list[OrderLine],
-    earlier: list[Refund],
-    refund_row: Refund,
-    everything: bool,
-) -> int:
-    earned = await Entries(session, tenant.id).by_key(f"purchase:order:{order.id}")
-    if earned is None:
-        return 0
-    paid_goods = sum(line.total for line in lines)
-    refunded_goods = sum(line.refunded_amount for line in lines)
-    due = earned.points if everything else _share(earned.points, refunded_goods, paid_goods)
-    return await _reverse(
-        session,
-        tenant,
-        earned.id,
-        due - sum(r.points_reversed for r in earlier),
-        key=f"refund:{refund_row.id}:points-earned",
-        reason=f"refund on order {order.number}",
-        actor=refund_row.created_by,
-    )
-
-
-async def _reverse(
-    session: AsyncSession,
-    tenant: Tenant,
-    entry_id: uuid.UUID,
-    points: int,
-    *,
-    key: str,
-    reason: str,
-    actor: str,
-) -> int:
-    """Reverse up to ``points`` of an entry; how many were reversed (points that expired in
-    the meantime cannot be; what the member already spent is recorded as a shortfall)."""
-    if points <= 0:
-        return 0
-    try:
-        posting = await PointsLedger(session, tenant).reverse(
-            entry_id, key=key, reason=reason, actor=actor, points=points, at_most=True
-        )
-    except NotReversible:
-        return 0
-    return abs(posting.entry.points) + posting.entry.shortfall
+    points = emission.reply(events.RefundPoints) or events.RefundPoints(returned=0, reversed=0)
+    refund_row.points_returned = points.returned
+    refund_row.points_reversed = points.reversed
 
 
 async def _request_pay_back(

@@ -20,7 +20,6 @@ from tribekit.models.membership import Level, MembershipAccount
 from tribekit.models.orders import (
     CheckoutSettings,
     Order,
-    OrderEvent,
     OrderLine,
     Payment,
     PickupPoint,
@@ -122,20 +121,6 @@ class Orders(TenantRepository[Order]):
             .order_by(Refund.id)
         )
         return list((await self.session.scalars(stmt)).all())
-
-    def record(
-        self, order: Order, kind: str, actor: str, amount: int = 0, **data: Any
-    ) -> OrderEvent:
-        event = OrderEvent(
-            merchant_id=self.merchant_id,
-            order_id=order.id,
-            kind=kind,
-            amount=amount,
-            data=data,
-            actor=actor,
-        )
-        self.session.add(event)
-        return event
 
 
 class Payments(TenantRepository[Payment]):
