@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -193,6 +193,26 @@ class TenantRow(IdMixin, TenantMixin, Base):
     __abstract__ = True
 
 
+class ReadWithoutTransaction(RuntimeError):
+    """A read unit of work (a GET route) tried to write rows through the ORM: without a
+    transaction those writes would commit one by one. A programming error, never the caller's."""
+
+
+class ReadSession(Session):
+    """The session of a read unit of work: it refuses to flush ORM changes (see
+    ``ReadWithoutTransaction``). A single Core statement, such as recording a token's last use,
+    still runs and commits by itself."""
+
+
+@event.listens_for(ReadSession, "before_flush")
+def _refuse_writes(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadWithoutTransaction(
+            "a read unit of work (GET or HEAD) changed rows through the ORM; make the route a "
+            "POST/PUT/PATCH/DELETE or open a writing unit of work"
+        )
+
+
 class Database:
     """One engine and its session factory. Create one per process.
 
@@ -232,7 +252,9 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # The same pool, each connection checked out in autocommit: no BEGIN, no COMMIT.
         self.read_sessionmaker = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            sync_session_class=ReadSession,
         )
         # SQLite takes one writer at a time. Units of work of this process queue for it here, in
         # arrival order, instead of polling the file lock until busy_timeout runs out.
