@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
 from tribekit import __version__
+from tribekit.campaigns.router import router as campaigns_router
 from tribekit.catalog.router import media_router
 from tribekit.catalog.router import router as catalog_router
 from tribekit.communities.router import router as communities_router
@@ -53,6 +54,7 @@ API_ROUTERS = [
     communities_router,
     catalog_router,
     orders_router,
+    campaigns_router,
     me_router,
     member_card_router,
 ]

@@ -16,18 +16,19 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.campaigns import service as coupons
+from tribekit.campaigns.schemas import CouponCreate
 from tribekit.catalog import service as catalog
 from tribekit.catalog.schemas import ProductCreate
 from tribekit.kit import clock
 from tribekit.membership import config as membership_config
 from tribekit.models.catalog import Product
 from tribekit.models.membership import Level
-from tribekit.orders import checkout, config, coupons, lifecycle, paying, refunds
+from tribekit.orders import checkout, config, lifecycle, paying, refunds
 from tribekit.orders.payments import ManualProvider
 from tribekit.orders.schemas import (
     AddressIn,
     Attribution,
-    CouponCreate,
     OrderIn,
     PickupPointIn,
     RefundIn,

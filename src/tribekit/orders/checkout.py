@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit import pricing
+from tribekit.campaigns import service as coupon_book
 from tribekit.catalog.repository import Products
 from tribekit.catalog.service import NotEnoughStock
 from tribekit.communities.repository import Communities
@@ -34,7 +35,6 @@ from tribekit.models.membership import Level, MembershipSettings
 from tribekit.models.orders import CheckoutSettings, Order, OrderLine, PickupPoint
 from tribekit.tenancy.principal import Tenant
 
-from . import coupons as coupon_book
 from . import events
 from .lifecycle import OrderDetail
 from .repository import PickupPoints, checkout_settings, member_standing

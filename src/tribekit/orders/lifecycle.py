@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.campaigns import service as coupon_book
+from tribekit.campaigns.repository import Coupons
 from tribekit.catalog.repository import Products
 from tribekit.kit import clock
 from tribekit.kit.errors import Conflict, NotFound
@@ -31,7 +33,7 @@ from tribekit.models.orders import Order, OrderLine, Payment
 from tribekit.tenancy.principal import Tenant
 
 from . import events
-from .repository import PAID_STATES, Coupons, OrderFilters, Orders, Payments
+from .repository import PAID_STATES, OrderFilters, Orders, Payments
 
 
 class WrongOrderState(Conflict):
@@ -96,7 +98,7 @@ async def release(session: AsyncSession, tenant: Tenant, order: Order, *, actor:
             reason=f"order {order.number} closed unpaid",
             actor=actor,
         )
-    await Coupons(session, tenant.id).give_back(order.id)
+    await coupon_book.give_back(session, tenant, order.id)
 
 
 def _runs(

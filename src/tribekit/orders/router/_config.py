@@ -1,4 +1,4 @@
-"""Staff routes around orders: checkout settings, pickup points, coupons, event check-in; and
+"""Staff routes around orders: checkout settings, pickup points, event check-in; and
 the payment providers' webhooks."""
 
 from __future__ import annotations
@@ -9,22 +9,16 @@ from fastapi import APIRouter, Request, status
 
 from tribekit.api.deps import (
     API_PREFIX,
-    Cursor,
     DbSession,
-    PageLimit,
     State,
 )
-from tribekit.orders import attendance, config, coupons, paying
+from tribekit.orders import attendance, config, paying
 from tribekit.orders.schemas import (
     AttendanceIn,
     AttendeeList,
     AttendeeOut,
     CheckoutSettingsOut,
     CheckoutSettingsUpdate,
-    CouponCreate,
-    CouponOut,
-    CouponPage,
-    CouponUpdate,
     PickupPointIn,
     PickupPointList,
     PickupPointOut,
@@ -80,35 +74,6 @@ async def update_pickup_point(
 ) -> PickupPointOut:
     point = await config.update_pickup_point(session, tenant, point_id, data)
     return PickupPointOut.model_validate(point)
-
-
-@router.get("/coupons", tags=["coupons"], summary="Coupons, newest first")
-async def list_coupons(
-    session: DbSession, tenant: Reader, limit: PageLimit = 50, cursor: Cursor = None
-) -> CouponPage:
-    page = await coupons.list_coupons(session, tenant, limit=limit, cursor=cursor)
-    return CouponPage(
-        items=[CouponOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor
-    )
-
-
-@router.post(
-    "/coupons", tags=["coupons"], status_code=status.HTTP_201_CREATED, summary="Create a coupon"
-)
-async def create_coupon(data: CouponCreate, session: DbSession, tenant: Configurer) -> CouponOut:
-    return CouponOut.model_validate(await coupons.create_coupon(session, tenant, data))
-
-
-@router.get("/coupons/{coupon_id}", tags=["coupons"], summary="One coupon and its uses")
-async def get_coupon(coupon_id: uuid.UUID, session: DbSession, tenant: Reader) -> CouponOut:
-    return CouponOut.model_validate(await coupons.get_coupon(session, tenant, coupon_id))
-
-
-@router.patch("/coupons/{coupon_id}", tags=["coupons"], summary="Change a coupon")
-async def update_coupon(
-    coupon_id: uuid.UUID, data: CouponUpdate, session: DbSession, tenant: Configurer
-) -> CouponOut:
-    return CouponOut.model_validate(await coupons.update_coupon(session, tenant, coupon_id, data))
 
 
 # ---- staff: events ----------------------------------------------------------------------------

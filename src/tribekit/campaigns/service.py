@@ -183,6 +183,12 @@ async def redeem(
     await session.flush()
 
 
+async def give_back(session: AsyncSession, tenant: Tenant, order_id: uuid.UUID) -> None:
+    """Give back the uses an order took (its redemptions released, once): the order closed
+    unpaid."""
+    await Coupons(session, tenant.id).give_back(order_id)
+
+
 # ---- staff management ------------------------------------------------------------------------
 
 
