@@ -8,7 +8,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeEngine
 
 from tribekit.kit.repository import TenantRepository
 from tribekit.models.communities import Community, CommunityMember
@@ -36,6 +53,124 @@ class MemberFilters:
     joined_to: datetime | None = None
     search: str | None = None
     blocked: bool | None = None
+
+
+# The one-member read (``Members.read``) is two statements, both built once at import: the
+# member row, then everything hanging off it as one UNION ALL. Composing a statement costs more
+# Python than running a cached one, and Core rows skip the ORM's identity map and object setup.
+_member = Member.__table__.c
+_READ_MEMBER = select(
+    *(
+        _member[name]
+        for name in (
+            "id",
+            "display_name",
+            "phone",
+            "email",
+            "birthday",
+            "source",
+            "source_ref",
+            "marketing_consent",
+            "consent_at",
+            "consent_source",
+            "joined_at",
+            "blocked",
+            "notes",
+            "created_at",
+            "updated_at",
+        )
+    )
+).where(
+    _member.merchant_id == bindparam("merchant_id"),
+    _member.id == bindparam("id"),
+    _member.erased_at.is_(None),
+    _member.merged_into_id.is_(None),
+)
+
+_tag, _address = MemberTag.__table__.c, MemberAddress.__table__.c
+_identity, _community = MemberIdentity.__table__.c, CommunityMember.__table__.c
+_AT_TYPE: TypeEngine[Any] = _identity.created_at.type
+_UUID_TYPE: TypeEngine[Any] = _address.id.type
+#: Text columns of the UNION: s0 sorts tags; s1..s9 carry an address or an identity.
+_TEXTS = 10
+
+
+def _branch(
+    kind: int,
+    *,
+    sort_at: ColumnElement[Any] | None = None,
+    row_id: ColumnElement[Any] | None = None,
+    texts: Sequence[ColumnElement[Any] | None] = (),
+    flag: ColumnElement[Any] | None = None,
+    at: ColumnElement[Any] | None = None,
+) -> list[ColumnElement[Any]]:
+    """One SELECT list of the children UNION; every column is typed, even when NULL, so that
+    PostgreSQL can match the branches and the results are converted back (UUID, aware times)."""
+
+    def typed(column: ColumnElement[Any] | None, type_: TypeEngine[Any]) -> ColumnElement[Any]:
+        return cast(null(), type_) if column is None else column
+
+    padded = [*texts, *([None] * (_TEXTS - len(texts)))]
+    return [
+        literal_column(str(kind), Integer).label("k"),
+        typed(sort_at, _AT_TYPE).label("sort_at"),
+        typed(row_id, _UUID_TYPE).label("row_id"),
+        *(typed(text, String()).label(f"s{i}") for i, text in enumerate(padded)),
+        typed(flag, Boolean()).label("flag"),
+        typed(at, _AT_TYPE).label("at"),
+    ]
+
+
+_TAGS, _ADDRESSES, _IDENTITIES, _COMMUNITIES = range(4)
+_ADDRESS_TEXTS = (
+    "label",
+    "recipient",
+    "phone",
+    "line1",
+    "line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+)
+_IDENTITY_TEXTS = ("channel", "external_id", "username")
+_children = union_all(
+    select(*_branch(_TAGS, texts=[_tag.tag])).where(
+        _tag.merchant_id == bindparam("merchant_id"), _tag.member_id == bindparam("id")
+    ),
+    select(
+        *_branch(
+            _ADDRESSES,
+            row_id=_address.id,
+            texts=[None, *(_address[name] for name in _ADDRESS_TEXTS)],
+            flag=_address.is_default,
+        )
+    ).where(
+        _address.merchant_id == bindparam("merchant_id"), _address.member_id == bindparam("id")
+    ),
+    select(
+        *_branch(
+            _IDENTITIES,
+            row_id=_identity.id,
+            texts=[None, *(_identity[name] for name in _IDENTITY_TEXTS)],
+            at=_identity.created_at,
+        )
+    ).where(
+        _identity.merchant_id == bindparam("merchant_id"),
+        _identity.member_id == bindparam("id"),
+    ),
+    select(
+        *_branch(_COMMUNITIES, sort_at=_community.joined_at, row_id=_community.community_id)
+    ).where(
+        _community.merchant_id == bindparam("merchant_id"),
+        _community.member_id == bindparam("id"),
+    ),
+).subquery("children")
+# Tags by tag, addresses and identities by id, communities by when the member joined: the
+# order ``Members.views`` gives.
+_READ_CHILDREN = select(_children).order_by(
+    _children.c.k, _children.c.sort_at, _children.c.s0, _children.c.row_id
+)
 
 
 def _like_escape(text: str) -> str:
@@ -97,6 +232,42 @@ class Members(TenantRepository[Member]):
                 conditions.append(Member.phone.like(f"%{digits}%"))
             stmt = stmt.where(or_(*conditions))
         return stmt
+
+    async def read(self, member_id: uuid.UUID) -> dict[str, Any] | None:
+        """One current member as the API shows it (``MemberOut``'s fields), in two cached Core
+        statements; None when there is no such member at this merchant."""
+        params = {"merchant_id": self.merchant_id, "id": member_id}
+        conn = await self.session.connection()
+        row = (await conn.execute(_READ_MEMBER, params)).first()
+        if row is None:
+            return None
+        tags: list[str] = []
+        addresses: list[dict[str, Any]] = []
+        identities: list[dict[str, Any]] = []
+        community_ids: list[uuid.UUID] = []
+        for child in await conn.execute(_READ_CHILDREN, params):
+            texts = child[3 : 3 + _TEXTS]
+            if child.k == _TAGS:
+                tags.append(child.s0)
+            elif child.k == _ADDRESSES:
+                addresses.append(
+                    {"id": child.row_id, **dict(zip(_ADDRESS_TEXTS, texts[1:], strict=False))}
+                    | {"is_default": child.flag}
+                )
+            elif child.k == _IDENTITIES:
+                identities.append(
+                    {"id": child.row_id, **dict(zip(_IDENTITY_TEXTS, texts[1:], strict=False))}
+                    | {"created_at": child.at}
+                )
+            else:
+                community_ids.append(child.row_id)
+        return {
+            **row._mapping,
+            "tags": tags,
+            "addresses": addresses,
+            "identities": identities,
+            "community_ids": community_ids,
+        }
 
     async def views(self, members: Sequence[Member]) -> list[MemberView]:
         """Load tags, addresses, identities and communities for many members in four queries."""

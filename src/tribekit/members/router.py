@@ -82,7 +82,7 @@ async def create_member(
 
 @router.get("/{member_id}", summary="One member")
 async def get_member(member_id: uuid.UUID, session: DbSession, tenant: Reader) -> MemberOut:
-    return MemberOut.of(await service.get_member(session, tenant, member_id))
+    return MemberOut.model_validate(await service.read_member(session, tenant, member_id))
 
 
 @router.patch("/{member_id}", summary="Change a member; only the fields sent change")

@@ -139,9 +139,14 @@ async def _current_or_404(
     return member
 
 
-async def get_member(session: AsyncSession, tenant: Tenant, member_id: uuid.UUID) -> MemberView:
-    members = Members(session, tenant.id)
-    return (await members.views([await _current_or_404(members, member_id)]))[0]
+async def read_member(
+    session: AsyncSession, tenant: Tenant, member_id: uuid.UUID
+) -> dict[str, Any]:
+    """One member as ``MemberOut`` shows it, for the read-only route: two cached statements."""
+    member = await Members(session, tenant.id).read(member_id)
+    if member is None:
+        raise NotFound(f"no member with id {member_id} at this merchant")
+    return member
 
 
 async def list_members(
