@@ -31,11 +31,12 @@ async def test_demo_shop_has_orders_of_every_kind_and_consistent_totals(tmp_path
                 )
                 assert principal.email == login.email
         async with db.unit_of_work() as session:
-            statuses = dict(
-                (
+            statuses: dict[str, int] = {
+                str(status): count
+                for status, count in (
                     await session.execute(select(Order.status, func.count()).group_by(Order.status))
                 ).all()
-            )
+            }
             assert set(statuses) == {"completed", "paid", "refunded", "cancelled", "placed"}
             assert statuses["completed"] > 300
             kinds = dict(

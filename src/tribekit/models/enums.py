@@ -1,5 +1,6 @@
-"""Closed vocabularies shared by several tables. Stored as plain strings so that adding a value
-is a code change, not a schema migration."""
+"""Closed vocabularies shared by several tables. Stored as plain strings (``kit.db.StrEnumText``
+columns read them back as the enum) so that adding a value is a code change, not a schema
+migration."""
 
 from __future__ import annotations
 
@@ -19,6 +20,40 @@ class Channel(StrEnum):
     MATRIX = "matrix"
     WECOM = "wecom"
     WEB = "web"
+
+
+class OrderStatus(StrEnum):
+    """Where an order is in its life; the moves between them are ``orders/transitions.py``."""
+
+    PLACED = "placed"
+    PAID = "paid"
+    FULFILLED = "fulfilled"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class RefundProviderStatus(StrEnum):
+    """Where a refund's money is at the provider (``not_needed`` for manual payments)."""
+
+    NOT_NEEDED = "not_needed"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Fulfilment(StrEnum):
+    STORE_PICKUP = "store_pickup"
+    LEADER_PICKUP = "leader_pickup"
+    DELIVERY = "delivery"
 
 
 class MemberSource(StrEnum):

@@ -28,7 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tribekit.kit import clock
-from tribekit.kit.db import Base, TenantMixin, TenantRow
+from tribekit.kit.db import Base, StrEnumText, TenantMixin, TenantRow
+from tribekit.models.enums import Fulfilment, OrderStatus, PaymentStatus, RefundProviderStatus
 
 
 class CheckoutSettings(TenantMixin, Base):
@@ -81,9 +82,10 @@ class Order(TenantRow):
 
     number: Mapped[str] = mapped_column(String(20))
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"))
-    # placed -> paid -> fulfilled -> completed; placed -> cancelled | expired;
-    # paid/fulfilled/completed -> refunded once everything is refunded.
-    status: Mapped[str] = mapped_column(String(12), default="placed")
+    # The moves between statuses: orders/transitions.py.
+    status: Mapped[OrderStatus] = mapped_column(
+        StrEnumText(OrderStatus, 12), default=OrderStatus.PLACED
+    )
     currency: Mapped[str] = mapped_column(String(3))
     undiscounted_subtotal: Mapped[int] = mapped_column(BigInteger)
     subtotal: Mapped[int] = mapped_column(BigInteger)
@@ -108,7 +110,7 @@ class Order(TenantRow):
     )
     campaign_id: Mapped[uuid.UUID | None]
     # Fulfilment: store_pickup | leader_pickup | delivery.
-    fulfilment: Mapped[str] = mapped_column(String(16))
+    fulfilment: Mapped[Fulfilment] = mapped_column(StrEnumText(Fulfilment, 16))
     pickup_point_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("pickup_points.id"))
     address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     address_key: Mapped[str | None] = mapped_column(String(64))  # same address, same key
@@ -168,7 +170,9 @@ class Payment(TenantRow):
     provider: Mapped[str] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # succeeded|failed|expired
+    status: Mapped[PaymentStatus] = mapped_column(
+        StrEnumText(PaymentStatus, 10), default=PaymentStatus.PENDING
+    )
     provider_ref: Mapped[str | None] = mapped_column(String(255))
     captured_ref: Mapped[str | None] = mapped_column(String(255))
     redirect_url: Mapped[str | None] = mapped_column(Text)
@@ -216,7 +220,9 @@ class Refund(TenantRow):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     # The provider's part: not_needed (nothing was paid, or nothing to give back), pending
     # (the worker calls the provider at provider_next_at), succeeded, failed (shown to staff).
-    provider_status: Mapped[str] = mapped_column(String(12), default="not_needed")
+    provider_status: Mapped[RefundProviderStatus] = mapped_column(
+        StrEnumText(RefundProviderStatus, 12), default=RefundProviderStatus.NOT_NEEDED
+    )
     provider_attempts: Mapped[int] = mapped_column(Integer, default=0)
     provider_next_at: Mapped[datetime | None]  # due for the next attempt; NULL once settled
     provider_error: Mapped[str | None] = mapped_column(Text)  # the last failure, for staff

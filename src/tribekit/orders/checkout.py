@@ -31,6 +31,7 @@ from tribekit.members.repository import Members
 from tribekit.membership.ledger import PointsLedger, Source
 from tribekit.membership.repository import settings_of
 from tribekit.models.catalog import Product
+from tribekit.models.enums import Fulfilment, OrderStatus
 from tribekit.models.membership import Level, MembershipSettings
 from tribekit.models.orders import CheckoutSettings, Order, OrderLine, PickupPoint
 from tribekit.tenancy.principal import Tenant
@@ -228,7 +229,7 @@ async def place_order(
         merchant_id=tenant.id,
         number=order_number(order_id, tenant),
         member_id=member_id,
-        status="placed",
+        status=OrderStatus.PLACED,
         currency=tenant.currency,
         undiscounted_subtotal=quote.undiscounted_subtotal,
         subtotal=quote.subtotal,
@@ -245,7 +246,7 @@ async def place_order(
         community_id=attribution.community_id,
         campaign_id=attribution.campaign_id,
         referral_code=attribution.referral_code,
-        fulfilment=data.fulfilment,
+        fulfilment=Fulfilment(data.fulfilment),
         pickup_point_id=priced.pickup_point.id if priced.pickup_point else None,
         address=data.address.model_dump() if data.address else None,
         address_key=_address_key(data),

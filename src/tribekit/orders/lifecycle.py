@@ -29,6 +29,7 @@ from tribekit.kit.pagination import Page, paginate
 from tribekit.membership.ledger import PointsLedger
 from tribekit.membership.repository import Accounts
 from tribekit.models.coupons import CouponRedemption
+from tribekit.models.enums import OrderStatus, PaymentStatus
 from tribekit.models.orders import Order, OrderLine, Payment
 from tribekit.tenancy.principal import Tenant
 
@@ -61,10 +62,12 @@ async def mark_paid(
     no longer waiting for payment."""
     orders = Orders(session, tenant.id)
     now = clock.now()
-    if not await orders.transition(order, ["placed"], "paid", paid_at=now, expires_at=None):
+    if not await orders.transition(
+        order, [OrderStatus.PLACED], OrderStatus.PAID, paid_at=now, expires_at=None
+    ):
         return False
     await Payments(session, tenant.id).settle(
-        payment, "succeeded", settled_at=now, confirmed_by=actor
+        payment, PaymentStatus.SUCCEEDED, settled_at=now, confirmed_by=actor
     )
     await events.emit(
         session,
@@ -137,15 +140,15 @@ async def lock_releases(session: AsyncSession, orders: list[Order]) -> None:
 
 
 async def _close(
-    session: AsyncSession, tenant: Tenant, order: Order, to: str, reason: str, actor: str
+    session: AsyncSession, tenant: Tenant, order: Order, to: OrderStatus, reason: str, actor: str
 ) -> bool:
     orders = Orders(session, tenant.id)
     if not await orders.transition(
-        order, ["placed"], to, closed_at=clock.now(), close_reason=reason, expires_at=None
+        order, [OrderStatus.PLACED], to, closed_at=clock.now(), close_reason=reason, expires_at=None
     ):
         return False
     await release(session, tenant, order, actor=actor)
-    closed = events.OrderCancelled if to == "cancelled" else events.OrderExpired
+    closed = events.OrderCancelled if to == OrderStatus.CANCELLED else events.OrderExpired
     await events.emit(
         session, tenant, order.id, closed(member_id=order.member_id, reason=reason), actor=actor
     )
@@ -166,7 +169,7 @@ async def cancel(
     order = await orders.get_or_404(order_id)
     if member_id is not None and order.member_id != member_id:
         raise NotFound(f"no order with id {order_id} at this merchant")
-    if not await _close(session, tenant, order, "cancelled", reason, actor):
+    if not await _close(session, tenant, order, OrderStatus.CANCELLED, reason, actor):
         await orders.reload(order)
         hint = "refund it instead" if order.status in PAID_STATES else ""
         raise _refuse(order, "cancelled", hint)
@@ -175,7 +178,7 @@ async def cancel(
 
 async def expire(session: AsyncSession, tenant: Tenant, order: Order) -> bool:
     """Close an order whose time to pay ran out (the worker calls this)."""
-    return await _close(session, tenant, order, "expired", "not paid in time", "system")
+    return await _close(session, tenant, order, OrderStatus.EXPIRED, "not paid in time", "system")
 
 
 async def fulfil(
@@ -183,7 +186,9 @@ async def fulfil(
 ) -> Order:
     orders = Orders(session, tenant.id)
     order = await orders.get_or_404(order_id)
-    if not await orders.transition(order, ["paid"], "fulfilled", fulfilled_at=clock.now()):
+    if not await orders.transition(
+        order, [OrderStatus.PAID], OrderStatus.FULFILLED, fulfilled_at=clock.now()
+    ):
         await orders.reload(order)
         raise _refuse(order, "fulfilled", "only paid orders are fulfilled")
     await events.emit(
@@ -198,7 +203,10 @@ async def complete(
     orders = Orders(session, tenant.id)
     order = await orders.get_or_404(order_id)
     if not await orders.transition(
-        order, ["paid", "fulfilled"], "completed", completed_at=clock.now()
+        order,
+        [OrderStatus.PAID, OrderStatus.FULFILLED],
+        OrderStatus.COMPLETED,
+        completed_at=clock.now(),
     ):
         await orders.reload(order)
         raise _refuse(order, "completed", "only paid or fulfilled orders are completed")

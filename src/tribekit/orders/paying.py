@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import Conflict, NotFound
+from tribekit.models.enums import OrderStatus, PaymentStatus
 from tribekit.models.orders import Order, Payment, PaymentEvent
 from tribekit.models.tenancy import Merchant
 from tribekit.tenancy.principal import Tenant
@@ -39,7 +40,7 @@ class PaymentMismatch(Conflict):
 
 
 def _waiting(order: Order, action: str) -> None:
-    if order.status != "placed":
+    if order.status != OrderStatus.PLACED:
         raise lifecycle.WrongOrderState(
             f"order {order.number} is {order.status}; it cannot be {action}",
             status=order.status,
@@ -72,7 +73,7 @@ async def start_payment(
     _waiting(order, "paid")
     chosen = provider_named(providers, provider)
     for existing in await Orders(session, tenant.id).payments(order.id):
-        if existing.provider == provider and existing.status == "pending":
+        if existing.provider == provider and existing.status == PaymentStatus.PENDING:
             return existing
     payment = Payment(
         merchant_id=tenant.id,
@@ -80,7 +81,7 @@ async def start_payment(
         provider=provider,
         amount=order.total,
         currency=order.currency,
-        status="pending",
+        status=PaymentStatus.PENDING,
     )
     session.add(payment)
     await session.flush()
@@ -89,9 +90,7 @@ async def start_payment(
         # A payer on the provider's page is not cut off: the page closes when the order would
         # have, at the earliest after the provider's own minimum, and the order waits for it.
         pay_by = max(order.expires_at or clock.now(), clock.now() + ONLINE_MINIMUM)
-        await Orders(session, tenant.id).transition(
-            order, ["placed"], "placed", expires_at=pay_by + WEBHOOK_GRACE
-        )
+        await Orders(session, tenant.id).keep_open(order, expires_at=pay_by + WEBHOOK_GRACE)
     started = await chosen.start(
         PaymentRequest(
             payment_id=payment.id,
@@ -130,7 +129,7 @@ async def record_manual_payment(
     pending = [
         p
         for p in await orders.payments(order.id)
-        if p.provider == "manual" and p.status == "pending"
+        if p.provider == "manual" and p.status == PaymentStatus.PENDING
     ]
     if pending:
         payment = pending[0]
@@ -141,7 +140,7 @@ async def record_manual_payment(
             provider="manual",
             amount=order.total,
             currency=order.currency,
-            status="pending",
+            status=PaymentStatus.PENDING,
             provider_ref=None,
         )
         session.add(payment)
@@ -202,7 +201,7 @@ async def _apply(session: AsyncSession, provider: str, event: WebhookEvent) -> s
         order = await Orders(session, tenant.id).get_or_404(payment.order_id)
         if await lifecycle.mark_paid(session, tenant, order, payment, actor=f"provider:{provider}"):
             return "order paid"
-        await payments.settle(payment, "succeeded", settled_at=clock.now())
+        await payments.settle(payment, PaymentStatus.SUCCEEDED, settled_at=clock.now())
         await events.emit(
             session,
             tenant,
@@ -214,7 +213,9 @@ async def _apply(session: AsyncSession, provider: str, event: WebhookEvent) -> s
         )
         log.error("payment arrived for a closed order", extra={"order": str(order.id)})
         return f"order is {order.status}: the payment needs refunding"
-    status = "failed" if kind == WebhookEventKind.PAYMENT_FAILED else "expired"
+    status = (
+        PaymentStatus.FAILED if kind == WebhookEventKind.PAYMENT_FAILED else PaymentStatus.EXPIRED
+    )
     await payments.settle(payment, status, settled_at=clock.now())
     return f"payment {status}"
 

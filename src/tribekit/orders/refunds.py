@@ -29,6 +29,7 @@ from tribekit.catalog.repository import Products
 from tribekit.kit import clock
 from tribekit.kit.errors import Conflict, ValidationFailed, field_error
 from tribekit.kit.ids import new_id
+from tribekit.models.enums import OrderStatus, PaymentStatus, RefundProviderStatus
 from tribekit.models.orders import Order, OrderLine, Payment, Refund, RefundLine
 from tribekit.tenancy.principal import Tenant
 
@@ -126,7 +127,7 @@ async def refund(
         restock=data.restock,
         reason=data.reason,
         created_by=actor,
-        provider_status="not_needed",
+        provider_status=RefundProviderStatus.NOT_NEEDED,
         provider_attempts=0,
     )
     if data.restock:
@@ -138,7 +139,7 @@ async def refund(
     await _request_pay_back(session, tenant, providers, order, refund_row)
     order.refunded_amount += amount
     if everything:
-        order.status = "refunded"
+        orders.move(order, OrderStatus.REFUNDED)
     session.add(refund_row)
     await session.flush()
     session.add_all(
@@ -210,7 +211,9 @@ async def _request_pay_back(
     """Give the money back through the provider that took it. The manual provider completes at
     once (staff hand it back); an external one gets a pending request for the worker."""
     paid = [
-        p for p in await Orders(session, tenant.id).payments(order.id) if p.status == "succeeded"
+        p
+        for p in await Orders(session, tenant.id).payments(order.id)
+        if p.status == PaymentStatus.SUCCEEDED
     ]
     if not paid:
         return  # nothing was paid through a provider (a free order): nothing to give back
@@ -220,12 +223,12 @@ async def _request_pay_back(
         return
     provider = provider_named(providers, payment.provider)  # 422 when no longer configured
     if provider.external:
-        refund_row.provider_status = "pending"
+        refund_row.provider_status = RefundProviderStatus.PENDING
         refund_row.provider_next_at = clock.now()
         return
     done = await provider.refund(pay_back_request(refund_row, payment))
     refund_row.provider_ref = done.provider_ref
-    refund_row.provider_status = "succeeded"
+    refund_row.provider_status = RefundProviderStatus.SUCCEEDED
     refund_row.provider_attempts = 1
     refund_row.provider_settled_at = clock.now()
 

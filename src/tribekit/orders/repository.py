@@ -1,5 +1,6 @@
 """Order queries. Status changes are conditional updates: ``WHERE status IN (expected)``; the
-one request whose update changed the row owns what follows (stock back, points back)."""
+one request whose update changed the row owns what follows (stock back, points back). Only the
+moves declared in ``transitions.TRANSITIONS`` can be asked for."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from tribekit.kit import locks
 from tribekit.kit.repository import TenantRepository
+from tribekit.models.enums import OrderStatus, PaymentStatus
 from tribekit.models.membership import Level, MembershipAccount
 from tribekit.models.orders import (
     CheckoutSettings,
@@ -25,8 +27,10 @@ from tribekit.models.orders import (
     Refund,
 )
 
-#: Orders whose money has been taken and not wholly given back.
-PAID_STATES = ("paid", "fulfilled", "completed")
+from . import transitions
+from .transitions import PAID_STATES
+
+__all__ = ["PAID_STATES", "OrderFilters", "Orders", "Payments", "PickupPoints"]
 
 
 @dataclass(frozen=True)
@@ -61,24 +65,42 @@ class Orders(TenantRepository[Order]):
         return stmt
 
     async def transition(
-        self, order: Order, from_states: Iterable[str], to: str, **values: Any
+        self, order: Order, from_states: Iterable[OrderStatus], to: OrderStatus, **values: Any
     ) -> bool:
         """Move the order to ``to`` if it is in one of ``from_states``; True if this call did
-        (and then ``order`` in memory shows the change). False: reload to see why."""
+        (and then ``order`` in memory shows the change). False: reload to see why. A move the
+        table does not declare raises ``transitions.UndeclaredTransition`` (a bug)."""
+        from_states = list(from_states)
+        transitions.check(from_states, to)
+        return await self._update_if(order, from_states, {"status": to, **values})
+
+    async def keep_open(self, order: Order, **values: Any) -> bool:
+        """Change ``values`` of a placed order while it is still placed (no status change)."""
+        return await self._update_if(order, [OrderStatus.PLACED], values)
+
+    def move(self, order: Order, to: OrderStatus) -> None:
+        """Move a locked order (``get(..., for_update=True)``) to ``to`` in memory; the move
+        must be declared (``transitions.UndeclaredTransition`` otherwise)."""
+        transitions.check([order.status], to)
+        order.status = to
+
+    async def _update_if(
+        self, order: Order, from_states: list[OrderStatus], values: dict[str, Any]
+    ) -> bool:
         locks.acquire(self.session, locks.Rank.ORDER, [order.id])
         result = await self.session.execute(
             update(Order)
             .where(
                 Order.merchant_id == self.merchant_id,
                 Order.id == order.id,
-                Order.status.in_(list(from_states)),
+                Order.status.in_(from_states),
             )
-            .values(status=to, **values)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
         if not result.rowcount:  # type: ignore[attr-defined]  # DML results have it
             return False
-        for name, value in {"status": to, **values}.items():
+        for name, value in values.items():
             set_committed_value(order, name, value)
         return True
 
@@ -126,14 +148,14 @@ class Payments(TenantRepository[Payment]):
     model = Payment
     noun = "payment"
 
-    async def settle(self, payment: Payment, status: str, **values: Any) -> bool:
+    async def settle(self, payment: Payment, status: PaymentStatus, **values: Any) -> bool:
         """Settle a pending payment once (succeeded, failed or expired)."""
         result = await self.session.execute(
             update(Payment)
             .where(
                 Payment.merchant_id == self.merchant_id,
                 Payment.id == payment.id,
-                Payment.status == "pending",
+                Payment.status == PaymentStatus.PENDING,
             )
             .values(status=status, **values)
             .execution_options(synchronize_session=False)

@@ -30,6 +30,7 @@ from tribekit.kit import clock, locks, outbox
 from tribekit.kit.db import Database
 from tribekit.kit.errors import TribekitError
 from tribekit.kit.worker import Sweep, claim_due
+from tribekit.models.enums import OrderStatus, RefundProviderStatus
 from tribekit.models.orders import Order, Payment, Refund
 from tribekit.models.tenancy import Merchant
 from tribekit.tenancy.principal import Tenant
@@ -63,7 +64,7 @@ async def expire_unpaid(session: AsyncSession, batch_size: int) -> int:
     in the order of ``kit.locks``."""
     due = (
         select(Order)
-        .where(Order.status == "placed", Order.expires_at <= clock.now())
+        .where(Order.status == OrderStatus.PLACED, Order.expires_at <= clock.now())
         .order_by(Order.expires_at)
     )
     orders = list((await session.scalars(claim_due(due, batch_size))).all())
@@ -105,7 +106,9 @@ async def claim_pay_backs(session: AsyncSession, batch_size: int) -> list[PayBac
     now = clock.now()
     due = (
         select(Refund)
-        .where(Refund.provider_status == "pending", Refund.provider_next_at <= now)
+        .where(
+            Refund.provider_status == RefundProviderStatus.PENDING, Refund.provider_next_at <= now
+        )
         .order_by(Refund.provider_next_at)
     )
     claimed = []
@@ -148,11 +151,11 @@ async def record_pay_back(session: AsyncSession, claim: PayBack, outcome: Outcom
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    if refund is None or refund.provider_status != "pending":
+    if refund is None or refund.provider_status != RefundProviderStatus.PENDING:
         return "already settled"
     now = clock.now()
     if outcome.succeeded:  # whichever attempt hears it first: the provider did the refund
-        refund.provider_status = "succeeded"
+        refund.provider_status = RefundProviderStatus.SUCCEEDED
         refund.provider_ref = outcome.provider_ref
         refund.provider_error = None
         refund.provider_next_at = None
@@ -162,7 +165,7 @@ async def record_pay_back(session: AsyncSession, claim: PayBack, outcome: Outcom
         return "superseded"  # the lease ran out and a later attempt owns the row
     refund.provider_error = outcome.error
     if outcome.final or refund.provider_attempts >= MAX_ATTEMPTS:
-        refund.provider_status = "failed"
+        refund.provider_status = RefundProviderStatus.FAILED
         refund.provider_next_at = None
         refund.provider_settled_at = now
         log.error(
