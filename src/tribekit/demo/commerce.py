@@ -24,7 +24,7 @@ from tribekit.kit import clock
 from tribekit.membership import config as membership_config
 from tribekit.models.catalog import Product
 from tribekit.models.membership import Level
-from tribekit.orders import checkout, config, lifecycle, paying, refunds
+from tribekit.orders import config
 from tribekit.orders.payments import ManualProvider
 from tribekit.orders.schemas import (
     AddressIn,
@@ -33,6 +33,7 @@ from tribekit.orders.schemas import (
     PickupPointIn,
     RefundIn,
 )
+from tribekit.orders.service import checkout, lifecycle, paying, refunds
 from tribekit.tenancy.principal import Tenant
 
 # name, price, cost, role, gold price (level price), ladder

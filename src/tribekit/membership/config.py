@@ -22,7 +22,7 @@ from .rules import MAX_RULE_DEPTH, PlanCondition, Rule, conditions, depth, dump_
 from .schemas import LevelCreate, LevelUpdate, MembershipSettingsUpdate, PlanCreate, PlanUpdate
 
 
-async def update_settings(
+async def update_membership_settings(
     session: AsyncSession, tenant: Tenant, data: MembershipSettingsUpdate
 ) -> MembershipSettings:
     current = await saved_settings(session, tenant.id)
@@ -172,7 +172,7 @@ async def update_plan(
     return plan
 
 
-async def get_settings(session: AsyncSession, tenant: Tenant) -> MembershipSettings:
+async def membership_settings(session: AsyncSession, tenant: Tenant) -> MembershipSettings:
     return await settings_of(session, tenant.id)
 
 

@@ -116,14 +116,14 @@ def _posted(posting: Posting, response: Response) -> EntryOut:
 
 @config_router.get("/settings", summary="Points rules and level review policy")
 async def get_settings(session: DbSession, tenant: Reader) -> MembershipSettingsOut:
-    return _settings_out(await config.get_settings(session, tenant))
+    return _settings_out(await config.membership_settings(session, tenant))
 
 
 @config_router.patch("/settings", summary="Change points rules or the level review policy")
 async def update_settings(
     data: MembershipSettingsUpdate, session: DbSession, tenant: Configurer
 ) -> MembershipSettingsOut:
-    return _settings_out(await config.update_settings(session, tenant, data))
+    return _settings_out(await config.update_membership_settings(session, tenant, data))
 
 
 @config_router.get("/levels", summary="Levels, lowest rank first")

@@ -16,11 +16,11 @@ from .repository import PickupPoints, checkout_settings
 from .schemas import CheckoutSettingsUpdate, PickupPointIn
 
 
-async def get_settings(session: AsyncSession, tenant: Tenant) -> CheckoutSettings:
+async def order_settings(session: AsyncSession, tenant: Tenant) -> CheckoutSettings:
     return await checkout_settings(session, tenant.id)
 
 
-async def update_settings(
+async def update_order_settings(
     session: AsyncSession, tenant: Tenant, data: CheckoutSettingsUpdate
 ) -> CheckoutSettings:
     settings = await checkout_settings(session, tenant.id)

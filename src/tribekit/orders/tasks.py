@@ -35,10 +35,10 @@ from tribekit.models.orders import Order, Payment, Refund
 from tribekit.models.tenancy import Merchant
 from tribekit.tenancy.principal import Tenant
 
-from . import lifecycle
 from .payments import PaymentProvider, RefundRefused, RefundRequest
 from .payments.providers import provider as provider_named
-from .refunds import pay_back_request
+from .service import lifecycle
+from .service.refunds import pay_back_request
 
 log = logging.getLogger(__name__)
 

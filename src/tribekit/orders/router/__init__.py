@@ -1,5 +1,5 @@
-"""HTTP routes of checkout and orders: staff (``/orders``, ``/checkout``, ``/coupons``,
-``/pickup-points``, ``/events``), provider webhooks, and members acting for themselves (``/me``).
+"""HTTP routes of checkout and orders: staff (``/orders``, ``/checkout``, ``/pickup-points``,
+``/events``), provider webhooks, and members acting for themselves (``/me``).
 
 Every state-changing call takes an ``Idempotency-Key`` and runs through ``api.idempotency.once``:
 the answer is stored with the work and given again for the same key and request."""

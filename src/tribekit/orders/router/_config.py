@@ -12,7 +12,7 @@ from tribekit.api.deps import (
     DbSession,
     State,
 )
-from tribekit.orders import attendance, config, paying
+from tribekit.orders import config
 from tribekit.orders.schemas import (
     AttendanceIn,
     AttendeeList,
@@ -23,6 +23,7 @@ from tribekit.orders.schemas import (
     PickupPointList,
     PickupPointOut,
 )
+from tribekit.orders.service import attendance, paying
 
 from ._shapes import (
     Configurer,
@@ -38,14 +39,15 @@ router = APIRouter(prefix=API_PREFIX)
 
 @router.get("/checkout/settings", tags=["checkout settings"], summary="Pricing and checkout rules")
 async def get_checkout_settings(session: DbSession, tenant: Reader) -> CheckoutSettingsOut:
-    return CheckoutSettingsOut.model_validate(await config.get_settings(session, tenant))
+    return CheckoutSettingsOut.model_validate(await config.order_settings(session, tenant))
 
 
 @router.patch("/checkout/settings", tags=["checkout settings"], summary="Change checkout rules")
 async def update_checkout_settings(
     data: CheckoutSettingsUpdate, session: DbSession, tenant: Configurer
 ) -> CheckoutSettingsOut:
-    return CheckoutSettingsOut.model_validate(await config.update_settings(session, tenant, data))
+    settings = await config.update_order_settings(session, tenant, data)
+    return CheckoutSettingsOut.model_validate(settings)
 
 
 @router.get("/pickup-points", tags=["checkout settings"], summary="Pickup points")

@@ -19,7 +19,6 @@ from tribekit.api.deps import (
 )
 from tribekit.api.idempotency import once
 from tribekit.members import access
-from tribekit.orders import checkout, lifecycle, paying
 from tribekit.orders.repository import OrderFilters
 from tribekit.orders.schemas import (
     CartIn,
@@ -32,6 +31,7 @@ from tribekit.orders.schemas import (
     QuoteOut,
     ReasonIn,
 )
+from tribekit.orders.service import checkout, lifecycle, paying
 
 from ._shapes import (
     Answer,

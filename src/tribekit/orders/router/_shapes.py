@@ -12,13 +12,13 @@ from tribekit.api.deps import (
 )
 from tribekit.api.idempotency import once
 from tribekit.models.orders import Order, Refund
-from tribekit.orders import lifecycle
 from tribekit.orders.schemas import (
     MarginOut,
     OrderOut,
     QuoteOut,
     RefundOut,
 )
+from tribekit.orders.service import lifecycle
 from tribekit.pricing import margin
 from tribekit.tenancy.permissions import Permission
 from tribekit.tenancy.principal import Tenant

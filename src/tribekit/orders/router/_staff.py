@@ -20,7 +20,6 @@ from tribekit.api.deps import (
 from tribekit.api.idempotency import once
 from tribekit.kit.schemas import UtcDatetime
 from tribekit.models.enums import Channel
-from tribekit.orders import checkout, lifecycle, paying, refunds
 from tribekit.orders.repository import OrderFilters
 from tribekit.orders.schemas import (
     OrderOut,
@@ -37,6 +36,7 @@ from tribekit.orders.schemas import (
     StaffOrderIn,
     StaffQuoteIn,
 )
+from tribekit.orders.service import checkout, lifecycle, paying, refunds
 
 from ._shapes import (
     Answer,

@@ -34,12 +34,12 @@ from tribekit.models.catalog import Product
 from tribekit.models.enums import Fulfilment, OrderStatus
 from tribekit.models.membership import Level, MembershipSettings
 from tribekit.models.orders import CheckoutSettings, Order, OrderLine, PickupPoint
+from tribekit.orders import events
+from tribekit.orders.repository import PickupPoints, checkout_settings, member_standing
+from tribekit.orders.schemas import CartIn, OrderIn
 from tribekit.tenancy.principal import Tenant
 
-from . import events
 from .lifecycle import OrderDetail
-from .repository import PickupPoints, checkout_settings, member_standing
-from .schemas import CartIn, OrderIn
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: What one order may come to before discounts: purchases counted toward levels and the points

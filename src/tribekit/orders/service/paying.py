@@ -20,12 +20,13 @@ from tribekit.kit.errors import Conflict, NotFound
 from tribekit.models.enums import OrderStatus, PaymentStatus
 from tribekit.models.orders import Order, Payment, PaymentEvent
 from tribekit.models.tenancy import Merchant
+from tribekit.orders import events
+from tribekit.orders.payments import PaymentProvider, PaymentRequest, WebhookEvent, WebhookEventKind
+from tribekit.orders.payments.providers import provider as provider_named
+from tribekit.orders.repository import Orders, Payments
 from tribekit.tenancy.principal import Tenant
 
-from . import events, lifecycle
-from .payments import PaymentProvider, PaymentRequest, WebhookEvent, WebhookEventKind
-from .payments.providers import provider as provider_named
-from .repository import Orders, Payments
+from . import lifecycle
 
 log = logging.getLogger(__name__)
 #: Stripe closes a Checkout page 30 minutes after it opens at the earliest.

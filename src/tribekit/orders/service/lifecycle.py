@@ -31,10 +31,9 @@ from tribekit.membership.repository import Accounts
 from tribekit.models.coupons import CouponRedemption
 from tribekit.models.enums import OrderStatus, PaymentStatus
 from tribekit.models.orders import Order, OrderLine, Payment
+from tribekit.orders import events
+from tribekit.orders.repository import PAID_STATES, OrderFilters, Orders, Payments
 from tribekit.tenancy.principal import Tenant
-
-from . import events
-from .repository import PAID_STATES, OrderFilters, Orders, Payments
 
 
 class WrongOrderState(Conflict):

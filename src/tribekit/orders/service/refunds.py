@@ -31,13 +31,14 @@ from tribekit.kit.errors import Conflict, ValidationFailed, field_error
 from tribekit.kit.ids import new_id
 from tribekit.models.enums import OrderStatus, PaymentStatus, RefundProviderStatus
 from tribekit.models.orders import Order, OrderLine, Payment, Refund, RefundLine
+from tribekit.orders import events
+from tribekit.orders.payments import PaymentProvider, RefundRequest
+from tribekit.orders.payments.providers import provider as provider_named
+from tribekit.orders.repository import PAID_STATES, Orders
+from tribekit.orders.schemas import RefundIn
 from tribekit.tenancy.principal import Tenant
 
-from . import events, lifecycle
-from .payments import PaymentProvider, RefundRequest
-from .payments.providers import provider as provider_named
-from .repository import PAID_STATES, Orders
-from .schemas import RefundIn
+from . import lifecycle
 
 
 class NothingToRefund(Conflict):

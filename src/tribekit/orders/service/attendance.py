@@ -18,9 +18,8 @@ from tribekit.kit.errors import NotFound, ValidationFailed
 from tribekit.models.catalog import Product
 from tribekit.models.members import Member
 from tribekit.models.orders import Order, OrderLine
+from tribekit.orders.repository import PAID_STATES, Orders
 from tribekit.tenancy.principal import Tenant
-
-from .repository import PAID_STATES, Orders
 
 Attendee = tuple[OrderLine, Order, str]  # the sign-up, its order, the member's name
 
