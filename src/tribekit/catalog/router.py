@@ -53,7 +53,7 @@ class CsvResponse(StreamingResponse):
     media_type = "text/csv"
 
 
-def media_storage(request: Request) -> FileStorage:
+async def media_storage(request: Request) -> FileStorage:
     """The app's file storage, built from its settings on first use."""
     state = request.app.state
     storage: FileStorage | None = getattr(state, "tribekit_storage", None)
@@ -78,7 +78,7 @@ def _problem(description: str) -> dict[str, Any]:
     return {"model": Problem, "description": description, "content": {PROBLEM_MEDIA_TYPE: {}}}
 
 
-def _filters(
+async def _filters(
     kind: ProductKind | None = None,
     role: ProductRole | None = None,
     active: bool | None = None,
