@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
 
+from tests.conftest import test_settings
+from tribekit.api.app import create_app
+from tribekit.kit.db import Database
 from tribekit.orders.payments import StripeCheckoutProvider
 
 from .fake_stripe import FakeStripe
@@ -48,3 +53,19 @@ async def stripe_provider(fake_stripe: FakeStripe) -> AsyncIterator[StripeChecko
     provider = make_provider(fake_stripe.base_url)
     yield provider
     await provider.aclose()
+
+
+@pytest.fixture
+async def stripe_client(db: Database, fake_stripe: FakeStripe) -> AsyncIterator[AsyncClient]:
+    """A client of the app with Stripe configured against the fake server."""
+    settings = test_settings(
+        db,
+        stripe_secret_key=API_KEY,
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        stripe_api_base=fake_stripe.base_url,
+    )
+    app: FastAPI = create_app(settings, db=db)
+    async with app.router.lifespan_context(app):
+        transport = ASGITransport(app=app, raise_app_exceptions=False)
+        async with AsyncClient(transport=transport, base_url="http://tribekit.test") as http:
+            yield http

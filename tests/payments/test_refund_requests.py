@@ -10,17 +10,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import func, select
 
 from tests.concurrency import fire
-from tests.conftest import test_settings
 from tests.factories import Factory
 from tests.membership.test_points_api import ledger_totals
 from tests.orders.store import Store, open_store, place
 from tests.orders.test_checkout_api import stock_of
-from tribekit.api.app import create_app
 from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.kit.worker import WorkerLoop
@@ -29,24 +26,15 @@ from tribekit.models.orders import Refund
 from tribekit.orders import tasks
 from tribekit.orders.payments import ManualProvider, PaymentProvider
 
-from .conftest import API_KEY, WEBHOOK_SECRET, make_provider
+from .conftest import WEBHOOK_SECRET, make_provider
 from .fake_stripe import FakeStripe
 from .stripe_helpers import signed_webhook
 
 
 @pytest.fixture
-async def client(db: Database, fake_stripe: FakeStripe) -> AsyncIterator[AsyncClient]:
-    settings = test_settings(
-        db,
-        stripe_secret_key=API_KEY,
-        stripe_webhook_secret=WEBHOOK_SECRET,
-        stripe_api_base=fake_stripe.base_url,
-    )
-    app: FastAPI = create_app(settings, db=db)
-    async with app.router.lifespan_context(app):
-        transport = ASGITransport(app=app, raise_app_exceptions=False)
-        async with AsyncClient(transport=transport, base_url="http://tribekit.test") as http:
-            yield http
+def client(stripe_client: AsyncClient) -> AsyncClient:
+    """These tests pay and refund through Stripe: the app's client is the Stripe-configured one."""
+    return stripe_client
 
 
 @pytest.fixture

@@ -4,22 +4,17 @@ a fresh ``t`` next to its old one."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
-from tests.conftest import test_settings
 from tests.factories import Factory, count_rows
 from tests.orders.store import open_store, place
-from tribekit.api.app import create_app
 from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.models.orders import PaymentEvent
 from tribekit.orders.payments import InvalidWebhook, StripeCheckoutProvider, WebhookEventKind
 
-from .conftest import API_KEY, NOW, WEBHOOK_SECRET, make_provider
+from .conftest import NOW, WEBHOOK_SECRET, make_provider
 from .fake_stripe import FakeStripe
 from .stripe_helpers import signed_webhook, stripe_signature
 from .test_stripe_webhooks import checkout_event
@@ -113,30 +108,8 @@ def test_well_formed_headers_are_accepted(provider: StripeCheckoutProvider, head
 # -- through the API: nothing is recorded --------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def stripe_server() -> Iterator[FakeStripe]:
-    with FakeStripe(api_key=API_KEY) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def stripe_client(db: Database, stripe_server: FakeStripe) -> AsyncIterator[AsyncClient]:
-    stripe_server.reset()
-    settings = test_settings(
-        db,
-        stripe_secret_key=API_KEY,
-        stripe_webhook_secret=WEBHOOK_SECRET,
-        stripe_api_base=stripe_server.base_url,
-    )
-    app: FastAPI = create_app(settings, db=db)
-    async with app.router.lifespan_context(app):
-        transport = ASGITransport(app=app, raise_app_exceptions=False)
-        async with AsyncClient(transport=transport, base_url="http://tribekit.test") as http:
-            yield http
-
-
 async def test_a_replayed_old_payment_with_a_fresh_t_pays_nothing(
-    stripe_client: AsyncClient, stripe_server: FakeStripe, db: Database, factory: Factory
+    stripe_client: AsyncClient, fake_stripe: FakeStripe, db: Database, factory: Factory
 ) -> None:
     client = stripe_client
     store = await open_store(db, factory)
@@ -148,9 +121,9 @@ async def test_a_replayed_old_payment_with_a_fresh_t_pays_nothing(
         headers=store.headers(),
     )
     assert started.status_code == 201, started.text
-    session_id = next(iter(stripe_server.sessions))
-    stripe_server.pay(session_id)
-    event = stripe_server.event("checkout.session.completed", session_id)
+    session_id = next(iter(fake_stripe.sessions))
+    fake_stripe.pay(session_id)
+    event = fake_stripe.event("checkout.session.completed", session_id)
     now = int(clock.now().timestamp())
     old = now - 3600
     body, signed = signed_webhook(event, WEBHOOK_SECRET, old)
