@@ -180,6 +180,42 @@ class PointsLedger(kernel.Ledger[MembershipAccount, PointsEntry]):
         if points <= 0:
             raise ValidationFailed(f"points to {kind} must be a positive whole number")
 
+    async def _post(
+        self,
+        kind: EntryKind,
+        member_id: uuid.UUID,
+        points: int,
+        *,
+        source: Source,
+        key: str,
+        ref: str | None,
+        reason: str | None,
+        actor: str | None,
+    ) -> tuple[Posting, kernel.Posted[MembershipAccount, PointsEntry] | None]:
+        """Check an earn or a spend, then answer its replay (with no posting) or post it: a
+        credit for an earn, a debit refused whole when the balance is short for a spend."""
+        self._check(kind, points, source)
+        request_hash = fingerprint(
+            kind, member=member_id, points=points, source=source, ref=ref, reason=reason
+        )
+        if replay := await self.replay(key, request_hash):
+            return replay, None
+        posted = await self.post(
+            member_id,
+            points if kind == EntryKind.EARN else -points,
+            lambda: self._entry(
+                kind,
+                member_id,
+                source=source,
+                key=key,
+                request_hash=request_hash,
+                ref=ref,
+                reason=reason,
+                actor=actor,
+            ),
+        )
+        return Posting(posted.entry), posted
+
     async def earn(
         self,
         member_id: uuid.UUID,
@@ -194,26 +230,18 @@ class PointsLedger(kernel.Ledger[MembershipAccount, PointsEntry]):
     ) -> Posting:
         """Post earned points as a new lot, valid for the merchant's expiry period (or until
         ``expires_at``, for points that keep the expiry they had elsewhere)."""
-        self._check(EntryKind.EARN, points, source)
-        request_hash = fingerprint(
-            EntryKind.EARN, member=member_id, points=points, source=source, ref=ref, reason=reason
-        )
-        if replay := await self.replay(key, request_hash):
-            return replay
-        posted = await self.post(
+        replay, posted = await self._post(
+            EntryKind.EARN,
             member_id,
             points,
-            lambda: self._entry(
-                EntryKind.EARN,
-                member_id,
-                source=source,
-                key=key,
-                request_hash=request_hash,
-                ref=ref,
-                reason=reason,
-                actor=actor,
-            ),
+            source=source,
+            key=key,
+            ref=ref,
+            reason=reason,
+            actor=actor,
         )
+        if posted is None:
+            return replay
         entry = posted.entry
         months = (await settings_of(self.session, self.tenant.id)).points_expiry_months
         self.session.add(
@@ -242,26 +270,18 @@ class PointsLedger(kernel.Ledger[MembershipAccount, PointsEntry]):
         actor: str | None = None,
     ) -> Posting:
         """Take ``points`` from the oldest lots first; refused whole when the balance is short."""
-        self._check(EntryKind.SPEND, points, source)
-        request_hash = fingerprint(
-            EntryKind.SPEND, member=member_id, points=points, source=source, ref=ref, reason=reason
-        )
-        if replay := await self.replay(key, request_hash):
-            return replay
-        posted = await self.post(
+        replay, posted = await self._post(
+            EntryKind.SPEND,
             member_id,
-            -points,
-            lambda: self._entry(
-                EntryKind.SPEND,
-                member_id,
-                source=source,
-                key=key,
-                request_hash=request_hash,
-                ref=ref,
-                reason=reason,
-                actor=actor,
-            ),
+            points,
+            source=source,
+            key=key,
+            ref=ref,
+            reason=reason,
+            actor=actor,
         )
+        if posted is None:
+            return replay
         await self._take(posted.account, points, posted.entry, record_uses=True)
         return Posting(posted.entry)
 
