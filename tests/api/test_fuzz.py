@@ -9,16 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -26,21 +19,9 @@ from schemathesis import checks
 from schemathesis.core.result import Ok
 
 from tests.conftest import DATABASES, _fresh_postgres, _worker
+from tests.live_server import LiveServer, live_server
 
-TRIBEKIT = str(Path(sys.executable).with_name("tribekit"))
 IN_CI = os.environ.get("CI") == "true"
-
-
-@dataclass(frozen=True)
-class LiveServer:
-    url: str
-    token: str
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _database_url(backend: str, tmp: Path) -> str:
@@ -50,11 +31,10 @@ def _database_url(backend: str, tmp: Path) -> str:
 
 
 @pytest.fixture(scope="module", params=DATABASES)
-def live_server(
+def fuzz_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    port = _free_port()
     env = {
         **os.environ,
         "TRIBEKIT_DATABASE_URL": _database_url(request.param, tmp),
@@ -64,57 +44,13 @@ def live_server(
         "TRIBEKIT_LOGIN_RATE_LIMIT": "1000000",
         "TRIBEKIT_LOG_LEVEL": "warning",
     }
-    created = subprocess.run(  # noqa: S603  # our own console script
-        [
-            TRIBEKIT,
-            "merchant",
-            "create",
-            "--slug",
-            "fuzz",
-            "--name",
-            "Fuzz",
-            "--currency",
-            "CNY",
-            "--country",
-            "CN",
-            "--owner-email",
-            "owner@fuzz.example",
-            "--owner-name",
-            "Owner",
-            "--owner-password",
-            "fuzz-password",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    match = re.search(r"tkt_\S+", created.stdout)
-    assert match, created.stdout
-    server = subprocess.Popen(  # noqa: S603
-        [TRIBEKIT, "serve", "--port", str(port), "--no-worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield LiveServer(url, match.group(0))
-    finally:
-        server.terminate()
-        _, errors = server.communicate(timeout=10)
-        assert b"Traceback" not in errors, errors.decode()[-3000:]
+    with live_server(env, "fuzz") as server:
+        yield server
 
 
-def test_api_never_errors_and_matches_its_schema(live_server: LiveServer) -> None:
-    api = schemathesis.openapi.from_url(f"{live_server.url}/openapi.json")
-    headers = {"Authorization": f"Bearer {live_server.token}"}
+def test_api_never_errors_and_matches_its_schema(fuzz_server: LiveServer) -> None:
+    api = schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json")
+    headers = {"Authorization": f"Bearer {fuzz_server.token}"}
     results = list(api.get_all_operations())
     assert all(isinstance(result, Ok) for result in results), results
     operations = [result.ok() for result in results if isinstance(result, Ok)]

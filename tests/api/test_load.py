@@ -7,26 +7,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import aiohttp
 import httpx
 import pytest
 
-from tests.api.test_fuzz import TRIBEKIT, _free_port
 from tests.conftest import DATABASES, REDIS_URL, _fresh_postgres, _worker
+from tests.live_server import LiveServer, live_server
 
 CONNECTIONS = 400
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    token: str
-    process: subprocess.Popen[bytes]
 
 
 def _redis_url() -> str:
@@ -37,7 +28,7 @@ def _redis_url() -> str:
 
 
 @pytest.fixture(scope="module", params=[d for d in DATABASES if d == "postgresql"])
-def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+def server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     env = {
         **os.environ,
         "TRIBEKIT_DATABASE_URL": asyncio.run(_fresh_postgres(f"tribekit_load_{_worker()}")),
@@ -52,55 +43,11 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         "TRIBEKIT_DB_POOL_SIZE": "4",
         "TRIBEKIT_REDIS_MAX_CONNECTIONS": "4",
     }
-    created = subprocess.run(  # noqa: S603  # our own console script
-        [
-            TRIBEKIT,
-            "merchant",
-            "create",
-            "--slug",
-            "load",
-            "--name",
-            "Load",
-            "--currency",
-            "CNY",
-            "--country",
-            "CN",
-            "--owner-email",
-            "owner@load.example",
-            "--owner-name",
-            "Owner",
-            "--owner-password",
-            "load-password",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    token = next(word for word in created.stdout.split() if word.startswith("tkt_"))
-    port = _free_port()
-    process = subprocess.Popen(  # noqa: S603  # our own console script
-        [TRIBEKIT, "serve", "--port", str(port), "--no-worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield Server(url, token, process)
-    finally:
-        process.terminate()
-        _, errors = process.communicate(timeout=20)
-        assert b"Traceback" not in errors, errors.decode()[-3000:]
+    with live_server(env, "load") as running:
+        yield running
 
 
-async def _burst(server: Server, n: int) -> list[tuple[int, str | None, str | None]]:
+async def _burst(server: LiveServer, n: int) -> list[tuple[int, str | None, str | None]]:
     """``n`` requests at once, each on its own connection: (status, Retry-After, code)."""
     connector = aiohttp.TCPConnector(limit=n, force_close=True)
     timeout = aiohttp.ClientTimeout(total=45)
@@ -118,7 +65,7 @@ async def _burst(server: Server, n: int) -> list[tuple[int, str | None, str | No
         return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
-def test_400_connections_get_200_or_503_with_retry_after(server: Server) -> None:
+def test_400_connections_get_200_or_503_with_retry_after(server: LiveServer) -> None:
     started = time.monotonic()
     answers = asyncio.run(_burst(server, CONNECTIONS))
     elapsed = time.monotonic() - started
