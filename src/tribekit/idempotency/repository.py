@@ -7,6 +7,9 @@ running gets ``IdempotencyInProgress``), looks for a stored answer, and otherwis
 and stores the answer in the same transaction. Work and answer commit together or not at all, so
 a failed call stores nothing and may be retried with the same key. SQLite runs one writer at a
 time, so there a duplicate simply waits its turn and finds the stored answer.
+
+Work that commits part-way to call out (``kit.db.outside_transaction``) gives the key's lock up
+with that commit; ``service.run_once`` then takes it again, and looks again, before it stores.
 """
 
 from __future__ import annotations
@@ -25,11 +28,22 @@ from tribekit.models.orders import IdempotencyRecord
 KEEP_FOR = timedelta(hours=24)
 
 
-async def lock_key(session: AsyncSession, merchant_id: uuid.UUID, scope: str, key: str) -> None:
-    """Hold the key for the rest of the transaction, or refuse at once if another holds it."""
+async def lock_key(
+    session: AsyncSession, merchant_id: uuid.UUID, scope: str, key: str, *, wait: bool = False
+) -> None:
+    """Hold the key for the rest of the transaction, or refuse at once if another holds it.
+
+    ``wait``: wait for the holder instead (a run whose work committed part-way, taking the key
+    again to store its outcome: its twin holds the key only for a short transaction, because the
+    work gives the key up with its mid-way commit before it calls out)."""
     if session.get_bind().dialect.name != "postgresql":
         return
     name = f"idempotency:{merchant_id}:{scope}:{key}"
+    if wait:
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name}
+        )
+        return
     taken = await session.scalar(
         text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name}
     )

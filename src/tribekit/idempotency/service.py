@@ -16,6 +16,11 @@ the stored outcome; with a different fingerprint, a 422 ``idempotency_key_reused
 first run is still in its transaction, a 409 ``idempotency_in_progress``. The work and its
 outcome commit together in the caller's unit of work, so a run that fails stores nothing and may
 be retried with the same key. Outcomes are kept 24 hours (``repository.KEEP_FOR``).
+
+Work that commits part-way to call out (``kit.db.outside_transaction``, starting a payment)
+released the key's lock with that commit, so a twin with the same key may have run meanwhile:
+then the key is locked again (waited for) and looked up again before the outcome is stored, and
+a twin's stored outcome is answered as a replay. Only such work pays for the second look.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.kit.db import midway_commits
 from tribekit.kit.idempotency import check_replay
 
 from . import repository
@@ -68,8 +74,16 @@ async def run_once(
     if stored is not None:
         check_replay(stored.request_hash, fingerprint, key)
         return Once(Outcome(stored.response, stored.status_code), replayed=True)
+    commits = midway_commits(session)
     result = await fn()
     outcome = encode(result)
+    if midway_commits(session) != commits:
+        # The key's lock went with the mid-way commit: a twin may have stored its outcome.
+        await repository.lock_key(session, merchant_id, scope, key, wait=True)
+        stored = await repository.find(session, merchant_id, scope, key)
+        if stored is not None:
+            check_replay(stored.request_hash, fingerprint, key)
+            return Once(Outcome(stored.response, stored.status_code), replayed=True)
     await repository.store(
         session, merchant_id, scope, key, fingerprint, outcome.status, outcome.value
     )

@@ -14,6 +14,11 @@ A unit of work that PostgreSQL aborts with a deadlock (40P01) or a serialization
 is retried as a whole by ``Database.run`` (and by the API's routes, ``api/routing.py``) a bounded
 number of times, then answers ``Contention`` (503 with ``Retry-After``). "No connection could be
 had" (pool timeout, too many clients, database gone) is ``ServiceUnavailable`` (503).
+
+Nothing that leaves the process is called inside a transaction. The rare service that must call
+out in the middle of its unit of work (starting a payment at the provider) does it in
+``outside_transaction(session)``: what the unit of work wrote so far is committed first, and the
+next statement begins a new transaction that the boundary commits as usual.
 """
 
 from __future__ import annotations
@@ -236,6 +241,66 @@ def _refuse_writes(session: Session, _context: Any, _instances: Any) -> None:
         )
 
 
+_TURN = "tribekit.db.turn"
+_MIDWAY = "tribekit.db.midway_commits"
+
+
+class _Turn:
+    """SQLite's writer turn held by one unit of work, which ``outside_transaction`` gives back
+    and takes again. ``held`` says whether it is held now, so that a unit of work cancelled
+    while waiting to take it back never releases a turn another one holds."""
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self.lock = lock
+        self.held = False
+
+    async def take(self) -> None:
+        await self.lock.acquire()
+        self.held = True
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self.lock.release()
+
+
+@asynccontextmanager
+async def outside_transaction(session: AsyncSession) -> AsyncIterator[None]:
+    """Run the block with no transaction of this unit of work open, for a call that leaves the
+    process (a payment provider) in the middle of the work.
+
+    What the unit of work wrote so far is committed (its outbox flushed), the connection goes
+    back to the pool and, on SQLite, the writer's turn goes to the next unit of work. After the
+    block the turn is taken again; the next statement begins a new transaction, which the
+    boundary commits (or rolls back) as usual. An error in the block leaves the first part
+    committed: the work must be safe to run again from the start (it finds what it committed).
+    Locks of the first part are gone too: re-check after the block, with conditional updates.
+    ``midway_commits`` tells callers (``idempotency.service.run_once``) that it happened."""
+    if isinstance(session.sync_session, ReadSession):
+        raise RuntimeError("a read unit of work has no transaction to commit part-way")
+    if session.in_nested_transaction():
+        raise RuntimeError(
+            "outside_transaction inside a savepoint would commit work its caller may roll back"
+        )
+    await session.commit()
+    session.info[_MIDWAY] = session.info.get(_MIDWAY, 0) + 1
+    turn: _Turn | None = session.info.get(_TURN)
+    if turn is not None:
+        turn.give_back()
+    try:
+        await outbox.flush(session)
+        yield
+    finally:
+        if turn is not None:
+            await turn.take()
+
+
+def midway_commits(session: AsyncSession) -> int:
+    """How many times this unit of work committed part-way (``outside_transaction``)."""
+    count: int = session.info.get(_MIDWAY, 0)
+    return count
+
+
 class Database:
     """One engine and its session factory. Create one per process.
 
@@ -292,16 +357,20 @@ class Database:
         """A session whose work is committed once at the end, or rolled back on any error.
 
         After a successful commit the session's outbox is flushed; on rollback it is dropped.
+        A service may commit part-way to call out (``outside_transaction``); on SQLite the
+        unit of work then gives its writer's turn back for the call.
 
         ``read_only``: no transaction (see the module's docstring). Each statement commits on
         its own, so use it only for work that reads, or writes one self-contained statement.
         It does not queue for SQLite's writer and takes no write lock to read.
         """
-        turn = self._sqlite_turn if not read_only else None
+        turn = None if read_only or self._sqlite_turn is None else _Turn(self._sqlite_turn)
         if turn is not None:
-            await turn.acquire()
+            await turn.take()
         try:
             session = (self.read_sessionmaker if read_only else self.sessionmaker)()
+            if turn is not None:
+                session.info[_TURN] = turn  # for outside_transaction
             try:
                 yield session
                 await session.commit()
@@ -313,7 +382,7 @@ class Database:
                 await session.close()
         finally:
             if turn is not None:
-                turn.release()
+                turn.give_back()
         await outbox.flush(session)
 
     async def run(
@@ -327,7 +396,8 @@ class Database:
         PostgreSQL aborts it for a deadlock or a serialization failure (at most ``attempts``
         runs, default ``retry_attempts``), then ``Contention`` (a 503). For worker sweeps, CLI
         commands and anything else outside a request; ``work`` must not have effects outside
-        the database (those go into the outbox, which a failed attempt drops)."""
+        the database (those go into the outbox, which a failed attempt drops); one that commits
+        part-way (``outside_transaction``) must find what an earlier attempt committed."""
         limit = attempts or self.retry_attempts
         attempt = 1
         while True:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
-from tribekit.kit.db import add_unique
+from tribekit.kit.db import add_unique, outside_transaction
 from tribekit.kit.errors import Conflict, NotFound
 from tribekit.models.enums import OrderStatus, PaymentStatus
 from tribekit.models.orders import Order, Payment, PaymentEvent
@@ -29,8 +29,13 @@ from tribekit.tenancy.principal import Tenant
 from . import lifecycle
 
 log = logging.getLogger(__name__)
-#: Stripe closes a Checkout page 30 minutes after it opens at the earliest.
-ONLINE_MINIMUM = timedelta(minutes=31)
+#: Stripe closes a Checkout page 30 minutes after it opens at the earliest (31: a minute of
+#: margin for the request, as the Stripe provider keeps).
+PROVIDER_MINIMUM = timedelta(minutes=31)
+#: How long a new online payment's page stays open at the least: a few minutes past the
+#: provider's minimum, so that a start retried within them sends the provider the very same
+#: request (the provider replays a key only for the same parameters).
+ONLINE_MINIMUM = PROVIDER_MINIMUM + timedelta(minutes=4)
 #: How long an order waits after its payment page closed, for the provider's webhook.
 WEBHOOK_GRACE = timedelta(minutes=5)
 
@@ -49,9 +54,14 @@ def _waiting(order: Order, action: str) -> None:
 
 
 async def _order_for(
-    session: AsyncSession, tenant: Tenant, order_id: uuid.UUID, member_id: uuid.UUID | None
+    session: AsyncSession,
+    tenant: Tenant,
+    order_id: uuid.UUID,
+    member_id: uuid.UUID | None,
+    *,
+    for_update: bool = False,
 ) -> Order:
-    order = await Orders(session, tenant.id).get_or_404(order_id)
+    order = await Orders(session, tenant.id).get_or_404(order_id, for_update=for_update)
     if member_id is not None and order.member_id != member_id:
         raise NotFound(f"no order with id {order_id} at this merchant")
     return order
@@ -69,48 +79,94 @@ async def start_payment(
     customer_email: str | None = None,
 ) -> Payment:
     """Ask a provider to collect the order's total. A member gets a pending payment (a Stripe
-    Checkout page, or instructions to pay the shop); a pending one is reused, not doubled."""
-    order = await _order_for(session, tenant, order_id, member_id)
-    _waiting(order, "paid")
+    Checkout page, or instructions to pay the shop); a pending one is reused, not doubled.
+
+    An external provider is called outside any transaction (``kit.db.outside_transaction``):
+    the pending payment commits first, the call follows, and a new transaction records what the
+    provider answered. The provider's idempotency key is the payment's id, so a start retried
+    after a failure (the payment stays pending without a page) or racing another start of the
+    same order reuses the payment and gets the provider's same answer."""
     chosen = provider_named(providers, provider)
-    for existing in await Orders(session, tenant.id).payments(order.id):
-        if existing.provider == provider and existing.status == PaymentStatus.PENDING:
-            return existing
-    payment = Payment(
-        merchant_id=tenant.id,
-        order_id=order.id,
-        provider=provider,
-        amount=order.total,
-        currency=order.currency,
-        status=PaymentStatus.PENDING,
+    orders = Orders(session, tenant.id)
+    # The order first (kit.locks): a concurrent start of the same order waits here, then finds
+    # the pending payment this one inserts.
+    order = await _order_for(session, tenant, order_id, member_id, for_update=True)
+    _waiting(order, "paid")
+    payment = next(
+        (
+            p
+            for p in await orders.payments(order.id)
+            if p.provider == provider and p.status == PaymentStatus.PENDING
+        ),
+        None,
     )
-    session.add(payment)
-    await session.flush()
-    pay_by = order.expires_at
-    if provider != "manual":
-        # A payer on the provider's page is not cut off: the page closes when the order would
-        # have, at the earliest after the provider's own minimum, and the order waits for it.
-        pay_by = max(order.expires_at or clock.now(), clock.now() + ONLINE_MINIMUM)
-        await Orders(session, tenant.id).keep_open(order, expires_at=pay_by + WEBHOOK_GRACE)
-    started = await chosen.start(
-        PaymentRequest(
-            payment_id=payment.id,
-            order_id=order.id,
-            order_number=order.number,
+    if payment is not None and payment.provider_ref is not None:
+        return payment  # started before: the same page (or instructions) again
+    reused = payment is not None
+    if payment is None:
+        payment = Payment(
             merchant_id=tenant.id,
+            order_id=order.id,
+            provider=provider,
             amount=order.total,
             currency=order.currency,
-            description=f"Order {order.number}",
-            customer_email=customer_email,
-            idempotency_key=f"payment:{payment.id}",
-            expires_at=pay_by,
+            status=PaymentStatus.PENDING,
         )
+        session.add(payment)
+        await session.flush()
+    pay_by = await _pay_by(orders, order, reused=reused) if chosen.external else order.expires_at
+    request = PaymentRequest(
+        payment_id=payment.id,
+        order_id=order.id,
+        order_number=order.number,
+        merchant_id=tenant.id,
+        amount=payment.amount,
+        currency=payment.currency,
+        description=f"Order {order.number}",
+        customer_email=customer_email,
+        idempotency_key=f"payment:{payment.id}",
+        expires_at=pay_by,
     )
-    payment.provider_ref = started.provider_ref
-    payment.redirect_url = started.redirect_url
-    payment.instructions = started.instructions
-    await session.flush()
+    if chosen.external:
+        async with outside_transaction(session):
+            started = await chosen.start(request)
+    else:
+        started = await chosen.start(request)  # no I/O (manual): all in one transaction
+    # A concurrent start of the same payment may have recorded the provider's answer first
+    # (the same answer: the same idempotency key); the first one recorded stays.
+    await session.execute(
+        update(Payment)
+        .where(
+            Payment.merchant_id == tenant.id,
+            Payment.id == payment.id,
+            Payment.provider_ref.is_(None),
+        )
+        .values(
+            provider_ref=started.provider_ref,
+            redirect_url=started.redirect_url,
+            instructions=started.instructions,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(payment)
     return payment
+
+
+async def _pay_by(orders: Orders, order: Order, *, reused: bool) -> datetime:
+    """When the provider's page closes; the order is kept open for it, plus ``WEBHOOK_GRACE``.
+
+    A payment started again (its first start failed, or races this one) sends the close of its
+    first start, so the provider can replay that start, unless too little of it is left."""
+    now = clock.now()
+    if reused and order.expires_at is not None:
+        first = order.expires_at - WEBHOOK_GRACE
+        if first >= now + PROVIDER_MINIMUM:
+            return first
+    # A payer on the provider's page is not cut off: the page closes when the order would
+    # have, at the earliest after the provider's own minimum, and the order waits for it.
+    pay_by = max(order.expires_at or now, now + ONLINE_MINIMUM)
+    await orders.keep_open(order, expires_at=pay_by + WEBHOOK_GRACE)
+    return pay_by
 
 
 async def record_manual_payment(
