@@ -15,20 +15,11 @@ from tribekit import migrations
 from tribekit.catalog.csv_format import CsvFileError
 from tribekit.catalog.csv_io import ImportReport, check_file, export_rows, import_csv_file
 from tribekit.kit.db import Database
-from tribekit.tenancy import repository as repo
 from tribekit.tenancy.principal import Tenant
 
-from .common import console, database, err_console, progress_bar, run
+from .common import console, database, err_console, progress_bar, run, tenant_by_slug
 
 app = typer.Typer(help="Catalog: import and export products as CSV.")
-
-
-async def _tenant(db: Database, slug: str) -> Tenant:
-    async with db.unit_of_work() as session:
-        found = await repo.merchant_by_slug(session, slug)
-    if found is None:
-        raise typer.BadParameter(f"no merchant with slug {slug!r}", param_hint="--merchant")
-    return Tenant.of(found)
 
 
 @app.command("import")
@@ -58,7 +49,7 @@ def import_(
     async def work() -> ImportReport:
         async with database() as db:
             await migrations.upgrade(db)
-            tenant = await _tenant(db, merchant)
+            tenant = await tenant_by_slug(db, merchant)
             with progress_bar("importing", total_rows) as advance:
                 return await import_csv_file(
                     db,
@@ -115,7 +106,7 @@ def export(
     async def work() -> int:
         async with database() as db:
             await migrations.upgrade(db)
-            tenant = await _tenant(db, merchant)
+            tenant = await tenant_by_slug(db, merchant)
             if output is None:
                 return await _write(db, tenant, sys.stdout)
             with output.open("w", newline="", encoding="utf-8") as handle:

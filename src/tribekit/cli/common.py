@@ -11,9 +11,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from tribekit.kit.db import Database
+from tribekit.kit.db import Database, unavailable
 from tribekit.kit.errors import TribekitError
 from tribekit.kit.settings import MissingSecretKey, get_settings
+from tribekit.tenancy import repository as repo
+from tribekit.tenancy.principal import Tenant
 
 T = TypeVar("T")
 console = Console()
@@ -48,8 +50,17 @@ async def database() -> AsyncIterator[Database]:
         await db.dispose()
 
 
+async def tenant_by_slug(db: Database, slug: str) -> Tenant:
+    """The merchant named by ``--merchant``, or a usage error naming the option."""
+    found = await db.run(lambda session: repo.merchant_by_slug(session, slug), read_only=True)
+    if found is None:
+        raise typer.BadParameter(f"no merchant with slug {slug!r}", param_hint="--merchant")
+    return Tenant.of(found)
+
+
 def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run an async command; domain errors become a red message and exit code 1."""
+    """Run an async command; domain errors (``Contention`` and ``ServiceUnavailable`` among
+    them) and a database that cannot be reached become one red line and exit code 1."""
     try:
         return asyncio.run(work())
     except TribekitError as exc:
@@ -58,3 +69,12 @@ def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except MissingSecretKey as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    except Exception as exc:
+        # The pool's timeout, a refused or lost connection, SQLite's lock held too long: the
+        # same 503 the API answers, said in one line; anything else is a bug and keeps its
+        # traceback.
+        problem = unavailable(exc)
+        if problem is None:
+            raise
+        err_console.print(f"[red]error:[/red] {problem.detail}")
+        raise typer.Exit(1) from exc

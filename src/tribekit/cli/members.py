@@ -25,10 +25,9 @@ from tribekit.members.importer import (
     import_members,
     read_header,
 )
-from tribekit.tenancy import repository as repo
 from tribekit.tenancy.principal import Tenant
 
-from .common import console, database, err_console, progress_bar, run
+from .common import console, database, err_console, progress_bar, run, tenant_by_slug
 
 app = typer.Typer(help="Members: import from and export to CSV.")
 
@@ -84,16 +83,11 @@ def import_(
     async def work() -> ImportReport:
         async with database() as db:
             await migrations.upgrade(db)
-            async with db.unit_of_work() as session:
-                found = await repo.merchant_by_slug(session, merchant)
-            if found is None:
-                raise typer.BadParameter(
-                    f"no merchant with slug {merchant!r}", param_hint="--merchant"
-                )
+            tenant = await tenant_by_slug(db, merchant)
             with progress_bar("importing", total_rows) as advance:
                 return await import_members(
                     db,
-                    Tenant.of(found),
+                    tenant,
                     file,
                     mapping,
                     on_duplicate=mode,
@@ -137,13 +131,7 @@ def export(
     async def work() -> int:
         async with database() as db:
             await migrations.upgrade(db)
-            async with db.unit_of_work() as session:
-                found = await repo.merchant_by_slug(session, merchant)
-            if found is None:
-                raise typer.BadParameter(
-                    f"no merchant with slug {merchant!r}", param_hint="--merchant"
-                )
-            tenant = Tenant.of(found)
+            tenant = await tenant_by_slug(db, merchant)
             total = await count_members(db, tenant)
             if output is None:
                 return await _write(db, tenant, sys.stdout, total)

@@ -6,12 +6,12 @@ import typer
 from pydantic import ValidationError
 from rich import box
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit import migrations
-from tribekit.kit.db import Database
 from tribekit.kit.settings import get_settings
 from tribekit.models.tenancy import Merchant
-from tribekit.tenancy import auth, service
+from tribekit.tenancy import auth, onboarding, service
 from tribekit.tenancy import repository as repo
 from tribekit.tenancy.schemas import MerchantCreate, OwnerCreate
 
@@ -32,17 +32,19 @@ def create(
     locale: str = typer.Option("en", help="Locale for formatting, e.g. en or zh_CN"),
     owner_email: str = typer.Option(..., help="The owner's login email"),
     owner_name: str = typer.Option(..., help="The owner's name"),
-    # Asked for when not given (so no default and not "required" in the help).
+    # Asked for only when the email has no login yet (so no default and not "required").
     owner_password: str = typer.Option(
         None,
-        prompt=True,
-        hide_input=True,
-        confirmation_prompt=True,
         show_default=False,
-        help="At least 10 characters; asked for when not given",
+        help="A new owner's password, at least 10 characters; asked for when not given. An "
+        "email that already has a login is invited instead and keeps its password",
     ),
 ) -> None:
-    """Create a merchant and its owner, and print an API token for the owner."""
+    """Create a merchant and its owner, and print an API token for the owner. An owner email
+    that already has a login gets an owner invitation instead (printed here); that person
+    becomes owner by accepting it."""
+    if owner_password is None and not run(lambda: _has_login(owner_email)):
+        owner_password = typer.prompt("Owner password", hide_input=True, confirmation_prompt=True)
     try:
         data = MerchantCreate(
             slug=slug,
@@ -57,26 +59,55 @@ def create(
         for error in exc.errors():
             err_console.print(f"[red]{'.'.join(map(str, error['loc']))}[/red]: {error['msg']}")
         raise typer.Exit(2) from exc
+    settings = get_settings()
+    secret_key = settings.resolved_secret_key()
 
-    async def work() -> str:
+    async def create_in(session: AsyncSession) -> tuple[onboarding.MerchantCreated, str | None]:
+        created = await onboarding.create_merchant(
+            session,
+            secret_key,
+            data,
+            invited_by=None,
+            default_timezone=settings.default_timezone,
+        )
+        if created.owner is None:
+            return created, None
+        _, secret = await auth.issue_token(
+            session,
+            secret_key,
+            user_id=created.owner.user_id,
+            merchant_id=created.merchant.id,
+            name="created with the CLI",
+        )
+        return created, secret
+
+    async def work() -> tuple[onboarding.MerchantCreated, str | None]:
         async with database() as db:
             await migrations.upgrade(db)
-            async with db.unit_of_work() as session:
-                merchant, owner = await service.create_merchant(
-                    session, data, default_timezone=get_settings().default_timezone
-                )
-                _, secret = await auth.issue_token(
-                    session,
-                    get_settings().resolved_secret_key(),
-                    user_id=owner.user_id,
-                    merchant_id=merchant.id,
-                    name="created with the CLI",
-                )
-            return secret
+            return await db.run(create_in)
 
-    secret = run(work)
-    console.print(f"merchant [bold]{slug}[/bold] created; owner {owner_email}")
-    console.print(f"owner API token (shown once): [bold]{secret}[/bold]")
+    created, secret = run(work)
+    if created.invited is None:
+        console.print(f"merchant [bold]{slug}[/bold] created; owner {data.owner.email}")
+        console.print(f"owner API token (shown once): [bold]{secret}[/bold]")
+        return
+    invitation = created.invited.invitation
+    console.print(
+        f"merchant [bold]{slug}[/bold] created; {invitation.email} already has a login, so it "
+        "was invited to be the owner (nothing about that login changed)"
+    )
+    console.print(f"owner invitation token (shown once): [bold]{created.invited.token}[/bold]")
+    console.print(
+        f"Send it to them: they accept with POST /api/v1/staff/invitations/accept (their "
+        f"password, or signed in as them) before {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
+
+
+async def _has_login(email: str) -> bool:
+    async with database() as db:
+        await migrations.upgrade(db)
+        user = await db.run(lambda session: repo.user_by_email(session, email), read_only=True)
+    return user is not None
 
 
 @app.command("list")
@@ -86,8 +117,7 @@ def list_merchants() -> None:
     async def work() -> list[Merchant]:
         async with database() as db:
             await migrations.upgrade(db)
-            async with db.unit_of_work() as session:
-                return await repo.all_merchants(session)
+            return await db.run(repo.all_merchants, read_only=True)
 
     # Ids and slugs are copied into other commands: never cut. The id stays on one line; the
     # other columns fold onto more lines when the terminal is narrow.
@@ -109,28 +139,27 @@ def token(
 ) -> None:
     """Issue an API token for a staff user of a merchant (acts with that user's role)."""
 
+    async def issue(session: AsyncSession) -> str:
+        found = await repo.merchant_by_slug(session, merchant)
+        user = await repo.user_by_email(session, email)
+        if found is None or user is None:
+            raise typer.BadParameter("no such merchant or staff user")
+        if await repo.StaffRoles(session, found.id).of_user(user.id) is None:
+            raise typer.BadParameter(f"{email} does not work for {merchant}")
+        _, secret = await auth.issue_token(
+            session,
+            get_settings().resolved_secret_key(),
+            user_id=user.id,
+            merchant_id=found.id,
+            name=name,
+            expires_in_days=days,
+        )
+        return secret
+
     async def work() -> str:
         async with database() as db:
             await migrations.upgrade(db)
-            return await issue(db)
-
-    async def issue(db: Database) -> str:
-        async with db.unit_of_work() as session:
-            found = await repo.merchant_by_slug(session, merchant)
-            user = await repo.user_by_email(session, email)
-            if found is None or user is None:
-                raise typer.BadParameter("no such merchant or staff user")
-            if await repo.StaffRoles(session, found.id).of_user(user.id) is None:
-                raise typer.BadParameter(f"{email} does not work for {merchant}")
-            _, secret = await auth.issue_token(
-                session,
-                get_settings().resolved_secret_key(),
-                user_id=user.id,
-                merchant_id=found.id,
-                name=name,
-                expires_in_days=days,
-            )
-            return secret
+            return await db.run(issue)
 
     console.print(f"API token (shown once): [bold]{run(work)}[/bold]")
 
@@ -150,18 +179,20 @@ def platform_admin(
     """Create the platform admin (who may create merchants through the API) and print a
     platform API token."""
 
+    async def appoint(session: AsyncSession) -> str:
+        user = await service.ensure_platform_admin(session, email, name, password)
+        _, secret = await auth.issue_token(
+            session,
+            get_settings().resolved_secret_key(),
+            user_id=user.id,
+            merchant_id=None,
+            name="platform",
+        )
+        return secret
+
     async def work() -> str:
         async with database() as db:
             await migrations.upgrade(db)
-            async with db.unit_of_work() as session:
-                user = await service.ensure_platform_admin(session, email, name, password)
-                _, secret = await auth.issue_token(
-                    session,
-                    get_settings().resolved_secret_key(),
-                    user_id=user.id,
-                    merchant_id=None,
-                    name="platform",
-                )
-            return secret
+            return await db.run(appoint)
 
     console.print(f"platform API token (shown once): [bold]{run(work)}[/bold]")

@@ -38,6 +38,8 @@ from .service import StaffEntry, check_can_grant
 
 TOKEN_KIND = "i"  # noqa: S105  # the kind letter of tki_<prefix>_<secret>, not a secret
 MIN_PASSWORD = 10
+#: How long the owner invitation of a new merchant works (a staff invitation's default).
+OWNER_INVITATION_DAYS = 7
 
 
 class InvitationNotFound(NotFound):
@@ -70,19 +72,48 @@ async def invite(
         raise Conflict(f"{email} already works for this merchant", field="email")
     now = clock.now()
     await invitations.revoke_pending(email, now)
+    return await _issue(
+        invitations, secret_key, email, data.role, principal.user_id, data.expires_in_days
+    )
+
+
+async def invite_owner(
+    session: AsyncSession,
+    secret_key: str,
+    merchant_id: uuid.UUID,
+    email: str,
+    invited_by: uuid.UUID | None,
+) -> tuple[StaffInvitation, str]:
+    """The owner invitation of a merchant just created for an email that already has a login
+    (``onboarding.py``): that person becomes owner only by accepting it, like any invitee."""
+    invitations = repo.Invitations(session, merchant_id)
+    return await _issue(
+        invitations, secret_key, email.lower(), Role.OWNER, invited_by, OWNER_INVITATION_DAYS
+    )
+
+
+async def _issue(
+    invitations: repo.Invitations,
+    secret_key: str,
+    email: str,
+    role: Role,
+    invited_by: uuid.UUID | None,
+    days: int,
+) -> tuple[StaffInvitation, str]:
+    now = clock.now()
     secret, prefix = new_token(TOKEN_KIND)
     invitation = invitations.add(
         StaffInvitation(
             email=email,
-            role=data.role.value,
-            invited_by=principal.user_id,
+            role=role.value,
+            invited_by=invited_by,
             prefix=prefix,
             token_hash=hash_token(secret_key, secret),
             created_at=now,
-            expires_at=now + timedelta(days=data.expires_in_days),
+            expires_at=now + timedelta(days=days),
         )
     )
-    await session.flush()
+    await invitations.session.flush()
     return invitation, secret
 
 

@@ -22,7 +22,8 @@ from tribekit.api.deps import (
 )
 from tribekit.kit.errors import PermissionDenied, Unauthenticated
 from tribekit.kit.schemas import Output
-from tribekit.tenancy import auth, invitations, service
+from tribekit.models.tenancy import StaffInvitation
+from tribekit.tenancy import auth, invitations, onboarding, service
 from tribekit.tenancy.permissions import Permission
 from tribekit.tenancy.principal import Principal, Tenant
 
@@ -59,19 +60,32 @@ class TokenPage(Output):
     "/platform/merchants",
     tags=["platform"],
     status_code=status.HTTP_201_CREATED,
-    summary="Create a merchant and its owner (platform admins)",
+    summary="Create a merchant and its owner, or invite an existing login to own it "
+    "(platform admins)",
 )
 async def create_merchant(
     data: MerchantCreate, session: DbSession, state: State, principal: CurrentPrincipal
 ) -> MerchantCreated:
     if not principal.is_platform_admin:
         raise PermissionDenied("only platform admins create merchants")
-    default_timezone = state.settings.default_timezone
-    merchant, owner = await service.create_merchant(
-        session, data, default_timezone=default_timezone
+    created = await onboarding.create_merchant(
+        session,
+        state.secret_key,
+        data,
+        invited_by=principal.user_id,
+        default_timezone=state.settings.default_timezone,
     )
+    invited = created.invited
     return MerchantCreated(
-        merchant=MerchantOut.model_validate(merchant), owner=StaffOut.model_validate(owner)
+        merchant=MerchantOut.model_validate(created.merchant),
+        owner=StaffOut.model_validate(created.owner) if created.owner else None,
+        invitation=_invitation_created(invited.invitation, invited.token) if invited else None,
+    )
+
+
+def _invitation_created(invitation: StaffInvitation, token: str) -> InvitationCreated:
+    return InvitationCreated.model_validate(
+        {**InvitationOut.model_validate(invitation).model_dump(), "token": token}
     )
 
 
@@ -131,9 +145,7 @@ async def invite(
     _: Annotated[Tenant, authorized(Permission.STAFF_MANAGE)],
 ) -> InvitationCreated:
     invitation, secret = await invitations.invite(session, state.secret_key, principal, data)
-    return InvitationCreated.model_validate(
-        {**InvitationOut.model_validate(invitation).model_dump(), "token": secret}
-    )
+    return _invitation_created(invitation, secret)
 
 
 @router.delete(

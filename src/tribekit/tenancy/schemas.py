@@ -25,7 +25,10 @@ class OwnerCreate(Input):
     email: EmailStr
     name: str = Field(min_length=1, max_length=200)
     password: Password | None = Field(
-        default=None, description="Required unless the email already belongs to a staff user"
+        default=None,
+        description="The new owner login's password; required unless the email already has a "
+        "login. An email that has one is sent an owner invitation instead, and its name and "
+        "password are not used",
     )
 
 
@@ -67,11 +70,6 @@ class StaffOut(Output):
     since: datetime
 
 
-class MerchantCreated(Output):
-    merchant: MerchantOut
-    owner: StaffOut
-
-
 class StaffCreate(Input):
     """A new staff user with a password, made directly: the CLI and the demo only. Over the API a
     person joins through an invitation."""
@@ -105,6 +103,18 @@ class InvitationCreated(InvitationOut):
     token: str = Field(
         description="The invitation's secret. Shown once: send it to the invitee yourself "
         "(Tribekit sends no mail yet); they accept with POST /api/v1/staff/invitations/accept."
+    )
+
+
+class MerchantCreated(Output):
+    merchant: MerchantOut
+    owner: StaffOut | None = Field(
+        description="The new owner login; null when the email already had a login and was "
+        "invited instead"
+    )
+    invitation: InvitationCreated | None = Field(
+        description="The owner invitation sent to an email that already has a login (that "
+        "person becomes owner by accepting it); null when a new owner login was made"
     )
 
 

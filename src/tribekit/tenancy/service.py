@@ -33,24 +33,30 @@ class StaffEntry:
         return cls(user.id, user.email, user.name, Role(role.role), role.created_at)
 
 
-async def _user_for(
-    session: AsyncSession, email: str, name: str, password: str | None, field: str
-) -> StaffUser:
-    """The staff user with this email, created (with ``password``) when there is none yet."""
-    user = await repo.user_by_email(session, email)
-    if user is not None:
-        return user
-    if password is None:
-        raise field_error(f"{field}.password", "a new staff user needs a password", "missing")
-    user = StaffUser(email=email.lower(), name=name, password_hash=hash_password(password))
-    await add_unique(session, f"a staff user with email {email} already exists", user)
-    return user
-
-
 async def create_merchant(
     session: AsyncSession, data: MerchantCreate, *, default_timezone: str = "UTC"
 ) -> tuple[Merchant, StaffEntry]:
-    """A new merchant and its first owner (an existing staff user, or a new one)."""
+    """A new merchant and its first owner, a new login with ``data.owner.password``. An email
+    that already has a login is refused: that person becomes owner only by accepting an
+    invitation (``onboarding.create_merchant`` sends one)."""
+    if data.owner.password is None:
+        raise field_error("owner.password", "a new staff user needs a password", "missing")
+    merchant = await add_merchant(session, data, default_timezone=default_timezone)
+    email = data.owner.email.lower()
+    owner = StaffUser(
+        email=email, name=data.owner.name, password_hash=hash_password(data.owner.password)
+    )
+    await add_unique(session, f"{email} already has a login; invite it instead", owner)
+    role = StaffRole(merchant_id=merchant.id, user_id=owner.id, role=Role.OWNER.value)
+    session.add(role)
+    await session.flush()
+    return merchant, StaffEntry.of(role, owner)
+
+
+async def add_merchant(
+    session: AsyncSession, data: MerchantCreate, *, default_timezone: str
+) -> Merchant:
+    """The merchant row alone, nobody working for it yet."""
     if await repo.merchant_by_slug(session, data.slug) is not None:
         raise Conflict(f"the slug {data.slug!r} is taken; choose another", field="slug")
     merchant = Merchant(
@@ -61,14 +67,9 @@ async def create_merchant(
         country=data.country,
         locale=data.locale,
     )
+    # The unique index decides between two creations of one slug at once.
     await add_unique(session, f"the slug {data.slug!r} is taken; choose another", merchant)
-    owner = await _user_for(
-        session, data.owner.email, data.owner.name, data.owner.password, "owner"
-    )
-    role = StaffRole(merchant_id=merchant.id, user_id=owner.id, role=Role.OWNER.value)
-    session.add(role)
-    await session.flush()
-    return merchant, StaffEntry.of(role, owner)
+    return merchant
 
 
 async def get_merchant(session: AsyncSession, tenant: Tenant) -> Merchant:
