@@ -12,5 +12,7 @@ def order_subscribers() -> Subscribers:
     return (
         Subscribers()
         .on(OrderPaid, membership.points_on_payment)
+        .on(OrderPaid, membership.plans_on_payment)
         .on(OrderRefunded, membership.points_on_refund)
+        .on(OrderRefunded, membership.plans_on_refund)
     )

@@ -23,6 +23,7 @@ from tribekit.kit.errors import Conflict, ValidationFailed, field_error
 from tribekit.kit.pagination import Page, paginate
 from tribekit.membership.repository import Accounts
 from tribekit.models.coupons import Coupon, CouponRedemption
+from tribekit.models.enums import CouponKind
 from tribekit.models.orders import Order
 from tribekit.tenancy.principal import Tenant
 
@@ -129,10 +130,17 @@ def check_all_usable(usable: list[Usable]) -> None:
             raise item.error()
 
 
+#: The stored kind as the pricing engine names it (the engine imports nothing of ours).
+_ENGINE_KINDS: dict[CouponKind, pricing.CouponKind] = {
+    CouponKind.PERCENT: "percent",
+    CouponKind.AMOUNT: "amount",
+}
+
+
 def _pricing_input(coupon: Coupon) -> pricing.CouponInput:
     return pricing.CouponInput(
         code=coupon.code,
-        kind=coupon.kind,  # type: ignore[arg-type]  # percent | amount, checked on input
+        kind=_ENGINE_KINDS[coupon.kind],
         value=coupon.value,
         min_subtotal=coupon.min_subtotal,
         product_ids=(

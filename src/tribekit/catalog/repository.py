@@ -47,6 +47,13 @@ class Products(TenantRepository[Product]):
             stmt = stmt.where(or_(Product.name.ilike(like), Product.sku.ilike(like)))
         return stmt
 
+    async def of_plan(self, plan_id: uuid.UUID) -> Product | None:
+        """The product that sells a paid plan (``catalog.service.sell_plan``)."""
+        product: Product | None = await self.session.scalar(
+            self.select().where(Product.plan_id == plan_id)
+        )
+        return product
+
     async def by_ids(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, Product]:
         rows = await self.session.scalars(self.select().where(Product.id.in_(set(ids))))
         return {row.id: row for row in rows}

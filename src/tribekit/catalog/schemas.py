@@ -11,7 +11,9 @@ from pydantic import Field, model_validator
 from tribekit.kit.schemas import Input, Output, UtcDatetime
 
 MAX_AMOUNT = 10**9  # 10,000,000.00 in a two-decimal currency; a per-item price
-ProductKind = Literal["goods", "event"]
+ProductKind = Literal["goods", "event", "plan"]
+#: What staff create here; a plan's product is made with its plan (``/membership/plans``).
+NewProductKind = Literal["goods", "event"]
 ProductRole = Literal["traffic", "profit", "regular"]
 
 
@@ -52,7 +54,7 @@ class ProductFields(Input):
 
 class ProductCreate(ProductFields):
     name: str = Field(min_length=1, max_length=200, examples=["Mango box 3 kg"])
-    kind: ProductKind = "goods"
+    kind: NewProductKind = "goods"
     price: int = Field(ge=0, le=MAX_AMOUNT, examples=[5900], description="Regular price")
 
     @model_validator(mode="after")
@@ -129,6 +131,9 @@ class ProductOut(Output):
     name: str
     description: str | None
     kind: ProductKind
+    plan_id: uuid.UUID | None = Field(
+        description="Kind plan: the paid membership plan this product sells"
+    )
     role: ProductRole
     price: int
     cost_price: int | None

@@ -14,6 +14,8 @@ from tribekit.kit.ids import new_id
 from tribekit.kit.pagination import Page, paginate
 from tribekit.kit.storage import FileStorage, sniff_image
 from tribekit.models.catalog import Product
+from tribekit.models.enums import ProductKind
+from tribekit.models.membership import MembershipPlan
 from tribekit.pricing import margin
 from tribekit.tenancy.principal import Tenant
 
@@ -56,8 +58,9 @@ def check_event_fields(
     signup_deadline: datetime | None,
     place: str | None,
 ) -> None:
-    """An event has a start; its end and sign-up deadline fit around it. Goods have none."""
-    if kind == "goods":
+    """An event has a start; its end and sign-up deadline fit around it. Goods and plans have
+    none."""
+    if kind != ProductKind.EVENT:
         given = [
             name
             for name, value in zip(
@@ -74,6 +77,55 @@ def check_event_fields(
         raise field_error("ends_at", "an event ends after it starts")
     if signup_deadline is not None and signup_deadline > (ends_at or starts_at):
         raise field_error("signup_deadline", "sign-up must close before the event ends")
+
+
+class SoldByPlan(ValidationFailed):
+    code = "sold_by_plan"
+    title = "This product sells a paid plan: change it through the plan"
+
+
+#: What staff may change on a plan's product; the rest follows the plan.
+PLAN_PRODUCT_FIELDS = frozenset({"description", "images", "category", "tags", "role", "cost_price"})
+
+
+def _check_plan_product_change(product: Product, changes: dict[str, object]) -> None:
+    refused = sorted(set(changes) - PLAN_PRODUCT_FIELDS)
+    if refused:
+        raise SoldByPlan(
+            f"{refused[0]}: product {product.name!r} sells a paid plan; change its name, price "
+            f"or sale through PATCH /api/v1/membership/plans/{product.plan_id}",
+            fields=refused,
+        )
+
+
+def _refuse_stock_of_plan(product: Product) -> None:
+    if product.kind == ProductKind.PLAN:
+        raise SoldByPlan(f"product {product.name!r} sells a paid plan, which has no stock")
+
+
+async def sell_plan(session: AsyncSession, tenant: Tenant, plan: MembershipPlan) -> Product:
+    """The product that sells ``plan`` through checkout, made with the plan and kept in step
+    with it: the plan's name and price, on sale while the plan is. No stock: a plan never
+    runs out."""
+    products = Products(session, tenant.id)
+    product = await products.of_plan(plan.id)
+    if product is None:
+        product = Product(
+            merchant_id=tenant.id,
+            kind=ProductKind.PLAN,
+            plan_id=plan.id,
+            role="regular",
+            stock=None,
+            ladder=[],
+            tags=[],
+            images=[],
+        )
+        session.add(product)
+    product.name = plan.name
+    product.price = plan.price
+    product.active = plan.active
+    await session.flush()
+    return product
 
 
 def _ladder(tiers: list[object]) -> list[dict[str, int]]:
@@ -119,6 +171,8 @@ async def update_product(
 ) -> Product:
     product = await Products(session, tenant.id).get_or_404(product_id, for_update=True)
     changes = data.model_dump(exclude_unset=True)
+    if product.kind == ProductKind.PLAN:
+        _check_plan_product_change(product, changes)
     merged = {name: changes.get(name, getattr(product, name)) for name in EVENT_FIELDS}
     check_event_fields(product.kind, **merged)
     if "ladder" in changes:
@@ -139,6 +193,7 @@ async def adjust_stock(
     """Add or remove units; refused (nothing changes) if it would leave less than zero."""
     products = Products(session, tenant.id)
     product = await products.get_or_404(product_id)
+    _refuse_stock_of_plan(product)
     if product.stock is None:
         raise ValidationFailed(
             f"product {product_id} does not track stock; set a stock on the product first"
@@ -207,6 +262,7 @@ async def set_stock_tracking(
     adjustment, which adds to what concurrent sales left instead of overwriting it."""
     products = Products(session, tenant.id)
     product = await products.get_or_404(product_id)
+    _refuse_stock_of_plan(product)
     if data.track:
         assert data.stock is not None  # the schema requires it
         if not await products.start_tracking(product_id, data.stock, clock.now()):

@@ -9,6 +9,8 @@ from typing import Literal
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
 Rounding = Literal["half_even", "half_up"]
+#: How points earned on an amount are rounded to whole points.
+PointsRounding = Literal["floor", "half_up", "half_even"]
 _ROUNDING = {"half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP}
 _KNOWN_CURRENCIES: frozenset[str] = frozenset(list_currencies())
 

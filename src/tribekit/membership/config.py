@@ -8,11 +8,13 @@ import uuid
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.catalog import service as catalog
 from tribekit.catalog.repository import Products
 from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import NotFound, field_error
 from tribekit.models.catalog import Product
+from tribekit.models.enums import ProductKind
 from tribekit.models.membership import Level, LevelPrice, MembershipPlan, MembershipSettings
 from tribekit.pricing import margin
 from tribekit.tenancy.principal import Tenant
@@ -102,7 +104,9 @@ async def set_level_price(
     session: AsyncSession, tenant: Tenant, level_id: uuid.UUID, product_id: uuid.UUID, price: int
 ) -> LevelPrice:
     await Levels(session, tenant.id).get_or_404(level_id)
-    await Products(session, tenant.id).get_or_404(product_id)
+    product = await Products(session, tenant.id).get_or_404(product_id)
+    if product.kind == ProductKind.PLAN:
+        raise field_error("product_id", f"{product.name!r} is a paid plan: it has one price")
     row = await session.get(LevelPrice, (level_id, product_id))
     if row is None:
         row = LevelPrice(merchant_id=tenant.id, level_id=level_id, product_id=product_id)
@@ -156,6 +160,7 @@ async def create_plan(session: AsyncSession, tenant: Tenant, data: PlanCreate) -
         raise field_error("level_id", "no such level at this merchant")
     plan = MembershipPlan(merchant_id=tenant.id, **data.model_dump())
     await add_unique(session, f"a plan named {data.name!r} already exists", plan)
+    await catalog.sell_plan(session, tenant, plan)  # members buy it through checkout
     return plan
 
 
@@ -169,6 +174,7 @@ async def update_plan(
             raise field_error(name, "may not be null; leave it out to keep the current value")
         setattr(plan, name, value)
     await add_unique(session, "another plan already has this name; choose another")
+    await catalog.sell_plan(session, tenant, plan)
     return plan
 
 

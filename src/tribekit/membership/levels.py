@@ -36,20 +36,32 @@ from .repository import (
     LADDERS,
     Accounts,
     Levels,
+    Plans,
     forget_locks,
     record_level_changes,
     settings_of,
 )
 from .review_sql import Moved, review_query, windowed_sum
-from .rules import Facts, Rule, Window, compile_rule, explain, needed_metrics, parse_rule
+from .rules import (
+    Facts,
+    PlanCondition,
+    Rule,
+    Window,
+    compile_rule,
+    conditions,
+    explain,
+    needed_metrics,
+    parse_rule,
+)
 
 
 class Ladder:
     """The merchant's levels, lowest rank first, with their parsed rules."""
 
-    def __init__(self, levels: list[Level]) -> None:
+    def __init__(self, levels: list[Level], plan_names: dict[uuid.UUID, str] | None = None) -> None:
         self.levels = levels
         self.rules: dict[uuid.UUID, Rule | None] = {lvl.id: parse_rule(lvl.rule) for lvl in levels}
+        self.plan_names = plan_names or {}  # of the plans the rules name, for explanations
         self._by_id = {lvl.id: lvl for lvl in levels}
         # Highest first. The base level holds for everyone; a level without a rule is reached by
         # hand or through a plan only, never by activity.
@@ -125,7 +137,16 @@ class LevelEngine:
         """The merchant's levels, read once per transaction (changing a level forgets them)."""
         ladders: dict[uuid.UUID, Ladder] = self.session.info.setdefault(LADDERS, {})
         if self.tenant.id not in ladders:
-            ladders[self.tenant.id] = Ladder(await Levels(self.session, self.tenant.id).ranked())
+            ladder = Ladder(await Levels(self.session, self.tenant.id).ranked())
+            named = {
+                cond.plan_id
+                for rule in ladder.rules.values()
+                for cond in conditions(rule)
+                if isinstance(cond, PlanCondition) and cond.plan_id is not None
+            }
+            if named:
+                ladder.plan_names = await Plans(self.session, self.tenant.id).names(named)
+            ladders[self.tenant.id] = ladder
         return ladders[self.tenant.id]
 
     async def facts(
@@ -133,7 +154,7 @@ class LevelEngine:
     ) -> dict[uuid.UUID, Facts]:
         """Facts for ``member_ids`` (every member of the merchant when None)."""
         needed = needed_metrics(ladder.rules.values())
-        currency = self.tenant.currency
+        currency, names = self.tenant.currency, ladder.plan_names
         facts: dict[uuid.UUID, Facts] = {}
 
         def windowed(at: Any, value: Any, window: Window) -> ColumnElement[Any]:
@@ -146,7 +167,9 @@ class LevelEngine:
             for member, *values in (await self.session.execute(stmt)).all():
                 known = facts.get(member)
                 if known is None:
-                    facts[member] = Facts(dict(zip(keys, values, strict=True)), currency=currency)
+                    facts[member] = Facts(
+                        dict(zip(keys, values, strict=True)), currency=currency, plan_names=names
+                    )
                 else:
                     known.values.update(zip(keys, values, strict=True))
 
@@ -176,7 +199,7 @@ class LevelEngine:
 
         def fact(member_id: uuid.UUID) -> Facts:
             if member_id not in facts:
-                facts[member_id] = Facts(currency=currency)
+                facts[member_id] = Facts(currency=currency, plan_names=names)
             return facts[member_id]
 
         plans = select(PlanSubscription.member_id, PlanSubscription.plan_id).where(
@@ -391,7 +414,7 @@ class LevelEngine:
     ) -> list[Moved]:
         """The review's decisions in Python (SQLite); ``review_sql`` makes the same ones in SQL."""
         facts = await self.facts(ladder, [member_id for member_id, _, _ in claimed], now)
-        empty = Facts(currency=self.tenant.currency)
+        empty = Facts(currency=self.tenant.currency, plan_names=ladder.plan_names)
         written: list[tuple[uuid.UUID, uuid.UUID | None, datetime | None]] = []
         moved: list[Moved] = []
         for member_id, level_id, since in claimed:

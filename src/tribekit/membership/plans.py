@@ -1,7 +1,8 @@
 """Paid membership plans: a purchase grants (or extends) a subscription, which grants a level.
 
 Each purchase is posted once per business event (``ref``: the order line that paid it, or the
-staff request's idempotency key). Buying while a subscription runs extends it from its end. The
+staff request's idempotency key). Buying while a subscription runs extends it from its end;
+a refund of an order line takes its periods back (``take_back``). The
 worker reminds members before a plan ends (the robot sends the reminder) and ends it when due,
 returning the member to the level their activity qualifies for.
 """
@@ -44,10 +45,13 @@ async def grant(
     ref: str,
     actor: str | None,
     note: str | None = None,
+    periods: int = 1,
+    price: int | None = None,
 ) -> Purchase:
-    """Record one paid period of ``plan`` for the member and raise their level if it grants
-    a higher one."""
-    request_hash = fingerprint("plan", member=member_id, plan=plan.id, note=note)
+    """Record ``periods`` paid periods of ``plan`` for the member (``price``: what they paid,
+    by default the plan's price for each) and raise their level if the plan grants a higher
+    one."""
+    request_hash = fingerprint("plan", member=member_id, plan=plan.id, note=note, periods=periods)
     subscriptions = Subscriptions(session, tenant.id)
     existing = await session.scalar(
         select(PlanPurchase).where(PlanPurchase.merchant_id == tenant.id, PlanPurchase.ref == ref)
@@ -62,9 +66,10 @@ async def grant(
     running = next(
         (s for s in await subscriptions.active_of(member_id) if s.plan_id == plan.id), None
     )
+    months = plan.duration_months * periods
     if running is not None and running.ends_at > now:
         subscription, start = running, running.ends_at
-        subscription.ends_at = clock.add_months(start, plan.duration_months)
+        subscription.ends_at = clock.add_months(start, months)
         subscription.reminded_at = None
     else:
         start = now
@@ -74,11 +79,10 @@ async def grant(
                 plan_id=plan.id,
                 status="active",
                 starts_at=now,
-                ends_at=clock.add_months(now, plan.duration_months),
+                ends_at=clock.add_months(now, months),
             )
         )
-    settings = await settings_of(session, tenant.id)
-    subscription.remind_at = subscription.ends_at - timedelta(days=settings.renewal_reminder_days)
+    await _remind_before_end(session, tenant, subscription)
     await session.flush()
     purchase = PlanPurchase(
         merchant_id=tenant.id,
@@ -86,7 +90,9 @@ async def grant(
         member_id=member_id,
         ref=ref,
         request_hash=request_hash,
-        price=plan.price,
+        price=plan.price * periods if price is None else price,
+        periods=periods,
+        refunded_periods=0,
         period_start=start,
         period_end=subscription.ends_at,
         actor=actor,
@@ -108,6 +114,57 @@ async def grant(
     )
     await LevelEngine(session, tenant).upgrade(member_id, reason="plan_granted", actor=actor)
     return Purchase(purchase, subscription, plan)
+
+
+async def _remind_before_end(
+    session: AsyncSession, tenant: Tenant, subscription: PlanSubscription
+) -> None:
+    settings = await settings_of(session, tenant.id)
+    subscription.remind_at = subscription.ends_at - timedelta(days=settings.renewal_reminder_days)
+
+
+async def take_back(
+    session: AsyncSession,
+    tenant: Tenant,
+    purchase: PlanPurchase,
+    periods: int,
+    *,
+    reason: str,
+    actor: str | None,
+) -> int:
+    """Take back up to ``periods`` refunded periods of a purchase: the subscription ends that
+    much earlier (each period counts for its share of the time the purchase added), and if
+    that is now past, it ends and the member's level is settled. Returns the periods taken
+    back; never more than were bought. The caller holds the order's lock."""
+    await Accounts(session, tenant.id).lock(purchase.member_id)
+    await session.refresh(purchase)
+    taken = min(periods, purchase.periods - purchase.refunded_periods)
+    if taken <= 0:
+        return 0
+    subscription = await Subscriptions(session, tenant.id).get_or_404(purchase.subscription_id)
+    await session.refresh(subscription)
+    bought = purchase.period_end - purchase.period_start
+    subscription.ends_at -= bought * taken / purchase.periods
+    purchase.refunded_periods += taken
+    plan = await session.get(MembershipPlan, subscription.plan_id)
+    now = clock.now()
+    ended = subscription.status == "active" and subscription.ends_at <= now
+    if ended:
+        subscription.status = "refunded"
+    await _remind_before_end(session, tenant, subscription)
+    Members(session, tenant.id).record(
+        purchase.member_id,
+        "plan.refunded",
+        actor,
+        plan=plan.name if plan else None,
+        periods=taken,
+        ends_at=subscription.ends_at.isoformat(),
+        reason=reason,
+    )
+    await session.flush()
+    if ended:
+        await LevelEngine(session, tenant).settle(purchase.member_id, reason="plan_refunded")
+    return taken
 
 
 async def end_if_due(session: AsyncSession, tenant: Tenant, subscription_id: uuid.UUID) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -39,6 +39,13 @@ class Levels(TenantRepository[Level]):
 class Plans(TenantRepository[MembershipPlan]):
     model = MembershipPlan
     noun = "membership plan"
+
+    async def names(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """Plan names by id, for explanations that name plans (not their ids)."""
+        stmt = select(MembershipPlan.id, MembershipPlan.name).where(
+            MembershipPlan.merchant_id == self.merchant_id, MembershipPlan.id.in_(set(ids))
+        )
+        return {row[0]: row[1] for row in await self.session.execute(stmt)}
 
 
 class Entries(TenantRepository[PointsEntry]):

@@ -201,7 +201,7 @@ def review_query(
     def read(row: Any) -> Moved:
         plans = {pid or SOME_PLAN for i, pid in enumerate(plan_ids) if row[f"plan{i}"]}
         values = {key: int(row[label]) for key, label in labels}
-        member_facts = Facts(values, frozenset(plans), currency)
+        member_facts = Facts(values, frozenset(plans), currency, ladder.plan_names)
         return Moved(row["member_id"], row["old_level"], row["new_level"], member_facts)
 
     return ReviewQuery(statement, read)

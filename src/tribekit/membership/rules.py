@@ -9,7 +9,7 @@ holds, and why, in words a person can read.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Annotated, Any, Literal, get_args
@@ -173,6 +173,7 @@ class Facts:
     values: dict[tuple[str, str], int] = field(default_factory=dict)
     plans: frozenset[uuid.UUID] = frozenset()
     currency: str = "CNY"
+    plan_names: Mapping[uuid.UUID, str] = field(default_factory=dict)  # the rules' plans
 
     def value(self, cond: MetricCondition) -> int:
         return self.values.get((cond.metric, cond.window.key), 0)
@@ -232,7 +233,8 @@ def explain(rule: Rule | None, facts: Facts) -> str:
         return "(" + joiner.join(explain(r, facts) for r in parts) + ")"
     if isinstance(rule, PlanCondition):
         held = holds(rule, facts)
-        what = "a paid plan" if rule.plan_id is None else f"paid plan {rule.plan_id}"
+        name = facts.plan_names.get(rule.plan_id) if rule.plan_id else None
+        what = "a paid plan" if rule.plan_id is None else f"the paid plan {name or rule.plan_id!s}"
         return f"{'holds' if held else 'does not hold'} {what}"
     have, need = _amount(rule, facts.value(rule), facts)
     return f"{have} {_METRIC_WORDS[rule.metric]} {rule.window.describe()} (needs {need})"

@@ -129,7 +129,7 @@ async def record_purchase(
         amount,
         minor_digits(tenant.currency),
         points_per_unit=settings.points_per_unit,
-        rounding=settings.points_rounding,  # type: ignore[arg-type]  # checked on input
+        rounding=settings.points_rounding,
         multiplier_bps=level.points_multiplier_bps if level else 10_000,
         promotion_bps=promotion_bps,
     )

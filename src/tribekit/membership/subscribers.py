@@ -1,18 +1,24 @@
 """What membership does when an order event is emitted, in the same transaction: a paid order
-counts toward levels and earns points; a refund gives redeemed points back and takes earned
-points back in proportion, and its spend no longer counts. Listed in ``tribekit/subscribers.py``.
-Both lock the member's account (``Accounts.lock``), after the order and its products."""
+counts toward levels and earns points, and grants the paid plans it bought; a refund gives
+redeemed points back and takes earned points back in proportion, its spend no longer counts,
+and refunded plan periods are taken back. Listed in ``tribekit/subscribers.py``. Each locks the
+member's account (``Accounts.lock``), after the order and its products."""
 
 from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.models.catalog import Product
+from tribekit.models.enums import ProductKind
+from tribekit.models.membership import MembershipPlan, PlanPurchase
+from tribekit.models.orders import OrderLine
 from tribekit.orders.events import Emitted, OrderPaid, OrderRefunded, RefundPoints
 from tribekit.tenancy.principal import Tenant
 
-from . import service
+from . import plans, service
 from .ledger import NotReversible, PointsLedger
 from .repository import Entries
 
@@ -112,3 +118,61 @@ async def _reverse(
     except NotReversible:
         return 0
     return abs(posting.entry.points) + posting.entry.shortfall
+
+
+def _plan_ref(line_id: uuid.UUID | str) -> str:
+    return f"order-line:{line_id}"
+
+
+async def plans_on_payment(
+    session: AsyncSession, tenant: Tenant, event: Emitted[OrderPaid]
+) -> None:
+    """Each plan line of the paid order grants its plan: as many periods as units bought, at
+    what the line cost after discounts. Once per line (the purchase's ``ref``)."""
+    stmt = (
+        select(OrderLine, MembershipPlan)
+        .join(Product, Product.id == OrderLine.product_id)
+        .join(MembershipPlan, MembershipPlan.id == Product.plan_id)
+        .where(
+            OrderLine.merchant_id == tenant.id,
+            OrderLine.order_id == event.order_id,
+            OrderLine.kind == ProductKind.PLAN,
+        )
+        .order_by(OrderLine.line_no)
+    )
+    for line, plan in (await session.execute(stmt)).all():
+        await plans.grant(
+            session,
+            tenant,
+            event.payload.member_id,
+            plan,
+            ref=_plan_ref(line.id),
+            actor=event.actor,
+            note=f"order line {line.line_no}",
+            periods=line.quantity,
+            price=line.total,
+        )
+
+
+async def plans_on_refund(
+    session: AsyncSession, tenant: Tenant, event: Emitted[OrderRefunded]
+) -> None:
+    """Refunded units of a plan line take that many periods back."""
+    refund = event.payload
+    units = {_plan_ref(line_id): n for line_id, n in refund.lines.items() if n > 0}
+    if not units:
+        return
+    bought = await session.scalars(
+        select(PlanPurchase)
+        .where(PlanPurchase.merchant_id == tenant.id, PlanPurchase.ref.in_(sorted(units)))
+        .order_by(PlanPurchase.ref)
+    )
+    for purchase in bought.all():
+        await plans.take_back(
+            session,
+            tenant,
+            purchase,
+            units[purchase.ref],
+            reason=f"refund on order {refund.order_number}",
+            actor=event.actor,
+        )

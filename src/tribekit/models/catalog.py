@@ -1,4 +1,4 @@
-"""The catalog: products (goods and events), their stock and their price ladders.
+"""The catalog: products (goods, events and paid plans), their stock and their price ladders.
 
 ``stock`` is what can still be sold: placing an order takes units with a conditional update
 (``stock >= n``), cancelling, expiring or refunding with restock gives them back. NULL means the
@@ -7,14 +7,16 @@ product's stock is not tracked. For an event, stock is the number of free seats.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tribekit.kit import clock
-from tribekit.kit.db import TenantRow
+from tribekit.kit.db import StrEnumText, TenantRow
+from tribekit.models.enums import ProductKind
 
 
 class Product(TenantRow):
@@ -25,12 +27,18 @@ class Product(TenantRow):
         Index(None, "merchant_id", "sku", unique=True),
         Index(None, "merchant_id", "kind", "starts_at"),
         Index(None, "merchant_id", "id"),
+        Index(None, "plan_id", unique=True),
     )
 
     sku: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(8), default="goods")  # goods | event
+    kind: Mapped[ProductKind] = mapped_column(
+        StrEnumText(ProductKind, 8), default=ProductKind.GOODS
+    )
+    # Kind "plan": the paid plan this product sells. Its name, price and whether it is on sale
+    # follow the plan (``catalog.service.sell_plan``); a payment grants the plan.
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("membership_plans.id"))
     role: Mapped[str] = mapped_column(String(8), default="regular")  # traffic | profit | regular
     price: Mapped[int] = mapped_column(Integer)  # regular price, minor units
     cost_price: Mapped[int | None] = mapped_column(Integer)  # for margin by role

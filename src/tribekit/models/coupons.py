@@ -24,7 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tribekit.kit import clock
-from tribekit.kit.db import Base, TenantMixin, TenantRow
+from tribekit.kit.db import Base, StrEnumText, TenantMixin, TenantRow
+from tribekit.models.enums import CouponKind
 
 
 class Coupon(TenantRow):
@@ -37,7 +38,7 @@ class Coupon(TenantRow):
     )
 
     code: Mapped[str] = mapped_column(String(40))  # stored upper-case
-    kind: Mapped[str] = mapped_column(String(8))  # percent | amount
+    kind: Mapped[CouponKind] = mapped_column(StrEnumText(CouponKind, 8))
     value: Mapped[int] = mapped_column(Integer)  # bps for percent, minor units for amount
     min_subtotal: Mapped[int] = mapped_column(Integer, default=0)
     max_discount: Mapped[int | None] = mapped_column(Integer)

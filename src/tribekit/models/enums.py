@@ -63,3 +63,14 @@ class MemberSource(StrEnum):
     IMPORT = "import"
     CHANNEL = "channel"
     MANUAL = "manual"
+
+
+class ProductKind(StrEnum):
+    GOODS = "goods"
+    EVENT = "event"  # a ticket: stock is the free seats
+    PLAN = "plan"  # a paid membership plan sold through checkout (``products.plan_id``)
+
+
+class CouponKind(StrEnum):
+    PERCENT = "percent"  # value in basis points
+    AMOUNT = "amount"  # value in minor units

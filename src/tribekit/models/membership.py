@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, synonym
 from tribekit.kit import clock
 from tribekit.kit.db import Base, TenantMixin, TenantRow
 from tribekit.kit.ledger import LedgerAccount, LedgerEntry
+from tribekit.kit.money import PointsRounding
 
 
 class MembershipSettings(TenantMixin, Base):
@@ -38,7 +39,7 @@ class MembershipSettings(TenantMixin, Base):
         ForeignKey("merchants.id", ondelete="CASCADE"), primary_key=True
     )
     points_per_unit: Mapped[int] = mapped_column(Integer, default=1)
-    points_rounding: Mapped[str] = mapped_column(String(16), default="floor")
+    points_rounding: Mapped[PointsRounding] = mapped_column(String(16), default="floor")
     points_expiry_months: Mapped[int] = mapped_column(Integer, default=12)  # 0: never
     review_period: Mapped[str] = mapped_column(String(16), default="rolling")
     review_months: Mapped[int] = mapped_column(Integer, default=12)
@@ -231,7 +232,7 @@ class PlanSubscription(TenantRow):
 
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("membership_plans.id"))
-    status: Mapped[str] = mapped_column(String(8), default="active")  # active / expired
+    status: Mapped[str] = mapped_column(String(8), default="active")  # active/expired/refunded
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     remind_at: Mapped[datetime | None]  # when to tell the member the plan is about to end
@@ -243,7 +244,12 @@ class PlanPurchase(TenantRow):
     """One paid period of a plan, posted once per business event (order line, shop payment)."""
 
     __tablename__ = "plan_purchases"
-    __table_args__ = (UniqueConstraint("merchant_id", "ref"),)
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "ref"),
+        CheckConstraint(
+            "refunded_periods >= 0 AND refunded_periods <= periods", name="refund_within_periods"
+        ),
+    )
 
     subscription_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("plan_subscriptions.id", ondelete="CASCADE"), index=True
@@ -252,6 +258,8 @@ class PlanPurchase(TenantRow):
     ref: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     price: Mapped[int] = mapped_column(Integer)
+    periods: Mapped[int] = mapped_column(Integer, default=1)  # plan durations bought at once
+    refunded_periods: Mapped[int] = mapped_column(Integer, default=0)  # of which taken back
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
     actor: Mapped[str | None] = mapped_column(String(100))

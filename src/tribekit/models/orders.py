@@ -29,7 +29,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tribekit.kit import clock
 from tribekit.kit.db import Base, StrEnumText, TenantMixin, TenantRow
-from tribekit.models.enums import Fulfilment, OrderStatus, PaymentStatus, RefundProviderStatus
+from tribekit.kit.money import Rounding
+from tribekit.models.enums import (
+    Fulfilment,
+    OrderStatus,
+    PaymentStatus,
+    ProductKind,
+    RefundProviderStatus,
+)
 
 
 class CheckoutSettings(TenantMixin, Base):
@@ -41,7 +48,7 @@ class CheckoutSettings(TenantMixin, Base):
         ForeignKey("merchants.id", ondelete="CASCADE"), primary_key=True
     )
     unpaid_ttl_minutes: Mapped[int] = mapped_column(Integer, default=30)
-    rounding: Mapped[str] = mapped_column(String(16), default="half_even")
+    rounding: Mapped[Rounding] = mapped_column(String(16), default="half_even")
     coupon_on_campaign_price: Mapped[bool] = mapped_column(Boolean, default=False)
     coupon_on_level_price: Mapped[bool] = mapped_column(Boolean, default=True)
     coupons_combine: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -142,7 +149,7 @@ class OrderLine(TenantRow):
     line_no: Mapped[int] = mapped_column(Integer)
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
     name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[ProductKind] = mapped_column(StrEnumText(ProductKind, 8))
     quantity: Mapped[int] = mapped_column(Integer)
     regular_unit_price: Mapped[int] = mapped_column(BigInteger)
     unit_price: Mapped[int] = mapped_column(BigInteger)

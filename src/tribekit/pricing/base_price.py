@@ -47,7 +47,8 @@ def offers(
     currency = rules.currency
     regular = line.regular_price
     found = [Offer("regular", regular, f"regular price {money(regular, currency)}", "regular")]
-    bps = member.event_discount_bps if line.kind == "event" else member.discount_bps
+    # A level discounts goods and tickets; a paid plan costs what the plan costs, for everyone.
+    bps = {"goods": member.discount_bps, "event": member.event_discount_bps}.get(line.kind, 0)
     if bps:
         price = regular - div_round(regular * bps, 10_000, rules.rounding)
         who = level_label(member.level_name)

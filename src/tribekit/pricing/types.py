@@ -10,14 +10,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
+from tribekit.kit.money import PointsRounding as PointsRounding
 from tribekit.kit.money import Rounding
 
 from .margin import Margin
 
 PriceSource = Literal["regular", "level_discount", "level_price", "quantity_ladder", "campaign"]
-PointsRounding = Literal["floor", "half_up", "half_even"]
 AdjustmentKind = Literal["base_price", "coupon", "points", "shipping", "floor"]
-LineKind = Literal["goods", "event"]
+LineKind = Literal["goods", "event", "plan"]
 CouponKind = Literal["percent", "amount"]
 
 

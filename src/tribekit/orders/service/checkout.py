@@ -31,7 +31,7 @@ from tribekit.members.repository import Members
 from tribekit.membership.ledger import PointsLedger, Source
 from tribekit.membership.repository import settings_of
 from tribekit.models.catalog import Product
-from tribekit.models.enums import Fulfilment, OrderStatus
+from tribekit.models.enums import Fulfilment, OrderStatus, ProductKind
 from tribekit.models.membership import Level, MembershipSettings
 from tribekit.models.orders import CheckoutSettings, Order, OrderLine, PickupPoint
 from tribekit.orders import events
@@ -45,6 +45,14 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: What one order may come to before discounts: purchases counted toward levels and the points
 #: they earn are 32-bit figures, so a larger order would fail at payment instead of here.
 MAX_ORDER_AMOUNT = 2_000_000_000
+
+
+#: The product's kind as the pricing engine names it (the engine imports nothing of ours).
+LINE_KINDS: dict[ProductKind, pricing.LineKind] = {
+    ProductKind.GOODS: "goods",
+    ProductKind.EVENT: "event",
+    ProductKind.PLAN: "plan",
+}
 
 
 class NotOnSale(ValidationFailed):
@@ -77,7 +85,7 @@ def _check_product(product: Product | None, product_id: uuid.UUID, index: int) -
         raise NotFound(f"{loc}: no product with id {product_id} at this merchant")
     if not product.active:
         raise NotOnSale(f"{loc}: {product.name!r} is not on sale")
-    if product.kind == "event":
+    if product.kind == ProductKind.EVENT:
         now = clock.now()
         closes = product.signup_deadline or product.starts_at
         if closes is not None and closes <= now:
@@ -103,7 +111,7 @@ def _rules(
 ) -> pricing.PricingRules:
     return pricing.PricingRules(
         currency=tenant.currency,
-        rounding=settings.rounding,  # type: ignore[arg-type]  # checked on input
+        rounding=settings.rounding,
         coupon_on_campaign_price=settings.coupon_on_campaign_price,
         coupon_on_level_price=settings.coupon_on_level_price,
         coupons_combine=settings.coupons_combine,
@@ -111,7 +119,7 @@ def _rules(
         points_cap_bps=settings.points_cap_bps,
         total_floor=settings.total_floor,
         points_per_unit_earned=membership.points_per_unit,
-        points_rounding=membership.points_rounding,  # type: ignore[arg-type]  # checked on input
+        points_rounding=membership.points_rounding,
         shipping_fee=settings.shipping_fee if delivery else 0,
     )
 
@@ -143,7 +151,7 @@ async def price_cart(
             key=str(index + 1),
             product_id=product.id,
             name=product.name,
-            kind=product.kind,  # type: ignore[arg-type]  # goods | event, checked on input
+            kind=LINE_KINDS[product.kind],
             quantity=line.quantity,
             regular_price=product.price,
             level_price=level_prices.get(product.id),
@@ -264,7 +272,7 @@ async def place_order(
             line_no=index + 1,
             product_id=line.product_id,
             name=line.name,
-            kind=line.kind,
+            kind=ProductKind(line.kind),
             quantity=line.quantity,
             regular_unit_price=line.regular_unit_price,
             unit_price=line.unit_price,
