@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from httpx import AsyncClient
+from sqlalchemy import func, select
 
 from tests.conftest import serve, test_settings
-from tests.factories import Factory, bearer, count_rows
+from tests.factories import PASSWORD, Factory, bearer, count_rows
 from tribekit.api.app import create_app
 from tribekit.kit.db import Database
-from tribekit.models import Merchant, StaffUser
+from tribekit.models import (
+    ApiToken,
+    Merchant,
+    StaffInvitation,
+    StaffRole,
+    StaffSession,
+    StaffUser,
+)
+
+ACCEPT = "/api/v1/staff/invitations/accept"
 
 BODY = {
     "slug": "greenwood",
@@ -141,3 +154,124 @@ async def test_merchant_without_timezone_gets_the_server_default(
         response = await http.post("/api/v1/platform/merchants", json=body, headers=bearer(token))
     assert response.status_code == 201
     assert response.json()["merchant"]["timezone"] == "Asia/Shanghai"
+
+
+async def _login(db: Database, email: str) -> dict[str, Any]:
+    """A login, its roles, tokens and sessions: what creating a merchant must not change."""
+    async with db.unit_of_work(read_only=True) as session:
+        user = await session.scalar(select(StaffUser).where(StaffUser.email == email))
+        assert user is not None
+        roles = await session.execute(
+            select(StaffRole.merchant_id, StaffRole.role)
+            .where(StaffRole.user_id == user.id)
+            .order_by(StaffRole.id)
+        )
+        tokens = await session.scalar(
+            select(func.count()).select_from(ApiToken).where(ApiToken.user_id == user.id)
+        )
+        sessions = await session.scalar(
+            select(func.count()).select_from(StaffSession).where(StaffSession.user_id == user.id)
+        )
+    return {
+        "user": (user.id, user.name, user.password_hash, user.is_platform_admin, user.is_active),
+        "roles": [tuple(r) for r in roles.all()],
+        "tokens": tokens,
+        "sessions": sessions,
+    }
+
+
+async def test_an_email_with_a_login_is_invited_to_own_the_merchant_not_made_owner(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    shop = await factory.shop()
+    token = await factory.platform_token()
+    admin = (await client.get("/api/v1/auth/me", headers=bearer(token))).json()["user_id"]
+    before = await _login(db, shop.owner_email)
+    body = {
+        **BODY,
+        "owner": {"email": shop.owner_email.upper(), "name": "Impostor", "password": "not theirs!"},
+    }
+    response = await client.post("/api/v1/platform/merchants", json=body, headers=bearer(token))
+    assert response.status_code == 201
+    created = response.json()
+    assert created["merchant"]["slug"] == "greenwood"
+    assert created["owner"] is None
+    invitation = created["invitation"]
+    assert {k: invitation[k] for k in ("email", "role", "status", "invited_by")} == {
+        "email": shop.owner_email,
+        "role": "owner",
+        "status": "pending",
+        "invited_by": admin,
+    }
+    assert invitation["token"].startswith(f"tki_{invitation['prefix']}_")
+    # Until they accept, nothing about the login changed and nobody works for the merchant.
+    assert await _login(db, shop.owner_email) == before
+    merchant_id = uuid.UUID(created["merchant"]["id"])
+    assert await count_rows(db, StaffRole, StaffRole.merchant_id == merchant_id) == 0
+    answers = {}
+    for password in ("not theirs!", PASSWORD):
+        login = await client.post(
+            "/api/v1/auth/login",
+            json={"email": shop.owner_email, "password": password, "merchant": "greenwood"},
+        )
+        answers[password] = (login.status_code, login.json()["detail"])
+    assert answers == {
+        "not theirs!": (401, "wrong email or password"),
+        PASSWORD: (422, "merchant: you do not work for a merchant with this slug"),
+    }
+    assert await _login(db, shop.owner_email) == before
+
+    # The password typed at creation is not theirs: accepting with it fails.
+    wrong = await client.post(
+        ACCEPT, json={"token": invitation["token"], "password": "not theirs!"}
+    )
+    assert wrong.status_code == 401
+    assert await _login(db, shop.owner_email) == before
+
+    accepted = await client.post(ACCEPT, json={"token": invitation["token"], "password": PASSWORD})
+    assert accepted.status_code == 200
+    assert (accepted.json()["merchant"]["slug"], accepted.json()["staff"]["role"]) == (
+        "greenwood",
+        "owner",
+    )
+    after = await _login(db, shop.owner_email)
+    assert after["user"] == before["user"]  # name and password still theirs
+    assert after["roles"] == [*before["roles"], (merchant_id, "owner")]
+    login = await client.post(
+        "/api/v1/auth/login",
+        json={"email": shop.owner_email, "password": PASSWORD, "merchant": "greenwood"},
+    )
+    assert login.status_code == 200
+    assert (login.json()["merchant"]["slug"], login.json()["role"]) == ("greenwood", "owner")
+
+
+async def test_a_new_email_gets_a_new_owner_and_no_invitation(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    token = await factory.platform_token()
+    response = await client.post("/api/v1/platform/merchants", json=BODY, headers=bearer(token))
+    assert response.status_code == 201
+    assert response.json()["invitation"] is None
+    assert response.json()["owner"]["name"] == "Lin Wei"
+    assert await count_rows(db, StaffInvitation) == 0
+
+
+async def test_staff_are_refused_alike_whether_or_not_the_owner_email_has_a_login(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    """A merchant's owner learns nothing about other merchants' staff from this route."""
+    shop, other = await factory.shop(), await factory.shop()
+    before = await _login(db, other.owner_email)
+    counts = (await count_rows(db, Merchant), await count_rows(db, StaffInvitation))
+    answers = []
+    for email in (other.owner_email, "nobody@nowhere.example"):
+        body = {**BODY, "owner": {"email": email, "name": "X", "password": "a long password"}}
+        response = await client.post("/api/v1/platform/merchants", json=body, headers=shop.headers)
+        problem = response.json()
+        del problem["request_id"]  # differs on every call
+        answers.append((response.status_code, problem))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 403
+    assert answers[0][1]["detail"] == "only platform admins create merchants"
+    assert (await count_rows(db, Merchant), await count_rows(db, StaffInvitation)) == counts
+    assert await _login(db, other.owner_email) == before

@@ -1,0 +1,265 @@
+"""``tribekit merchant create`` and the CLI's units of work: an owner email that already has a
+login is invited, not taken over; a write PostgreSQL aborts for a deadlock runs again and
+happens once; a database out of reach is one error line.
+
+The commands run their own event loop (``asyncio.run``): the SQLite tests are plain functions,
+the PostgreSQL one runs the command in a thread while the test holds the other transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type hints
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from tests.conftest import DATABASES, Databases, _empty_tables
+from tribekit.cli import app
+from tribekit.kit import clock
+from tribekit.kit.db import Database
+from tribekit.kit.errors import Unauthenticated
+from tribekit.kit.settings import get_settings
+from tribekit.models import ApiToken, Merchant, StaffInvitation, StaffRole, StaffUser
+from tribekit.tenancy import invitations
+from tribekit.tenancy.schemas import InvitationAccept
+
+SECRET = "cli-test-secret-key-that-is-long-enough"
+EMAIL = "lin@greenwood.example"
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _create(runner: CliRunner, slug: str, *, name: str, password: str) -> str:
+    result = runner.invoke(
+        app,
+        [
+            "merchant",
+            "create",
+            "--slug",
+            slug,
+            "--name",
+            slug.title(),
+            "--currency",
+            "CNY",
+            "--country",
+            "CN",
+            "--owner-email",
+            EMAIL,
+            "--owner-name",
+            name,
+            "--owner-password",
+            password,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return _flat(result.stdout)
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """A fresh SQLite file as the CLI's database (migrated by the first command)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("TRIBEKIT_DATABASE_URL", url)
+    monkeypatch.setenv("TRIBEKIT_SECRET_KEY", SECRET)
+    monkeypatch.setenv("COLUMNS", "250")
+    get_settings.cache_clear()
+    yield Database(url)
+    get_settings.cache_clear()
+
+
+async def _login_state(db: Database) -> tuple[tuple[str, str, str | None, bool], list[str], int]:
+    """The login of ``EMAIL`` (email, name, password hash, platform admin), the slugs it works
+    for with its roles, and how many API tokens it has."""
+    async with db.unit_of_work(read_only=True) as session:
+        user = await session.scalar(select(StaffUser).where(StaffUser.email == EMAIL))
+        assert user is not None
+        roles = await session.execute(
+            select(Merchant.slug, StaffRole.role)
+            .join(StaffRole, StaffRole.merchant_id == Merchant.id)
+            .where(StaffRole.user_id == user.id)
+            .order_by(Merchant.slug)
+        )
+        tokens = await session.scalar(
+            select(func.count()).select_from(ApiToken).where(ApiToken.user_id == user.id)
+        )
+    return (
+        (user.email, user.name, user.password_hash, user.is_platform_admin),
+        [f"{slug}:{role}" for slug, role in roles.all()],
+        int(tokens or 0),
+    )
+
+
+def test_an_email_with_a_login_is_invited_to_own_the_new_merchant(
+    runner: CliRunner, sqlite_db: Database
+) -> None:
+    first = _create(runner, "greenwood", name="Lin Wei", password="a long password")
+    assert "merchant greenwood created; owner lin@greenwood.example" in first
+    before = asyncio.run(_login_state(sqlite_db))
+    assert before[1:] == (["greenwood:owner"], 1)
+
+    second = _create(runner, "orchard", name="Somebody Else", password="another password")
+    assert (
+        "merchant orchard created; lin@greenwood.example already has a login, so it was "
+        "invited to be the owner (nothing about that login changed)"
+    ) in second
+    token = re.search(r"owner invitation token \(shown once\): (tki_\S+)", second)
+    assert token is not None
+    assert "Send it to them: they accept with POST /api/v1/staff/invitations/accept" in second
+    assert "API token" not in second
+    # Nothing about the login changed: same name and password, no role at orchard, no token.
+    assert asyncio.run(_login_state(sqlite_db)) == before
+
+    async def invitation_and_staff() -> tuple[tuple[str, str, str, bool], int]:
+        async with sqlite_db.unit_of_work(read_only=True) as session:
+            orchard = await session.scalar(select(Merchant).where(Merchant.slug == "orchard"))
+            assert orchard is not None
+            invitation = await session.scalar(
+                select(StaffInvitation).where(StaffInvitation.merchant_id == orchard.id)
+            )
+            assert invitation is not None
+            staff = await session.scalar(
+                select(func.count())
+                .select_from(StaffRole)
+                .where(StaffRole.merchant_id == orchard.id)
+            )
+        days = invitation.expires_at - invitation.created_at
+        return (
+            (invitation.email, invitation.role, invitation.status, days.days == 7),
+            int(staff or 0),
+        )
+
+    assert asyncio.run(invitation_and_staff()) == (
+        (EMAIL, "owner", "pending", True),
+        0,
+    )
+
+    async def accept(password: str) -> str:
+        async with sqlite_db.unit_of_work() as session:
+            joined = await invitations.accept(
+                session, SECRET, InvitationAccept(token=token[1], password=password), None
+            )
+        return f"{joined.merchant.slug}:{joined.staff.role}"
+
+    # The other password typed at creation is not theirs; their own is.
+    with pytest.raises(Unauthenticated):
+        asyncio.run(accept("another password"))
+    assert asyncio.run(_login_state(sqlite_db)) == before
+    assert asyncio.run(accept("a long password")) == "orchard:owner"
+    after = asyncio.run(_login_state(sqlite_db))
+    assert after == (before[0], ["greenwood:owner", "orchard:owner"], 1)
+
+
+def test_a_database_out_of_reach_is_one_error_line(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Port 1 on loopback: nothing listens, the connection is refused at once.
+    monkeypatch.setenv("TRIBEKIT_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:1/x")
+    monkeypatch.setenv("TRIBEKIT_SECRET_KEY", SECRET)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["merchant", "list"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert result.stderr == "error: the database cannot be reached; retry in a moment\n"
+    assert "Traceback" not in result.output
+
+
+# -- a real deadlock on PostgreSQL ---------------------------------------------------------------
+
+
+@pytest.fixture
+async def postgres(
+    databases: Databases, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Database]:
+    if "postgresql" not in DATABASES:
+        pytest.skip("a deadlock needs PostgreSQL (TRIBEKIT_TEST_DATABASES leaves it out)")
+    db = await databases.get("postgresql")
+    monkeypatch.setenv("TRIBEKIT_DATABASE_URL", db.url)
+    monkeypatch.setenv("TRIBEKIT_SECRET_KEY", SECRET)
+    monkeypatch.setenv("COLUMNS", "250")
+    get_settings.cache_clear()
+    yield db
+    get_settings.cache_clear()
+    await _empty_tables(db)
+
+
+async def _wait_for_a_lock_wait(watcher: asyncpg.Connection) -> None:
+    """Until another session of this database waits for a lock (the command, on our row)."""
+    for _ in range(500):
+        waiting = await watcher.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the command never waited for the test's transaction")
+
+
+async def test_a_merchant_create_aborted_by_a_deadlock_runs_again_and_creates_once(
+    runner: CliRunner, postgres: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The command inserts the merchant, then the owner's login. The test's transaction holds
+    that login's email (uncommitted), so the command waits for it; then the test inserts the
+    same slug and waits for the command: a cycle. PostgreSQL aborts the command's transaction
+    (the test's waits 30 s before it looks, so the command's backend finds the cycle first);
+    the test rolls back, and ``Database.run`` runs the command's work again, which succeeds."""
+    caplog.set_level(logging.INFO, logger="tribekit.kit.db")
+    dsn = postgres.url.replace("postgresql+asyncpg://", "postgresql://")
+    other, watcher = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        transaction = other.transaction()
+        await transaction.start()
+        await other.execute("SET LOCAL deadlock_timeout = '30s'")
+        now = clock.now()
+        await other.execute(
+            "INSERT INTO staff_users (id, email, name, password_hash, is_platform_admin, "
+            "is_active, created_at) VALUES ($1, $2, 'Rival', NULL, false, true, $3)",
+            uuid.uuid4(),
+            EMAIL,
+            now,
+        )
+        command = asyncio.create_task(
+            asyncio.to_thread(
+                _create, runner, "greenwood", name="Lin Wei", password="a long password"
+            )
+        )
+        await _wait_for_a_lock_wait(watcher)
+        await other.execute(
+            "INSERT INTO merchants (id, slug, name, timezone, currency, country, locale, "
+            "created_at) VALUES ($1, 'greenwood', 'Rival', 'UTC', 'CNY', 'CN', 'en', $2)",
+            uuid.uuid4(),
+            now,
+        )
+        await transaction.rollback()
+        output = await command
+    finally:
+        await other.close()
+        await watcher.close()
+
+    assert "merchant greenwood created; owner lin@greenwood.example" in output
+    assert re.search(r"owner API token \(shown once\): tkt_\S+", output)
+    retries = [r for r in caplog.records if r.getMessage() == "unit of work retried"]
+    assert [(r.sqlstate, r.attempt) for r in retries] == [("40P01", 1)]  # type: ignore[attr-defined]  # set through ``extra``
+    state = await _login_state(postgres)
+    assert state[0][:2] == (EMAIL, "Lin Wei")
+    assert state[1:] == (["greenwood:owner"], 1)
+    async with postgres.unit_of_work(read_only=True) as session:
+        merchants = await session.scalar(select(func.count()).select_from(Merchant))
+        users = await session.scalar(select(func.count()).select_from(StaffUser))
+    assert (merchants, users) == (1, 1)
