@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tribekit.kit.errors import NotFound
 from tribekit.kit.pagination import Page
 from tribekit.members.repository import Members
+from tribekit.models.catalog import Product
 from tribekit.models.membership import (
     Level,
     MembershipAccount,
@@ -49,6 +50,26 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class PlanOnSale:
+    plan: MembershipPlan
+    product_id: uuid.UUID
+    level: Level
+
+
+async def plans_on_sale(session: AsyncSession, tenant: Tenant) -> list[PlanOnSale]:
+    """The merchant's plans on sale with the product that sells each, cheapest first."""
+    stmt = (
+        select(MembershipPlan, Product.id, Level)
+        .join(Product, Product.plan_id == MembershipPlan.id)
+        .join(Level, Level.id == MembershipPlan.level_id)
+        .where(MembershipPlan.merchant_id == tenant.id, MembershipPlan.active.is_(True))
+        .order_by(MembershipPlan.price, MembershipPlan.name)
+    )
+    rows = await session.execute(stmt)
+    return [PlanOnSale(plan, product_id, level) for plan, product_id, level in rows]
+
+
+@dataclass(frozen=True)
 class Card:
     member_id: uuid.UUID
     currency: str
@@ -59,6 +80,7 @@ class Card:
     expiring: list[tuple[datetime, int]]
     benefits: list[service.Benefit]
     plans: list[tuple[PlanSubscription, MembershipPlan]]
+    plans_on_sale: list[PlanOnSale]
 
 
 async def _profile(session: AsyncSession, tenant: Tenant, member_id: uuid.UUID) -> Profile:
@@ -105,6 +127,7 @@ async def card(session: AsyncSession, tenant: Tenant, member_id: uuid.UUID) -> C
         expiring=expiring,
         benefits=benefits,
         plans=await service.member_plans(session, tenant, member_id),
+        plans_on_sale=await plans_on_sale(session, tenant),
     )
 
 

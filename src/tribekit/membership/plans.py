@@ -123,6 +123,12 @@ async def _remind_before_end(
     subscription.remind_at = subscription.ends_at - timedelta(days=settings.renewal_reminder_days)
 
 
+def _months(purchase: PlanPurchase) -> int:
+    """The calendar months a purchase added (its periods at the plan's duration then)."""
+    start, end = purchase.period_start, purchase.period_end
+    return (end.year - start.year) * 12 + end.month - start.month
+
+
 async def take_back(
     session: AsyncSession,
     tenant: Tenant,
@@ -133,8 +139,8 @@ async def take_back(
     actor: str | None,
 ) -> int:
     """Take back up to ``periods`` refunded periods of a purchase: the subscription ends that
-    much earlier (each period counts for its share of the time the purchase added), and if
-    that is now past, it ends and the member's level is settled. Returns the periods taken
+    many of the purchase's periods (calendar months) earlier, and if that is now past, it ends
+    and the member's level is settled. Returns the periods taken
     back; never more than were bought. The caller holds the order's lock."""
     await Accounts(session, tenant.id).lock(purchase.member_id)
     await session.refresh(purchase)
@@ -143,8 +149,9 @@ async def take_back(
         return 0
     subscription = await Subscriptions(session, tenant.id).get_or_404(purchase.subscription_id)
     await session.refresh(subscription)
-    bought = purchase.period_end - purchase.period_start
-    subscription.ends_at -= bought * taken / purchase.periods
+    subscription.ends_at = clock.add_months(
+        subscription.ends_at, -_months(purchase) // purchase.periods * taken
+    )
     purchase.refunded_periods += taken
     plan = await session.get(MembershipPlan, subscription.plan_id)
     now = clock.now()

@@ -60,6 +60,7 @@ from .schemas import (
     PlanCreate,
     PlanGrant,
     PlanList,
+    PlanOnSaleOut,
     PlanOut,
     PlanPurchaseOut,
     PlanUpdate,
@@ -470,6 +471,17 @@ async def my_card(session: DbSession, member: CurrentMember) -> MemberCardOut:
         ),
         benefits=[BenefitOut(**vars(b)) for b in got.benefits],
         plans=_subscriptions(got.plans),
+        plans_on_sale=[
+            PlanOnSaleOut(
+                plan_id=sale.plan.id,
+                product_id=sale.product_id,
+                name=sale.plan.name,
+                price=sale.plan.price,
+                duration_months=sale.plan.duration_months,
+                level=LevelRef(id=sale.level.id, name=sale.level.name, rank=sale.level.rank),
+            )
+            for sale in got.plans_on_sale
+        ],
     )
 
 

@@ -328,6 +328,17 @@ class CardPointsOut(Output):
     expiring: list[Expiry]
 
 
+class PlanOnSaleOut(Output):
+    """A paid plan the member can buy: order its ``product_id`` like any product."""
+
+    plan_id: uuid.UUID
+    product_id: uuid.UUID
+    name: str
+    price: int
+    duration_months: int
+    level: LevelRef
+
+
 class MemberCardOut(Output):
     member_id: uuid.UUID
     currency: str
@@ -336,6 +347,7 @@ class MemberCardOut(Output):
     points: CardPointsOut
     benefits: list[BenefitOut]
     plans: list[SubscriptionOut]
+    plans_on_sale: list[PlanOnSaleOut] = Field(description="Buy one through checkout")
 
 
 class MyPointsOut(Output):

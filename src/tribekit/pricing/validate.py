@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import get_args
 
 from tribekit.kit.money import check_currency
 
-from .types import CouponInput, LineInput, MemberInput, PricingError, PricingRules
+from .types import CouponInput, LineInput, LineKind, MemberInput, PricingError, PricingRules
 
 MAX_BPS = 10_000
 
@@ -62,7 +63,7 @@ def check_member(member: MemberInput) -> None:
 
 def check_line(line: LineInput) -> None:
     where = f"line {line.key!r}"
-    _one_of(line.kind, ("goods", "event"), f"{where}: kind")
+    _one_of(line.kind, get_args(LineKind), f"{where}: kind")
     _at_least(line.quantity, 1, f"{where}: quantity")
     _at_least(line.regular_price, 0, f"{where}: regular_price")
     if line.level_price is not None:
