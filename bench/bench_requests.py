@@ -1,6 +1,8 @@
 """The cost every authenticated request pays, on PostgreSQL, one server process, 32 connections.
 
-Measured in the same run, each for ``TRIBEKIT_BENCH_SECONDS`` (default 15) after a 2 s warm-up:
+The server runs in its production shape: PostgreSQL, and Redis for the rate limits
+(``TRIBEKIT_BENCH_REDIS``, default database 15 of the local Redis), since every authenticated
+request passes them. Measured in the same run, each for ``TRIBEKIT_BENCH_SECONDS`` (default 15) after a 2 s warm-up:
 
 * the floor: a bare FastAPI endpoint answering a small JSON document (``floor_app.py``), served
   by the same uvicorn;
@@ -25,6 +27,7 @@ from .harness import Result
 
 CONNECTIONS = int(os.environ.get("TRIBEKIT_BENCH_CONNECTIONS", "32"))
 SECONDS = float(os.environ.get("TRIBEKIT_BENCH_SECONDS", "15"))
+REDIS = os.environ.get("TRIBEKIT_BENCH_REDIS", "redis://127.0.0.1:6379/15")
 READ_TARGET = 0.10
 PLACE_TARGET = 0.05
 
@@ -77,6 +80,7 @@ async def run() -> list[Result]:
     port = _free_port()
     env = {
         "TRIBEKIT_DATABASE_URL": url,
+        "TRIBEKIT_REDIS_URL": REDIS,
         "TRIBEKIT_SECRET_KEY": SECRET,
         "TRIBEKIT_ENV": "production",
         "TRIBEKIT_IN_PROCESS_WORKER": "false",
@@ -141,6 +145,7 @@ async def run() -> list[Result]:
             f"after {floor_counts[1] / SECONDS:.0f})",
             "ratio": f"{rps / bare_rps:.3f}",
             "load": f"{CONNECTIONS} connections, one server process, {SECONDS:g} s per run",
+            "rate limits": f"Redis ({REDIS})",
             "PostgreSQL sessions opened by the server": f"{opened} for "
             f"{read_count + place_count} measured requests (filling the pool included)",
         }

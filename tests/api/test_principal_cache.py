@@ -135,3 +135,28 @@ async def test_a_logged_out_session_is_refused_at_once(db: Database, factory: Fa
         refused = await http.get("/api/v1/auth/me")
         assert refused.status_code == 401
         assert refused.json()["detail"] == "your session has ended; sign in again"
+
+
+async def test_an_address_over_the_failure_limit_keeps_a_cached_token_and_looks_up_no_other(
+    db: Database, factory: Factory
+) -> None:
+    shop = await factory.shop()
+    admin = bearer(await factory.staff_token(shop, Role.ADMIN))
+    app = create_app(
+        test_settings(db, principal_cache_seconds=60, failed_auth_rate_limit=3), db=db
+    )
+    async with serve(app) as http:
+        assert (await http.get("/api/v1/auth/me", headers=shop.headers)).status_code == 200
+        guess = bearer("tkt_0badc0de_not-a-token-of-this-shop")
+        failures = [(await http.get("/api/v1/auth/me", headers=guess)).status_code for _ in range(4)]
+        assert failures == [401, 401, 401, 429]
+        with statements(db) as seen:
+            refused = await http.get("/api/v1/auth/me", headers=admin)
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "rate_limited"
+        assert seen == []  # refused before any look-up
+        # The token this process checked a moment ago is known good: the failure limit, which
+        # gates attempts that may fail, is not asked for it.
+        again = await http.get("/api/v1/auth/me", headers=shop.headers)
+        assert again.status_code == 200
+        assert again.json()["role"] == "owner"

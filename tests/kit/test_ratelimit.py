@@ -32,3 +32,13 @@ async def test_peeking_does_not_count(limiter: RateLimiter) -> None:
     assert (await limiter.hit("p", limit=2, period=60)).allowed
     assert (await limiter.hit("p", limit=2, period=60)).allowed
     assert not (await limiter.hit("p", limit=2, period=60, record=False)).allowed
+
+
+async def test_taking_several_counts_as_many_as_are_allowed(redis: Redis) -> None:
+    limiter = RedisRateLimiter(redis)
+    assert await limiter.take("b", limit=5, period=60, count=3) == (3, 0)
+    assert await limiter.take("b", limit=5, period=60, count=3) == (2, 0)
+    granted, retry_after = await limiter.take("b", limit=5, period=60, count=3)
+    assert granted == 0
+    assert 1 <= retry_after <= 12
+    assert not (await limiter.hit("b", limit=5, period=60)).allowed

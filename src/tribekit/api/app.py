@@ -19,7 +19,13 @@ from tribekit.catalog.router import router as catalog_router
 from tribekit.communities.router import router as communities_router
 from tribekit.kit.db import Database
 from tribekit.kit.logging import configure_logging
-from tribekit.kit.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter, redis_client
+from tribekit.kit.ratelimit import (
+    LeasedRateLimiter,
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    redis_client,
+)
 from tribekit.kit.settings import Settings, get_settings
 from tribekit.kit.worker import WorkerLoop
 from tribekit.members.router import router as members_router
@@ -91,9 +97,13 @@ def create_app(
                 max_connections=settings.redis_max_connections,
                 timeout=settings.redis_pool_timeout,
             )
-        limiter: RateLimiter = (
-            RedisRateLimiter(client) if client is not None else MemoryRateLimiter()
-        )
+        limiter: RateLimiter
+        token_limiter: RateLimiter
+        if client is not None:
+            shared = RedisRateLimiter(client)
+            limiter, token_limiter = shared, LeasedRateLimiter(shared)
+        else:
+            limiter = token_limiter = MemoryRateLimiter()
         providers = payments.build_providers(settings)
         app.state.tribekit = AppState(
             settings,
@@ -103,6 +113,7 @@ def create_app(
             settings.resolved_secret_key(),
             providers,
             PrincipalCache(settings.principal_cache_seconds),
+            token_limiter,
         )
         stop = asyncio.Event()
         worker = None

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tribekit.kit.errors import FieldProblem, RateLimited, Unauthenticated, ValidationFailed
 from tribekit.kit.idempotency import MAX_KEY_LENGTH
 from tribekit.kit.pagination import MAX_LIMIT
+from tribekit.kit.ratelimit import RateLimiter
 from tribekit.kit.schemas import NUL_MESSAGE, has_nul
 from tribekit.members import access
 from tribekit.members.access import MemberPrincipal
@@ -51,9 +52,15 @@ _cookie = APIKeyCookie(name=auth.SESSION_COOKIE, auto_error=False, description="
 
 
 async def limit(
-    state: AppState, key: str, per_minute: int, what: str, *, record: bool = True
+    state: AppState,
+    key: str,
+    per_minute: int,
+    what: str,
+    *,
+    record: bool = True,
+    limiter: RateLimiter | None = None,
 ) -> None:
-    decision = await state.limiter.hit(key, limit=per_minute, period=60, record=record)
+    decision = await (limiter or state.limiter).hit(key, limit=per_minute, period=60, record=record)
     if not decision.allowed:
         raise RateLimited(
             f"too many {what}; try again in {decision.retry_after} s",
@@ -67,36 +74,48 @@ def client_ip(request: Request) -> str:
 
 async def current_principal(
     request: Request,
-    state: State,
     session: DbSession,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],
 ) -> Principal:
     """The caller, from a bearer token or a session cookie. Failed attempts are rate limited per
-    client address; token use is rate limited per token."""
+    client address; token use is rate limited per token.
+
+    A credential this process checked in the last few seconds (``PrincipalCache``) is known
+    good and costs no database work, so the failed-attempt limit is not asked for it; any other
+    credential is refused before any look-up while its address is over that limit, and its
+    failure is counted."""
+    state: AppState = request.app.state.tribekit  # not through ``State``: one solve less
     if bearer is None and cookie is None:
         raise Unauthenticated(
             "sign in or send an API token: 'Authorization: Bearer tkt_...'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    ip = client_ip(request)
-    failures_per_minute = state.settings.failed_auth_rate_limit
-    await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins", record=False)
-    try:
-        if bearer is not None:
-            principal = await auth.authenticate_token(
-                session, state.secret_key, bearer.credentials, state.principals
-            )
-            per_minute = state.settings.token_rate_limit
-            await limit(state, f"token:{principal.credential_id}", per_minute, "requests")
-        else:
-            assert cookie is not None
-            principal = await auth.authenticate_session(
-                session, state.secret_key, cookie, state.principals
-            )
-    except Unauthenticated:
-        await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins")
-        raise
+    secret = bearer.credentials if bearer is not None else cookie
+    assert secret is not None
+    principal = auth.cached_principal(
+        state.principals, state.secret_key, secret, bearer=bearer is not None
+    )
+    if principal is None:
+        ip = client_ip(request)
+        failures_per_minute = state.settings.failed_auth_rate_limit
+        await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins", record=False)
+        try:
+            if bearer is not None:
+                principal = await auth.authenticate_token(
+                    session, state.secret_key, secret, state.principals
+                )
+            else:
+                principal = await auth.authenticate_session(
+                    session, state.secret_key, secret, state.principals
+                )
+        except Unauthenticated:
+            await limit(state, f"authfail:{ip}", failures_per_minute, "failed sign-ins")
+            raise
+    if bearer is not None:
+        per_minute = state.settings.token_rate_limit
+        key = f"token:{principal.credential_id}"
+        await limit(state, key, per_minute, "requests", limiter=state.token_limiter)
     return principal
 
 
@@ -105,7 +124,6 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 async def optional_principal(
     request: Request,
-    state: State,
     session: DbSession,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],
@@ -114,7 +132,7 @@ async def optional_principal(
     routes anyone may call that act differently for a signed-in caller."""
     if bearer is None and cookie is None:
         return None
-    return await current_principal(request, state, session, bearer, cookie)
+    return await current_principal(request, session, bearer, cookie)
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]

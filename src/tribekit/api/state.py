@@ -1,4 +1,4 @@
-"""What the running app holds: settings, database, Redis, rate limiter, secret key, payment
+"""What the running app holds: settings, database, Redis, rate limiters, secret key, payment
 providers, and the credentials checked recently."""
 
 from __future__ import annotations
@@ -24,3 +24,6 @@ class AppState:
     secret_key: str
     providers: Mapping[str, PaymentProvider] = field(default_factory=dict)
     principals: PrincipalCache = field(default_factory=lambda: PrincipalCache(0))
+    #: For the per-token request rate, checked on every request: with Redis, a
+    #: ``LeasedRateLimiter`` in front of ``limiter``; None means ``limiter`` itself.
+    token_limiter: RateLimiter | None = None

@@ -90,6 +90,18 @@ async def issue_token(
     return token, secret
 
 
+def cached_principal(
+    cache: PrincipalCache, secret_key: str, secret: str, *, bearer: bool
+) -> Principal | None:
+    """The principal of a token (``bearer``) or session secret this process checked in the last
+    few seconds (see ``PrincipalCache``), else None. No database work, so what guards look-ups
+    may be skipped. A bearer must be an API token, as ``authenticate_token`` requires."""
+    principal = cache.get(hash_token(secret_key, secret))
+    if principal is not None and bearer and principal.via != "token":
+        return None
+    return principal
+
+
 MEMBER_TOKEN_PREFIX = "tkm_"  # noqa: S105  # a prefix, not a secret (members.access tokens)
 
 
