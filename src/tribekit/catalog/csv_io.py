@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tribekit.kit.db import Database
 from tribekit.kit.errors import Conflict
 from tribekit.models.catalog import Product
+from tribekit.models.enums import ProductKind
 from tribekit.tenancy.principal import Tenant
 
 from .csv_format import COLUMNS, CsvFileError, encoding_error, parse_header, to_cells
@@ -66,13 +67,15 @@ async def export_rows(
     page_size: int = EXPORT_PAGE_SIZE,
 ) -> AsyncIterator[list[list[str]]]:
     """The header, then the merchant's products (oldest first) as rows of CSV cells, a page at a
-    time. Each page is read in its own short transaction; none stays open between pages."""
+    time, each page read on its own (no transaction stays open between pages). Plans' products
+    are left out: they follow their plan and are changed through it, not through a file."""
     filters = filters or ProductFilters()
     yield [list(COLUMNS)]
     after: uuid.UUID | None = None
     while True:
-        async with db.unit_of_work() as session:
+        async with db.unit_of_work(read_only=True) as session:
             stmt = Products(session, tenant.id).filtered(filters)
+            stmt = stmt.where(Product.kind != ProductKind.PLAN)
             if after is not None:
                 stmt = stmt.where(Product.id > after)
             page = list((await session.scalars(stmt.order_by(Product.id).limit(page_size))).all())
