@@ -56,8 +56,8 @@ async def stripe_provider(fake_stripe: FakeStripe) -> AsyncIterator[StripeChecko
 
 
 @pytest.fixture
-async def stripe_client(db: Database, fake_stripe: FakeStripe) -> AsyncIterator[AsyncClient]:
-    """A client of the app with Stripe configured against the fake server."""
+async def stripe_app(db: Database, fake_stripe: FakeStripe) -> AsyncIterator[FastAPI]:
+    """The app with Stripe configured against the fake server, its lifespan started."""
     settings = test_settings(
         db,
         stripe_secret_key=API_KEY,
@@ -66,6 +66,12 @@ async def stripe_client(db: Database, fake_stripe: FakeStripe) -> AsyncIterator[
     )
     app: FastAPI = create_app(settings, db=db)
     async with app.router.lifespan_context(app):
-        transport = ASGITransport(app=app, raise_app_exceptions=False)
-        async with AsyncClient(transport=transport, base_url="http://tribekit.test") as http:
-            yield http
+        yield app
+
+
+@pytest.fixture
+async def stripe_client(stripe_app: FastAPI) -> AsyncIterator[AsyncClient]:
+    """A client of the app with Stripe configured against the fake server."""
+    transport = ASGITransport(app=stripe_app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://tribekit.test") as http:
+        yield http
