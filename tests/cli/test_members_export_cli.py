@@ -14,36 +14,16 @@ from typer.testing import CliRunner
 
 from tribekit.cli import app
 
-from .test_members_import_cli import _flat, _write, database_file, merchant, runner
+from .test_members_import_cli import (
+    _flat,
+    _write,
+    create_merchant,
+    database_file,
+    merchant,
+    runner,
+)
 
 __all__ = ["database_file", "merchant", "runner"]  # fixtures shared with the import tests
-
-
-def _create(runner: CliRunner, slug: str) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "merchant",
-            "create",
-            "--slug",
-            slug,
-            "--name",
-            slug.title(),
-            "--currency",
-            "CNY",
-            "--country",
-            "CN",
-            "--timezone",
-            "Asia/Shanghai",
-            "--owner-email",
-            f"owner@{slug}.example",
-            "--owner-name",
-            "Owner",
-            "--owner-password",
-            "a long password",
-        ],
-    )
-    assert result.exit_code == 0, result.output
 
 
 def _rows(database: Path, slug: str) -> list[tuple[object, ...]]:
@@ -138,7 +118,7 @@ def test_an_export_imports_into_another_merchant_as_the_same_members(
     assert to_stdout.exit_code == 0
     assert to_stdout.stdout == out.read_text(encoding="utf-8")  # progress went to stderr
 
-    _create(runner, "copy")
+    create_merchant(runner, "copy", email="owner@copy.example")
     again = runner.invoke(app, ["members", "import", str(out), "--merchant", "copy"])
     assert again.exit_code == 0, again.output
     assert _rows(database_file, "copy") == _rows(database_file, merchant)
@@ -174,7 +154,7 @@ def test_merchant_list_shows_whole_ids_on_a_narrow_terminal(
     runner: CliRunner, database_file: Path, merchant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "80")
-    _create(runner, "a-rather-long-merchant-slug")
+    create_merchant(runner, "a-rather-long-merchant-slug", email="o@long.example")
     result = runner.invoke(app, ["merchant", "list"])
     assert result.exit_code == 0, result.output
     with sqlite3.connect(database_file) as conn:

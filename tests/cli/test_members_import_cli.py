@@ -20,6 +20,7 @@ from tribekit.kit.settings import get_settings
 
 SECRET = "cli-test-secret-key-that-is-long-enough"
 SLUG = "greenwood"
+OWNER_PASSWORD = "a long password"
 PHONE_PROBLEM = (
     "'12345' is not a valid phone number in CN; write it with its country code, "
     "like +86 138 0013 8000"
@@ -44,34 +45,33 @@ def database_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     get_settings.cache_clear()
 
 
-@pytest.fixture
-def merchant(runner: CliRunner, database_file: Path) -> str:
+def create_merchant(
+    runner: CliRunner,
+    slug: str,
+    *,
+    email: str,
+    name: str = "Owner",
+    password: str = OWNER_PASSWORD,
+) -> str:
+    """``tribekit merchant create`` (CNY, CN, Asia/Shanghai), which must succeed; its stdout
+    on one line."""
     result = runner.invoke(
         app,
         [
-            "merchant",
-            "create",
-            "--slug",
-            SLUG,
-            "--name",
-            "Greenwood Fruit",
-            "--currency",
-            "CNY",
-            "--country",
-            "CN",
-            "--timezone",
-            "Asia/Shanghai",
-            "--owner-email",
-            "lin@greenwood.example",
-            "--owner-name",
-            "Lin Wei",
-            "--owner-password",
-            "a long password",
+            *("merchant", "create", "--slug", slug, "--name", slug.title()),
+            *("--currency", "CNY", "--country", "CN", "--timezone", "Asia/Shanghai"),
+            *("--owner-email", email, "--owner-name", name, "--owner-password", password),
         ],
     )
     assert result.exit_code == 0, result.output
-    assert f"merchant {SLUG} created; owner lin@greenwood.example" in _flat(result.stdout)
-    assert re.search(r"owner API token \(shown once\): tkt_\S+", _flat(result.stdout))
+    return _flat(result.stdout)
+
+
+@pytest.fixture
+def merchant(runner: CliRunner, database_file: Path) -> str:
+    output = create_merchant(runner, SLUG, email="lin@greenwood.example", name="Lin Wei")
+    assert f"merchant {SLUG} created; owner lin@greenwood.example" in output
+    assert re.search(r"owner API token \(shown once\): tkt_\S+", output)
     return SLUG
 
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type hints
@@ -30,55 +30,16 @@ from tribekit.models import ApiToken, Merchant, StaffInvitation, StaffRole, Staf
 from tribekit.tenancy import invitations
 from tribekit.tenancy.schemas import InvitationAccept
 
-SECRET = "cli-test-secret-key-that-is-long-enough"
+from .test_members_import_cli import OWNER_PASSWORD, SECRET, create_merchant, database_file, runner
+
+__all__ = ["database_file", "runner"]  # fixtures shared with the import tests
 EMAIL = "lin@greenwood.example"
 
 
-def _flat(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _create(runner: CliRunner, slug: str, *, name: str, password: str) -> str:
-    result = runner.invoke(
-        app,
-        [
-            "merchant",
-            "create",
-            "--slug",
-            slug,
-            "--name",
-            slug.title(),
-            "--currency",
-            "CNY",
-            "--country",
-            "CN",
-            "--owner-email",
-            EMAIL,
-            "--owner-name",
-            name,
-            "--owner-password",
-            password,
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    return _flat(result.stdout)
-
-
 @pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-@pytest.fixture
-def sqlite_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    """A fresh SQLite file as the CLI's database (migrated by the first command)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("TRIBEKIT_DATABASE_URL", url)
-    monkeypatch.setenv("TRIBEKIT_SECRET_KEY", SECRET)
-    monkeypatch.setenv("COLUMNS", "250")
-    get_settings.cache_clear()
-    yield Database(url)
-    get_settings.cache_clear()
+def sqlite_db(database_file: Path) -> Database:
+    """The CLI's SQLite file, for the test to read (migrated by the first command)."""
+    return Database(f"sqlite+aiosqlite:///{database_file}")
 
 
 async def _login_state(db: Database) -> tuple[tuple[str, str, str | None, bool], list[str], int]:
@@ -106,12 +67,14 @@ async def _login_state(db: Database) -> tuple[tuple[str, str, str | None, bool],
 def test_an_email_with_a_login_is_invited_to_own_the_new_merchant(
     runner: CliRunner, sqlite_db: Database
 ) -> None:
-    first = _create(runner, "greenwood", name="Lin Wei", password="a long password")
+    first = create_merchant(runner, "greenwood", email=EMAIL, name="Lin Wei")
     assert "merchant greenwood created; owner lin@greenwood.example" in first
     before = asyncio.run(_login_state(sqlite_db))
     assert before[1:] == (["greenwood:owner"], 1)
 
-    second = _create(runner, "orchard", name="Somebody Else", password="another password")
+    second = create_merchant(
+        runner, "orchard", email=EMAIL, name="Somebody Else", password="another password"
+    )
     assert (
         "merchant orchard created; lin@greenwood.example already has a login, so it was "
         "invited to be the owner (nothing about that login changed)"
@@ -158,7 +121,7 @@ def test_an_email_with_a_login_is_invited_to_own_the_new_merchant(
     with pytest.raises(Unauthenticated):
         asyncio.run(accept("another password"))
     assert asyncio.run(_login_state(sqlite_db)) == before
-    assert asyncio.run(accept("a long password")) == "orchard:owner"
+    assert asyncio.run(accept(OWNER_PASSWORD)) == "orchard:owner"
     after = asyncio.run(_login_state(sqlite_db))
     assert after == (before[0], ["greenwood:owner", "orchard:owner"], 1)
 
@@ -235,9 +198,7 @@ async def test_a_merchant_create_aborted_by_a_deadlock_runs_again_and_creates_on
             now,
         )
         command = asyncio.create_task(
-            asyncio.to_thread(
-                _create, runner, "greenwood", name="Lin Wei", password="a long password"
-            )
+            asyncio.to_thread(create_merchant, runner, "greenwood", email=EMAIL, name="Lin Wei")
         )
         await _wait_for_a_lock_wait(watcher)
         await other.execute(

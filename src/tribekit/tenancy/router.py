@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Request, Response, status
 
@@ -22,7 +22,6 @@ from tribekit.api.deps import (
 )
 from tribekit.kit.errors import PermissionDenied, Unauthenticated
 from tribekit.kit.schemas import Output
-from tribekit.models.tenancy import StaffInvitation
 from tribekit.tenancy import auth, invitations, onboarding, service
 from tribekit.tenancy.permissions import Permission
 from tribekit.tenancy.principal import Principal, Tenant
@@ -49,6 +48,7 @@ from .schemas import (
 )
 
 router = APIRouter(prefix=API_PREFIX)
+C = TypeVar("C", bound=Output)
 
 
 class TokenPage(Output):
@@ -79,14 +79,17 @@ async def create_merchant(
     return MerchantCreated(
         merchant=MerchantOut.model_validate(created.merchant),
         owner=StaffOut.model_validate(created.owner) if created.owner else None,
-        invitation=_invitation_created(invited.invitation, invited.token) if invited else None,
+        invitation=(
+            _with_secret(InvitationOut, InvitationCreated, invited.invitation, invited.token)
+            if invited
+            else None
+        ),
     )
 
 
-def _invitation_created(invitation: StaffInvitation, token: str) -> InvitationCreated:
-    return InvitationCreated.model_validate(
-        {**InvitationOut.model_validate(invitation).model_dump(), "token": token}
-    )
+def _with_secret(out: type[Output], created: type[C], row: object, secret: str) -> C:
+    """``row`` as ``out`` plus its secret ``token``, shown this once (``created``)."""
+    return created.model_validate({**out.model_validate(row).model_dump(), "token": secret})
 
 
 @router.get("/merchant", tags=["merchant"], summary="The caller's merchant")
@@ -126,9 +129,7 @@ async def list_invitations(
     cursor: Cursor = None,
 ) -> InvitationPage:
     page = await invitations.list_invitations(session, principal, limit=limit, cursor=cursor)
-    return InvitationPage(
-        items=[InvitationOut.model_validate(i) for i in page.items], next_cursor=page.next_cursor
-    )
+    return InvitationPage.model_validate(page)
 
 
 @router.post(
@@ -145,7 +146,7 @@ async def invite(
     _: Annotated[Tenant, authorized(Permission.STAFF_MANAGE)],
 ) -> InvitationCreated:
     invitation, secret = await invitations.invite(session, state.secret_key, principal, data)
-    return _invitation_created(invitation, secret)
+    return _with_secret(InvitationOut, InvitationCreated, invitation, secret)
 
 
 @router.delete(
@@ -225,9 +226,7 @@ async def list_tokens(
     session: DbSession, principal: CurrentPrincipal, limit: PageLimit = 50, cursor: Cursor = None
 ) -> TokenPage:
     page = await auth.list_tokens(session, principal, limit=limit, cursor=cursor)
-    return TokenPage(
-        items=[TokenOut.model_validate(t) for t in page.items], next_cursor=page.next_cursor
-    )
+    return TokenPage.model_validate(page)
 
 
 @router.post(
@@ -242,9 +241,7 @@ async def create_token(
     token, secret = await auth.create_own_token(
         session, state.secret_key, principal, data.name, data.expires_in_days
     )
-    return TokenCreated.model_validate(
-        {**TokenOut.model_validate(token).model_dump(), "token": secret}
-    )
+    return _with_secret(TokenOut, TokenCreated, token, secret)
 
 
 @router.delete("/tokens/{token_id}", tags=["tokens"], summary="Revoke an API token")
