@@ -1,6 +1,7 @@
 """``tribekit merchant create`` and the CLI's units of work: an owner email that already has a
-login is invited, not taken over; a write PostgreSQL aborts for a deadlock runs again and
-happens once; a database out of reach is one error line.
+login is invited, not taken over, and is asked no password; a write PostgreSQL aborts for a
+real deadlock runs again and happens once, and on its last attempt is one error line, like a
+database out of reach.
 
 The commands run their own event loop (``asyncio.run``): the SQLite tests are plain functions,
 the PostgreSQL one runs the command in a thread while the test holds the other transaction.
@@ -13,15 +14,17 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type hints
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from tests.conftest import DATABASES, Databases, _empty_tables
 from tribekit.cli import app
+from tribekit.cli import common as cli_common
 from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.kit.errors import Unauthenticated
@@ -33,6 +36,7 @@ from tribekit.tenancy.schemas import InvitationAccept
 from .test_members_import_cli import OWNER_PASSWORD, SECRET, create_merchant, database_file, runner
 
 __all__ = ["database_file", "runner"]  # fixtures shared with the import tests
+
 EMAIL = "lin@greenwood.example"
 
 
@@ -126,6 +130,30 @@ def test_an_email_with_a_login_is_invited_to_own_the_new_merchant(
     assert after == (before[0], ["greenwood:owner", "orchard:owner"], 1)
 
 
+def test_the_password_is_asked_for_a_new_login_only(runner: CliRunner, sqlite_db: Database) -> None:
+    args = ["merchant", "create", "--currency", "CNY", "--country", "CN", "--owner-email", EMAIL]
+    new = runner.invoke(
+        app,
+        [*args, "--slug", "greenwood", "--name", "G", "--owner-name", "Lin Wei"],
+        input=f"{OWNER_PASSWORD}\n{OWNER_PASSWORD}\n",
+    )
+    assert new.exit_code == 0, new.output
+    assert new.stdout.startswith("Owner password: \nRepeat for confirmation: \n")
+    assert "merchant greenwood created; owner lin@greenwood.example" in new.stdout
+    before = asyncio.run(_login_state(sqlite_db))
+
+    existing = runner.invoke(
+        app, [*args, "--slug", "orchard", "--name", "O", "--owner-name", "X"], input=""
+    )
+    assert existing.exit_code == 0, existing.output
+    # No prompt: the first line is the answer.
+    assert existing.stdout.startswith(
+        "merchant orchard created; lin@greenwood.example already has a login"
+    )
+    assert "owner invitation token (shown once): tki_" in existing.stdout
+    assert asyncio.run(_login_state(sqlite_db)) == before
+
+
 def test_a_database_out_of_reach_is_one_error_line(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -174,15 +202,21 @@ async def _wait_for_a_lock_wait(watcher: asyncpg.Connection) -> None:
     raise AssertionError("the command never waited for the test's transaction")
 
 
-async def test_a_merchant_create_aborted_by_a_deadlock_runs_again_and_creates_once(
-    runner: CliRunner, postgres: Database, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The command inserts the merchant, then the owner's login. The test's transaction holds
-    that login's email (uncommitted), so the command waits for it; then the test inserts the
-    same slug and waits for the command: a cycle. PostgreSQL aborts the command's transaction
-    (the test's waits 30 s before it looks, so the command's backend finds the cycle first);
-    the test rolls back, and ``Database.run`` runs the command's work again, which succeeds."""
-    caplog.set_level(logging.INFO, logger="tribekit.kit.db")
+CREATE = [
+    *("merchant", "create", "--slug", "greenwood", "--name", "Greenwood", "--currency", "CNY"),
+    *("--country", "CN", "--owner-email", EMAIL, "--owner-name", "Lin Wei"),
+    *("--owner-password", OWNER_PASSWORD),
+]
+
+
+async def _create_in_a_deadlock(runner: CliRunner, postgres: Database) -> Result:
+    """``merchant create`` while the test's transaction makes its first attempt deadlock.
+
+    The command inserts the merchant, then the owner's login. The test's transaction holds that
+    login's email (uncommitted), so the command waits for it; then the test inserts the same
+    slug and waits for the command: a cycle. PostgreSQL aborts the command's transaction (the
+    test's waits 30 s before it looks, so the command's backend finds the cycle first), and the
+    test rolls back: a retry finds nothing in its way."""
     dsn = postgres.url.replace("postgresql+asyncpg://", "postgresql://")
     other, watcher = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     try:
@@ -197,9 +231,7 @@ async def test_a_merchant_create_aborted_by_a_deadlock_runs_again_and_creates_on
             EMAIL,
             now,
         )
-        command = asyncio.create_task(
-            asyncio.to_thread(create_merchant, runner, "greenwood", email=EMAIL, name="Lin Wei")
-        )
+        command = asyncio.create_task(asyncio.to_thread(runner.invoke, app, CREATE))
         await _wait_for_a_lock_wait(watcher)
         await other.execute(
             "INSERT INTO merchants (id, slug, name, timezone, currency, country, locale, "
@@ -208,11 +240,29 @@ async def test_a_merchant_create_aborted_by_a_deadlock_runs_again_and_creates_on
             now,
         )
         await transaction.rollback()
-        output = await command
+        return await command
     finally:
         await other.close()
         await watcher.close()
 
+
+async def _counts(db: Database) -> tuple[int, ...]:
+    async with db.unit_of_work(read_only=True) as session:
+        return tuple(
+            [
+                int(await session.scalar(select(func.count()).select_from(model)) or 0)
+                for model in (Merchant, StaffUser, StaffRole, ApiToken)
+            ]
+        )
+
+
+async def test_a_merchant_create_aborted_by_a_deadlock_runs_again_and_creates_once(
+    runner: CliRunner, postgres: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tribekit.kit.db")
+    result = await _create_in_a_deadlock(runner, postgres)
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.stdout.split())
     assert "merchant greenwood created; owner lin@greenwood.example" in output
     assert re.search(r"owner API token \(shown once\): tkt_\S+", output)
     retries = [r for r in caplog.records if r.getMessage() == "unit of work retried"]
@@ -220,7 +270,19 @@ async def test_a_merchant_create_aborted_by_a_deadlock_runs_again_and_creates_on
     state = await _login_state(postgres)
     assert state[0][:2] == (EMAIL, "Lin Wei")
     assert state[1:] == (["greenwood:owner"], 1)
-    async with postgres.unit_of_work(read_only=True) as session:
-        merchants = await session.scalar(select(func.count()).select_from(Merchant))
-        users = await session.scalar(select(func.count()).select_from(StaffUser))
-    assert (merchants, users) == (1, 1)
+    assert await _counts(postgres) == (1, 1, 1, 1)
+
+
+async def test_a_deadlock_on_the_last_attempt_is_one_error_line_and_creates_nothing(
+    runner: CliRunner, postgres: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One attempt only, so that the first deadlock is the last: Contention, as after three.
+    monkeypatch.setattr(cli_common, "Database", partial(Database, retry_attempts=1))
+    result = await _create_in_a_deadlock(runner, postgres)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: the database aborted this work 1 times for concurrent changes to the same data "
+        "(40P01); retry in a moment\n"
+    )
+    assert "Traceback" not in result.output
+    assert await _counts(postgres) == (0, 0, 0, 0)
