@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,7 +73,7 @@ async def invite(
     now = clock.now()
     await invitations.revoke_pending(email, now)
     return await _issue(
-        invitations, secret_key, email, data.role, principal.user_id, data.expires_in_days
+        invitations, secret_key, email, data.role, principal.user_id, data.expires_in_days, now
     )
 
 
@@ -88,7 +88,13 @@ async def invite_owner(
     (``onboarding.py``): that person becomes owner only by accepting it, like any invitee."""
     invitations = repo.Invitations(session, merchant_id)
     return await _issue(
-        invitations, secret_key, email.lower(), Role.OWNER, invited_by, OWNER_INVITATION_DAYS
+        invitations,
+        secret_key,
+        email.lower(),
+        Role.OWNER,
+        invited_by,
+        OWNER_INVITATION_DAYS,
+        clock.now(),
     )
 
 
@@ -99,8 +105,8 @@ async def _issue(
     role: Role,
     invited_by: uuid.UUID | None,
     days: int,
+    now: datetime,
 ) -> tuple[StaffInvitation, str]:
-    now = clock.now()
     secret, prefix = new_token(TOKEN_KIND)
     invitation = invitations.add(
         StaffInvitation(
