@@ -12,8 +12,8 @@ from tribekit.kit.db import Database
 from .store import key, open_store
 
 # Auth is one statement; BEGIN is one more on SQLite. Measured, with a little room.
-QUOTE_BUDGET = 8
-PLACE_BUDGET = 13
+QUOTE_BUDGET = 6
+PLACE_BUDGET = 11
 PAY_BUDGET = 30
 
 

@@ -209,27 +209,32 @@ def forget_locks(session: AsyncSession) -> None:
     session.info.pop(_LOCKED, None)
 
 
+_DEFAULTS = "tribekit.membership_defaults"
+
+
 async def settings_of(session: AsyncSession, merchant_id: uuid.UUID) -> MembershipSettings:
-    """The merchant's membership settings; the defaults when none were saved (not added). The
-    defaults are kept for the rest of the transaction, so that asking again costs no query."""
-    defaults: dict[uuid.UUID, MembershipSettings] = session.info.setdefault(
-        "tribekit.membership_defaults", {}
-    )
-    if merchant_id in defaults:
-        return defaults[merchant_id]
+    """The merchant's membership settings; the defaults when none were saved (not added)."""
+    if merchant_id in session.info.get(_DEFAULTS, {}):
+        return membership_defaults(session, merchant_id)
     saved = await session.get(MembershipSettings, merchant_id)
-    if saved is not None:
-        return saved
-    defaults[merchant_id] = MembershipSettings(
-        merchant_id=merchant_id,
-        points_per_unit=1,
-        points_rounding="floor",
-        points_expiry_months=12,
-        review_period="rolling",
-        review_months=12,
-        downgrade="one_step",
-        renewal_reminder_days=7,
-    )
+    return saved if saved is not None else membership_defaults(session, merchant_id)
+
+
+def membership_defaults(session: AsyncSession, merchant_id: uuid.UUID) -> MembershipSettings:
+    """The defaults of a merchant that saved no settings, kept for the rest of the transaction
+    so that asking again costs no query."""
+    defaults: dict[uuid.UUID, MembershipSettings] = session.info.setdefault(_DEFAULTS, {})
+    if merchant_id not in defaults:
+        defaults[merchant_id] = MembershipSettings(
+            merchant_id=merchant_id,
+            points_per_unit=1,
+            points_rounding="floor",
+            points_expiry_months=12,
+            review_period="rolling",
+            review_months=12,
+            downgrade="one_step",
+            renewal_reminder_days=7,
+        )
     return defaults[merchant_id]
 
 

@@ -10,14 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tribekit.kit import locks
 from tribekit.kit.repository import TenantRepository
+from tribekit.members.repository import Members
+from tribekit.membership.repository import membership_defaults
 from tribekit.models.enums import OrderStatus, PaymentStatus
-from tribekit.models.membership import Level, MembershipAccount
+from tribekit.models.members import Member
+from tribekit.models.membership import Level, MembershipAccount, MembershipSettings
 from tribekit.models.orders import (
     CheckoutSettings,
     Order,
@@ -26,6 +29,7 @@ from tribekit.models.orders import (
     PickupPoint,
     Refund,
 )
+from tribekit.models.tenancy import Merchant
 
 from . import transitions
 from .transitions import PAID_STATES
@@ -172,11 +176,7 @@ class PickupPoints(TenantRepository[PickupPoint]):
     noun = "pickup point"
 
 
-async def checkout_settings(session: AsyncSession, merchant_id: uuid.UUID) -> CheckoutSettings:
-    """The merchant's saved checkout settings, or the defaults (not saved)."""
-    saved = await session.get(CheckoutSettings, merchant_id)
-    if saved is not None:
-        return saved
+def _checkout_defaults(merchant_id: uuid.UUID) -> CheckoutSettings:
     defaults = CheckoutSettings(merchant_id=merchant_id)
     for column in CheckoutSettings.__table__.columns:
         if getattr(defaults, column.key) is None and column.default is not None:
@@ -184,21 +184,61 @@ async def checkout_settings(session: AsyncSession, merchant_id: uuid.UUID) -> Ch
     return defaults
 
 
-async def member_standing(
-    session: AsyncSession, merchant_id: uuid.UUID, member_id: uuid.UUID
-) -> tuple[Level | None, int]:
-    """The member's level and points balance, as pricing needs them (no lock: a quote)."""
+async def checkout_settings(session: AsyncSession, merchant_id: uuid.UUID) -> CheckoutSettings:
+    """The merchant's saved checkout settings, or the defaults (not saved)."""
+    saved = await session.get(CheckoutSettings, merchant_id)
+    return saved if saved is not None else _checkout_defaults(merchant_id)
+
+
+async def pricing_settings(
+    session: AsyncSession, merchant_id: uuid.UUID
+) -> tuple[CheckoutSettings, MembershipSettings]:
+    """The checkout and membership settings a price needs, in one statement (each saved one,
+    or its defaults). Later reads of either in this transaction cost no query."""
     row = (
         await session.execute(
-            select(Level, MembershipAccount.balance)
-            .select_from(MembershipAccount)
-            .outerjoin(Level, Level.id == MembershipAccount.level_id)
-            .where(
-                MembershipAccount.merchant_id == merchant_id,
-                MembershipAccount.member_id == member_id,
-            )
+            select(CheckoutSettings, MembershipSettings)
+            .select_from(Merchant)
+            .outerjoin(CheckoutSettings, CheckoutSettings.merchant_id == Merchant.id)
+            .outerjoin(MembershipSettings, MembershipSettings.merchant_id == Merchant.id)
+            .where(Merchant.id == merchant_id)
         )
-    ).first()
+    ).one()
+    checkout, membership = row
+    return (
+        checkout if checkout is not None else _checkout_defaults(merchant_id),
+        membership if membership is not None else membership_defaults(session, merchant_id),
+    )
+
+
+@dataclass(frozen=True)
+class Buyer:
+    member: Member
+    level: Level | None
+    points_balance: int
+
+
+async def buyer(
+    session: AsyncSession, merchant_id: uuid.UUID, member_id: uuid.UUID
+) -> Buyer | None:
+    """The member (if they exist: neither erased nor merged) with their level and points
+    balance, as pricing needs them, in one statement (no lock: a quote)."""
+    stmt = (
+        Members(session, merchant_id)
+        .current()
+        .where(Member.id == member_id)
+        .outerjoin(
+            MembershipAccount,
+            and_(
+                MembershipAccount.merchant_id == merchant_id,
+                MembershipAccount.member_id == Member.id,
+            ),
+        )
+        .outerjoin(Level, Level.id == MembershipAccount.level_id)
+        .add_columns(Level, MembershipAccount.balance)
+    )
+    row = (await session.execute(stmt)).first()
     if row is None:
-        return None, 0
-    return row[0], int(row[1])
+        return None
+    member, level, balance = row
+    return Buyer(member, level, int(balance or 0))

@@ -27,15 +27,13 @@ from tribekit.kit import clock, locks
 from tribekit.kit.errors import NotFound, PermissionDenied, ValidationFailed, field_error
 from tribekit.kit.ids import new_id
 from tribekit.kit.money import Money
-from tribekit.members.repository import Members
 from tribekit.membership.ledger import PointsLedger, Source
-from tribekit.membership.repository import settings_of
 from tribekit.models.catalog import Product
 from tribekit.models.enums import Fulfilment, OrderStatus, ProductKind
 from tribekit.models.membership import Level, MembershipSettings
 from tribekit.models.orders import CheckoutSettings, Order, OrderLine, PickupPoint
 from tribekit.orders import events
-from tribekit.orders.repository import PickupPoints, checkout_settings, member_standing
+from tribekit.orders.repository import PickupPoints, buyer, pricing_settings
 from tribekit.orders.schemas import CartIn, OrderIn
 from tribekit.tenancy.principal import Tenant
 
@@ -128,22 +126,21 @@ async def price_cart(
     session: AsyncSession, tenant: Tenant, member_id: uuid.UUID, cart: CartIn
 ) -> PricedCart:
     """Everything placing an order needs, priced by the engine; no side effects."""
-    member = await Members(session, tenant.id).get_current(member_id)
-    if member is None:
+    found_buyer = await buyer(session, tenant.id, member_id)
+    if found_buyer is None:
         raise NotFound(f"no member with id {member_id} at this merchant")
-    if member.blocked:
+    if found_buyer.member.blocked:
         raise PermissionDenied("this member is blocked and cannot order")
     found = await Products(session, tenant.id).by_ids([line.product_id for line in cart.lines])
     products = {
         line.product_id: _check_product(found.get(line.product_id), line.product_id, index)
         for index, line in enumerate(cart.lines)
     }
-    level, balance = await member_standing(session, tenant.id, member_id)
+    level, balance = found_buyer.level, found_buyer.points_balance
     level_prices = (
         await Products(session, tenant.id).level_prices(list(products), level.id) if level else {}
     )
-    settings = await checkout_settings(session, tenant.id)
-    membership = await settings_of(session, tenant.id)
+    settings, membership = await pricing_settings(session, tenant.id)
     pickup_point = await _pickup_point(session, tenant, cart)
     usable = await coupon_book.resolve(session, tenant, member_id, cart.coupon_codes)
     lines = [
