@@ -44,7 +44,7 @@ async def test_demo_shop_has_orders_of_every_kind_and_consistent_totals(tmp_path
                     await session.execute(select(Product.kind, func.count()).group_by(Product.kind))
                 ).all()
             )
-            assert kinds == {"goods": 6, "event": 3}
+            assert kinds == {"goods": 6, "event": 3, "plan": 1}  # the Black card sells as a plan
             assert (await session.scalar(select(func.min(Product.stock))) or 0) >= 0
             attributed = await session.scalar(
                 select(func.count()).where(Order.community_id.is_not(None))
