@@ -52,6 +52,9 @@ NEW_MERCHANT = {
 
 ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/platform/merchants"): Spec(None, NEW_MERCHANT, platform=True),
+    ("POST", "/api/v1/platform/merchants/{merchant_id}/owner-invitations"): Spec(
+        None, {"email": "x@intruder.example"}, platform=True
+    ),
     ("GET", "/api/v1/merchant"): Spec(Permission.MERCHANT_READ),
     ("PATCH", "/api/v1/merchant"): Spec(Permission.MERCHANT_MANAGE, {"name": "Renamed"}),
     ("GET", "/api/v1/staff"): Spec(Permission.STAFF_READ),
@@ -323,6 +326,7 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         "point_id": point.json()["id"],
         "coupon_id": coupon.json()["id"],
         "invitation_id": invitation.json()["id"],
+        "merchant_id": str(a.tenant.id),
     }
     return World(a, b, ids, str(b_member.member.id), str(other.member.id), own)
 

@@ -1,5 +1,6 @@
-"""``tribekit merchant create`` and the CLI's units of work: an owner email that already has a
-login is invited, not taken over, and is asked no password; a write PostgreSQL aborts for a
+"""``tribekit merchant create`` and ``invite-owner`` and the CLI's units of work: an owner
+email that already has a login is invited, not taken over, and is asked no password; an owner
+invitation is issued again, to a new person or a login; a write PostgreSQL aborts for a
 real deadlock runs again and happens once, and on its last attempt is one error line, like a
 database out of reach.
 
@@ -14,6 +15,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -152,6 +154,108 @@ def test_the_password_is_asked_for_a_new_login_only(runner: CliRunner, sqlite_db
     )
     assert "owner invitation token (shown once): tki_" in existing.stdout
     assert asyncio.run(_login_state(sqlite_db)) == before
+
+
+def _invite_owner(runner: CliRunner, slug: str, email: str) -> Result:
+    return runner.invoke(app, ["merchant", "invite-owner", "--merchant", slug, "--email", email])
+
+
+async def _invitations(db: Database) -> list[tuple[str, str, str, str]]:
+    """Every invitation: its merchant's slug, email, role and status, oldest first."""
+    async with db.unit_of_work(read_only=True) as session:
+        rows = await session.execute(
+            select(Merchant.slug, StaffInvitation)
+            .join(Merchant, Merchant.id == StaffInvitation.merchant_id)
+            .order_by(StaffInvitation.created_at, StaffInvitation.id)
+        )
+        return [(slug, i.email, i.role, i.status) for slug, i in rows.all()]
+
+
+def _accept(db: Database, token: str, **login: str) -> str:
+    async def accept() -> str:
+        async with db.unit_of_work() as session:
+            joined = await invitations.accept(
+                session, SECRET, InvitationAccept(token=token, **login), None
+            )
+        return f"{joined.merchant.slug}:{joined.staff.email}:{joined.staff.role}"
+
+    return asyncio.run(accept())
+
+
+async def _expiry(db: Database, email: str) -> list[datetime]:
+    """When the invitations of ``email`` expire (each 7 days after it was made)."""
+    async with db.unit_of_work(read_only=True) as session:
+        stmt = select(StaffInvitation.expires_at, StaffInvitation.created_at).where(
+            StaffInvitation.email == email
+        )
+        rows = (await session.execute(stmt)).all()
+    assert [(expires - created).days for expires, created in rows] == [7]
+    return [expires for expires, _ in rows]
+
+
+def test_invite_owner_prints_a_new_owner_invitation_for_a_new_person_or_a_login(
+    runner: CliRunner, sqlite_db: Database
+) -> None:
+    create_merchant(runner, "greenwood", email=EMAIL, name="Lin Wei")
+    create_merchant(runner, "orchard", email=EMAIL)  # a login: no staff, an owner invitation
+    before = asyncio.run(_login_state(sqlite_db))
+
+    new = _invite_owner(runner, "orchard", "Mei@Orchard.example")
+    assert new.exit_code == 0, new.output
+    token = re.search(r"owner invitation token \(shown once\): (tki_\S+)", new.stdout)
+    assert token is not None
+    [expires_at] = asyncio.run(_expiry(sqlite_db, "mei@orchard.example"))
+    assert new.stdout == (
+        "mei@orchard.example invited to own orchard\n"
+        f"owner invitation token (shown once): {token[1]}\n"
+        "Send it to them: they accept with POST /api/v1/staff/invitations/accept before "
+        f"{expires_at:%Y-%m-%d %H:%M} UTC, with a name and a new password if the email has no "
+        "login yet, otherwise with its password (or signed in as them).\n"
+    )
+    assert asyncio.run(_invitations(sqlite_db)) == [
+        ("orchard", EMAIL, "owner", "pending"),
+        ("orchard", "mei@orchard.example", "owner", "pending"),
+    ]
+    assert _accept(sqlite_db, token[1], name="Mei", password="mei's own password") == (
+        "orchard:mei@orchard.example:owner"
+    )
+
+    # Again for the login: its first invitation stops working, the new one makes it owner.
+    again = _invite_owner(runner, "orchard", EMAIL)
+    assert again.exit_code == 0, again.output
+    second = re.search(r"owner invitation token \(shown once\): (tki_\S+)", again.stdout)
+    assert second is not None
+    assert asyncio.run(_invitations(sqlite_db)) == [
+        ("orchard", EMAIL, "owner", "revoked"),
+        ("orchard", "mei@orchard.example", "owner", "accepted"),
+        ("orchard", EMAIL, "owner", "pending"),
+    ]
+    assert asyncio.run(_login_state(sqlite_db)) == before  # invited, not attached
+    assert _accept(sqlite_db, second[1], password=OWNER_PASSWORD) == f"orchard:{EMAIL}:owner"
+    assert asyncio.run(_login_state(sqlite_db)) == (
+        before[0],
+        ["greenwood:owner", "orchard:owner"],
+        1,
+    )
+
+
+def test_invite_owner_refuses_an_unknown_merchant_staff_and_a_bad_email_creating_nothing(
+    runner: CliRunner, sqlite_db: Database
+) -> None:
+    create_merchant(runner, "greenwood", email=EMAIL)
+    unknown = _invite_owner(runner, "nowhere", "x@x.example")
+    assert unknown.exit_code == 2
+    assert "no merchant with slug 'nowhere'" in unknown.stderr
+    staff = _invite_owner(runner, "greenwood", EMAIL.upper())
+    assert (staff.exit_code, staff.stderr) == (
+        1,
+        f"error: {EMAIL} already works for this merchant\n",
+    )
+    bad = _invite_owner(runner, "greenwood", "not an email")
+    assert bad.exit_code == 2
+    assert bad.stderr.startswith("--email: value is not a valid email address")
+    assert asyncio.run(_invitations(sqlite_db)) == []
+    assert asyncio.run(_login_state(sqlite_db))[1:] == (["greenwood:owner"], 1)
 
 
 def test_a_database_out_of_reach_is_one_error_line(

@@ -1,8 +1,10 @@
-"""Creating merchants (platform admins) and reading/changing the caller's merchant."""
+"""Creating merchants and inviting their owners (platform admins), and reading/changing the
+caller's merchant."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from httpx import AsyncClient
@@ -11,6 +13,7 @@ from sqlalchemy import func, select
 from tests.conftest import serve, test_settings
 from tests.factories import PASSWORD, Factory, bearer, count_rows
 from tribekit.api.app import create_app
+from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.models import (
     ApiToken,
@@ -275,3 +278,190 @@ async def test_staff_are_refused_alike_whether_or_not_the_owner_email_has_a_logi
     assert answers[0][1]["detail"] == "only platform admins create merchants"
     assert (await count_rows(db, Merchant), await count_rows(db, StaffInvitation)) == counts
     assert await _login(db, other.owner_email) == before
+
+
+# -- inviting an owner again ---------------------------------------------------------------------
+
+
+def _owner_invitations(merchant_id: object) -> str:
+    return f"/api/v1/platform/merchants/{merchant_id}/owner-invitations"
+
+
+async def _staffless_merchant(client: AsyncClient, platform: str, email: str) -> dict[str, Any]:
+    """Greenwood, created for ``email`` (which has a login): no staff, one owner invitation."""
+    body = {**BODY, "owner": {"email": email, "name": "X", "password": "a long password"}}
+    response = await client.post("/api/v1/platform/merchants", json=body, headers=bearer(platform))
+    assert response.status_code == 201
+    created: dict[str, Any] = response.json()
+    assert created["owner"] is None
+    return created
+
+
+async def _invitations_and_roles(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every invitation and every role: what a refused owner invitation must not change."""
+    async with db.unit_of_work(read_only=True) as session:
+        invitations = await session.execute(
+            select(
+                StaffInvitation.id,
+                StaffInvitation.merchant_id,
+                StaffInvitation.email,
+                StaffInvitation.role,
+                StaffInvitation.accepted_at,
+                StaffInvitation.revoked_at,
+            ).order_by(StaffInvitation.id)
+        )
+        roles = await session.execute(
+            select(StaffRole.merchant_id, StaffRole.user_id, StaffRole.role).order_by(StaffRole.id)
+        )
+    return {"invitations": [tuple(i) for i in invitations], "roles": [tuple(r) for r in roles]}
+
+
+async def test_an_expired_owner_invitation_is_issued_again_and_accepted(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    shop = await factory.shop()
+    platform = await factory.platform_token()
+    admin = (await client.get("/api/v1/auth/me", headers=bearer(platform))).json()["user_id"]
+    created = await _staffless_merchant(client, platform, shop.owner_email)
+    merchant_id = created["merchant"]["id"]
+    before = await _login(db, shop.owner_email)
+
+    with clock.frozen_at(clock.now() + timedelta(days=7, seconds=1)):
+        late = await client.post(
+            ACCEPT, json={"token": created["invitation"]["token"], "password": PASSWORD}
+        )
+        assert (late.status_code, late.json()["state"]) == (409, "expired")
+        response = await client.post(
+            _owner_invitations(merchant_id),
+            json={"email": shop.owner_email.upper()},
+            headers=bearer(platform),
+        )
+        assert response.status_code == 201
+        invitation = response.json()
+        assert sorted(invitation) == sorted(created["invitation"])  # POST /staff/invitations' shape
+        assert {k: invitation[k] for k in ("email", "role", "status", "invited_by")} == {
+            "email": shop.owner_email,
+            "role": "owner",
+            "status": "pending",
+            "invited_by": admin,
+        }
+        assert invitation["token"].startswith(f"tki_{invitation['prefix']}_")
+        lifetime = datetime.fromisoformat(invitation["expires_at"]) - datetime.fromisoformat(
+            invitation["created_at"]
+        )
+        assert lifetime == timedelta(days=7)
+        assert await _login(db, shop.owner_email) == before  # invited, not attached
+
+        accepted = await client.post(
+            ACCEPT, json={"token": invitation["token"], "password": PASSWORD}
+        )
+    assert accepted.status_code == 200
+    assert (accepted.json()["merchant"]["id"], accepted.json()["staff"]["role"]) == (
+        merchant_id,
+        "owner",
+    )
+    after = await _login(db, shop.owner_email)
+    assert after["user"] == before["user"]
+    assert after["roles"] == [*before["roles"], (uuid.UUID(merchant_id), "owner")]
+    login = await client.post(
+        "/api/v1/auth/login",
+        json={"email": shop.owner_email, "password": PASSWORD, "merchant": "greenwood"},
+    )
+    assert (login.status_code, login.json()["role"]) == (200, "owner")
+
+
+async def test_a_new_person_invited_to_own_a_merchant_sets_a_password_and_owns_it(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    shop = await factory.shop()
+    platform = await factory.platform_token()
+    created = await _staffless_merchant(client, platform, shop.owner_email)
+    path = _owner_invitations(created["merchant"]["id"])
+    email = "new.owner@greenwood.example"
+    first = (await client.post(path, json={"email": email}, headers=bearer(platform))).json()
+    second = (await client.post(path, json={"email": email}, headers=bearer(platform))).json()
+    async with db.unit_of_work(read_only=True) as session:
+        rows = await session.execute(
+            select(StaffInvitation.id, StaffInvitation.email, StaffInvitation.role)
+            .where(StaffInvitation.merchant_id == uuid.UUID(created["merchant"]["id"]))
+            .where(StaffInvitation.revoked_at.is_(None))
+            .order_by(StaffInvitation.id)
+        )
+        pending = [tuple(r) for r in rows]
+    # The newest link is the one that works; the first owner invitation (another email) too.
+    assert pending == [
+        (uuid.UUID(created["invitation"]["id"]), shop.owner_email, "owner"),
+        (uuid.UUID(second["id"]), email, "owner"),
+    ]
+    stale = await client.post(
+        ACCEPT, json={"token": first["token"], "name": "Mei", "password": "a long password"}
+    )
+    assert (stale.status_code, stale.json()["state"]) == (409, "revoked")
+    assert await count_rows(db, StaffUser, StaffUser.email == email) == 0
+
+    accepted = await client.post(
+        ACCEPT, json={"token": second["token"], "name": "Mei", "password": "a long password"}
+    )
+    assert accepted.status_code == 200
+    staff = accepted.json()["staff"]
+    assert (staff["email"], staff["name"], staff["role"]) == (email, "Mei", "owner")
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": email, "password": "a long password"}
+    )
+    assert login.status_code == 200
+    assert (login.json()["merchant"]["slug"], login.json()["role"]) == ("greenwood", "owner")
+
+
+async def test_only_platform_admins_invite_owners_and_nothing_changes_otherwise(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    shop = await factory.shop()
+    before = await _invitations_and_roles(db)
+    answers = []
+    for merchant_id in (shop.tenant.id, uuid.uuid4()):  # its own merchant, and one that is not
+        response = await client.post(
+            _owner_invitations(merchant_id),
+            json={"email": "takeover@x.example"},
+            headers=shop.headers,
+        )
+        answers.append((response.status_code, response.json()["detail"]))
+    assert answers == [(403, "only platform admins invite merchant owners")] * 2
+    anonymous = await client.post(
+        _owner_invitations(shop.tenant.id), json={"email": "takeover@x.example"}
+    )
+    assert anonymous.status_code == 401
+    assert await _invitations_and_roles(db) == before
+
+
+async def test_an_unknown_merchant_or_someone_already_on_the_staff_is_refused(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    shop = await factory.shop()
+    platform = await factory.platform_token()
+    before = await _invitations_and_roles(db)
+    unknown = uuid.uuid4()
+    missing = await client.post(
+        _owner_invitations(unknown), json={"email": "x@x.example"}, headers=bearer(platform)
+    )
+    assert (missing.status_code, missing.json()["detail"]) == (
+        404,
+        f"no merchant with id {unknown}",
+    )
+    malformed = await client.post(
+        _owner_invitations("not-an-id"), json={"email": "x@x.example"}, headers=bearer(platform)
+    )
+    assert malformed.status_code == 404
+    staff = await client.post(
+        _owner_invitations(shop.tenant.id),
+        json={"email": shop.owner_email.upper()},
+        headers=bearer(platform),
+    )
+    assert (staff.status_code, staff.json()["detail"]) == (
+        409,
+        f"{shop.owner_email} already works for this merchant",
+    )
+    bad = await client.post(
+        _owner_invitations(shop.tenant.id), json={"email": "nope"}, headers=bearer(platform)
+    )
+    assert (bad.status_code, bad.json()["errors"][0]["loc"]) == (422, ["body", "email"])
+    assert await _invitations_and_roles(db) == before

@@ -1,4 +1,5 @@
-"""``tribekit merchant``: create merchants, list them, issue API tokens; the platform admin."""
+"""``tribekit merchant``: create merchants, invite their owners, list them, issue API tokens; the
+platform admin."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from tribekit.kit.settings import get_settings
 from tribekit.models.tenancy import Merchant
 from tribekit.tenancy import auth, onboarding, service
 from tribekit.tenancy import repository as repo
-from tribekit.tenancy.schemas import MerchantCreate, OwnerCreate
+from tribekit.tenancy.schemas import MerchantCreate, OwnerCreate, OwnerInvitationCreate
 
-from .common import console, database, err_console, run
+from .common import console, database, err_console, run, tenant_by_slug
 
-app = typer.Typer(help="Merchants (tenants): create, list, issue API tokens.")
+app = typer.Typer(help="Merchants (tenants): create, invite owners, list, issue API tokens.")
 
 
 @app.command()
@@ -100,6 +101,42 @@ def create(
     console.print(
         f"Send it to them: they accept with POST /api/v1/staff/invitations/accept (their "
         f"password, or signed in as them) before {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
+
+
+@app.command("invite-owner")
+def invite_owner(
+    merchant: str = typer.Option(..., help="Merchant slug"),
+    email: str = typer.Option(..., help="Who is invited to own it; a login is not needed"),
+) -> None:
+    """Print a new owner invitation to a merchant (valid 7 days), e.g. when the one printed by
+    merchant create expired or was lost. The email's pending invitation there stops working."""
+    try:
+        data = OwnerInvitationCreate(email=email)
+    except ValidationError as exc:
+        for error in exc.errors():
+            err_console.print(f"[red]--{'.'.join(map(str, error['loc']))}[/red]: {error['msg']}")
+        raise typer.Exit(2) from exc
+    secret_key = get_settings().resolved_secret_key()
+
+    async def work() -> onboarding.OwnerInvited:
+        async with database() as db:
+            await migrations.upgrade(db)
+            tenant = await tenant_by_slug(db, merchant)
+            return await db.run(
+                lambda session: onboarding.invite_owner(
+                    session, secret_key, tenant.id, data.email, invited_by=None
+                )
+            )
+
+    invited = run(work)
+    invitation = invited.invitation
+    console.print(f"{invitation.email} invited to own [bold]{merchant}[/bold]")
+    console.print(f"owner invitation token (shown once): [bold]{invited.token}[/bold]")
+    console.print(
+        "Send it to them: they accept with POST /api/v1/staff/invitations/accept before "
+        f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC, with a name and a new password if the "
+        "email has no login yet, otherwise with its password (or signed in as them)."
     )
 
 

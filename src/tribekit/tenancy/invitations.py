@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +38,7 @@ from .service import StaffEntry, check_can_grant
 
 TOKEN_KIND = "i"  # noqa: S105  # the kind letter of tki_<prefix>_<secret>, not a secret
 MIN_PASSWORD = 10
-#: How long the owner invitation of a new merchant works (a staff invitation's default).
+#: How long an owner invitation from the platform works (a staff invitation's default).
 OWNER_INVITATION_DAYS = 7
 
 
@@ -65,15 +65,14 @@ async def invite(
     email at this merchant are revoked: the newest link is the one that works."""
     tenant = principal.require(Permission.STAFF_MANAGE)
     check_can_grant(principal, data.role)
-    email = data.email.lower()
     invitations = repo.Invitations(session, tenant.id)
-    # Only this merchant's own staff is looked at, which the inviter can list anyway.
-    if await invitations.is_staff(email):
-        raise Conflict(f"{email} already works for this merchant", field="email")
-    now = clock.now()
-    await invitations.revoke_pending(email, now)
-    return await _issue(
-        invitations, secret_key, email, data.role, principal.user_id, data.expires_in_days, now
+    return await _invite(
+        invitations,
+        secret_key,
+        data.email.lower(),
+        data.role,
+        principal.user_id,
+        data.expires_in_days,
     )
 
 
@@ -84,29 +83,30 @@ async def invite_owner(
     email: str,
     invited_by: uuid.UUID | None,
 ) -> tuple[StaffInvitation, str]:
-    """The owner invitation of a merchant just created for an email that already has a login
-    (``onboarding.py``): that person becomes owner only by accepting it, like any invitee."""
+    """An owner invitation from the platform (``onboarding.py``), valid 7 days: for a merchant
+    just created for an email that already has a login, or again when that one expired or was
+    lost, for any email. The invitee becomes owner only by accepting it, like any invitee; as
+    with ``invite``, an email already on the staff is a 409 and a pending one is replaced."""
     invitations = repo.Invitations(session, merchant_id)
-    return await _issue(
-        invitations,
-        secret_key,
-        email.lower(),
-        Role.OWNER,
-        invited_by,
-        OWNER_INVITATION_DAYS,
-        clock.now(),
+    return await _invite(
+        invitations, secret_key, email.lower(), Role.OWNER, invited_by, OWNER_INVITATION_DAYS
     )
 
 
-async def _issue(
+async def _invite(
     invitations: repo.Invitations,
     secret_key: str,
     email: str,
     role: Role,
     invited_by: uuid.UUID | None,
     days: int,
-    now: datetime,
 ) -> tuple[StaffInvitation, str]:
+    """A new invitation, with the email's pending ones at this merchant revoked at its moment."""
+    # Only this merchant's own staff is looked at, which the inviter can list anyway.
+    if await invitations.is_staff(email):
+        raise Conflict(f"{email} already works for this merchant", field="email")
+    now = clock.now()
+    await invitations.revoke_pending(email, now)
     secret, prefix = new_token(TOKEN_KIND)
     invitation = invitations.add(
         StaffInvitation(

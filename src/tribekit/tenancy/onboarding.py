@@ -1,9 +1,11 @@
-"""Creating a merchant (platform admins, ``tribekit merchant create``).
+"""Creating a merchant and inviting its owner (platform admins, ``tribekit merchant create``
+and ``tribekit merchant invite-owner``).
 
 A new email gets a new owner login with the given password at once. An email that already has
 a login gets an owner invitation instead: that person may work for other merchants, and
 becomes this one's owner only by accepting it (``invitations.accept``: their password, or
-signed in as them), never because someone else typed their email.
+signed in as them), never because someone else typed their email. When that invitation expires
+or is lost, ``invite_owner`` issues another, to any email.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.kit.errors import NotFound
 from tribekit.models.tenancy import Merchant, StaffInvitation
 
 from . import invitations, service
@@ -57,3 +60,22 @@ async def create_merchant(
         session, secret_key, merchant.id, data.owner.email, invited_by
     )
     return MerchantCreated(merchant, None, OwnerInvited(invitation, token))
+
+
+async def invite_owner(
+    session: AsyncSession,
+    secret_key: str,
+    merchant_id: uuid.UUID,
+    email: str,
+    *,
+    invited_by: uuid.UUID | None,
+) -> OwnerInvited:
+    """A new owner invitation to an existing merchant (``invited_by``: the platform admin
+    asking, None from the CLI), whether or not the email has a login: a new person accepts by
+    setting a name and password. The email's pending invitation there is replaced."""
+    if await repo.merchant_by_id(session, merchant_id) is None:
+        raise NotFound(f"no merchant with id {merchant_id}")
+    invitation, token = await invitations.invite_owner(
+        session, secret_key, merchant_id, email, invited_by
+    )
+    return OwnerInvited(invitation, token)

@@ -1,4 +1,5 @@
-"""HTTP routes: platform (create merchants), the current merchant, staff, API tokens, sign-in."""
+"""HTTP routes: platform (create merchants, invite their owners), the current merchant, staff,
+API tokens, sign-in."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from .schemas import (
     MerchantCreated,
     MerchantOut,
     MerchantUpdate,
+    OwnerInvitationCreate,
     StaffJoined,
     StaffOut,
     StaffUpdate,
@@ -85,6 +87,28 @@ async def create_merchant(
             else None
         ),
     )
+
+
+@router.post(
+    "/platform/merchants/{merchant_id:uuid}/owner-invitations",
+    tags=["platform"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Invite someone to own a merchant, e.g. when its owner invitation expired or was lost "
+    "(platform admins); the token is shown once: send it to them",
+)
+async def invite_owner(
+    merchant_id: uuid.UUID,
+    data: OwnerInvitationCreate,
+    session: DbSession,
+    state: State,
+    principal: CurrentPrincipal,
+) -> InvitationCreated:
+    if not principal.is_platform_admin:
+        raise PermissionDenied("only platform admins invite merchant owners")
+    invited = await onboarding.invite_owner(
+        session, state.secret_key, merchant_id, data.email, invited_by=principal.user_id
+    )
+    return _with_secret(InvitationOut, InvitationCreated, invited.invitation, invited.token)
 
 
 def _with_secret(out: type[Output], created: type[C], row: object, secret: str) -> C:

@@ -118,6 +118,12 @@ class MerchantCreated(Output):
     )
 
 
+class OwnerInvitationCreate(Input):
+    email: EmailStr = Field(
+        description="Who is invited to own the merchant; they need not have a Tribekit login yet"
+    )
+
+
 class InvitationPage(Output):
     items: list[InvitationOut]
     next_cursor: str | None
