@@ -369,3 +369,28 @@ async def test_adding_staff_directly_never_touches_an_existing_login(
         with pytest.raises(Conflict, match="already has a login; invite it instead"):
             await service.add_staff(session, owner, data)
     assert await _people(db) == before
+
+
+async def test_invitations_sent_at_once_to_one_email_leave_exactly_one_open(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    n = 8 if db.dialect == "postgresql" else 4
+    shop = await factory.shop("shop-a")
+    answers = await fire(n, lambda i: invite(client, shop, "rush@x.example", "analyst"))
+    statuses = [a.status_code for a in answers]
+    assert set(statuses) <= {201, 409}
+    assert statuses.count(201) >= 1
+    for refused in (a for a in answers if a.status_code == 409):
+        assert refused.json()["code"] == "conflict"
+    async with db.unit_of_work(read_only=True) as session:
+        open_ones = await session.scalar(
+            select(func.count())
+            .select_from(StaffInvitation)
+            .where(
+                StaffInvitation.email == "rush@x.example",
+                StaffInvitation.accepted_at.is_(None),
+                StaffInvitation.revoked_at.is_(None),
+            )
+        )
+    assert open_ones == 1
+    assert await count_rows(db, StaffInvitation) == statuses.count(201)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tribekit.kit import clock
@@ -92,7 +92,20 @@ class StaffInvitation(TenantRow):
     the secret (only its keyed hash is stored); until then nobody is attached to anything."""
 
     __tablename__ = "staff_invitations"
-    __table_args__ = (Index(None, "merchant_id", "id"), Index(None, "merchant_id", "email"))
+    __table_args__ = (
+        Index(None, "merchant_id", "id"),
+        Index(None, "merchant_id", "email"),
+        # At most one open (neither accepted nor revoked) invitation per email and merchant: a
+        # new one revokes the open one, and two sent at once cannot both stay open.
+        Index(
+            "ix_staff_invitations_one_open",
+            "merchant_id",
+            "email",
+            unique=True,
+            sqlite_where=text("accepted_at IS NULL AND revoked_at IS NULL"),
+            postgresql_where=text("accepted_at IS NULL AND revoked_at IS NULL"),
+        ),
+    )
 
     email: Mapped[str] = mapped_column(String(320))
     role: Mapped[str] = mapped_column(String(16))

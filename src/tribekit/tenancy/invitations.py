@@ -108,18 +108,21 @@ async def _invite(
     now = clock.now()
     await invitations.revoke_pending(email, now)
     secret, prefix = new_token(TOKEN_KIND)
-    invitation = invitations.add(
-        StaffInvitation(
-            email=email,
-            role=role.value,
-            invited_by=invited_by,
-            prefix=prefix,
-            token_hash=hash_token(secret_key, secret),
-            created_at=now,
-            expires_at=now + timedelta(days=days),
-        )
+    invitation = StaffInvitation(
+        merchant_id=invitations.merchant_id,
+        email=email,
+        role=role.value,
+        invited_by=invited_by,
+        prefix=prefix,
+        token_hash=hash_token(secret_key, secret),
+        created_at=now,
+        expires_at=now + timedelta(days=days),
     )
-    await invitations.session.flush()
+    await add_unique(
+        invitations.session,
+        f"another invitation to {email} is being sent right now; retry to replace it",
+        invitation,
+    )
     return invitation, secret
 
 
