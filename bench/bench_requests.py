@@ -2,12 +2,16 @@
 
 The server runs in its production shape: PostgreSQL, and Redis for the rate limits
 (``TRIBEKIT_BENCH_REDIS``, default database 15 of the local Redis), since every authenticated
-request passes them. Measured in the same run, each for ``TRIBEKIT_BENCH_SECONDS`` (default 15) after a 2 s warm-up:
+request passes them. Measured in the same run, each for ``TRIBEKIT_BENCH_SECONDS`` (default 15)
+after a 2 s warm-up:
 
 * the floor: a bare FastAPI endpoint answering a small JSON document (``floor_app.py``), served
   by the same uvicorn;
 * an authenticated one-row read: staff ``GET /api/v1/members/{id}`` with an API token;
 * an order placement: staff ``POST /api/v1/orders`` (two lines, an idempotency key each).
+
+Besides requests/s, which moves with whatever else the machine runs, the benchmark reports the
+server process's own CPU time per request (user + system, from ``/proc``), which moves less.
 
 Targets (issue 9): the read at least 10 % of the floor's requests/s, the placement at least 5 %.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -36,6 +41,15 @@ async def _expect(response: aiohttp.ClientResponse, status: int) -> None:
     body = await response.read()
     if response.status != status:
         raise RuntimeError(f"{response.url}: {response.status} {body[:300]!r}")
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far; 0 where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _sessions() -> int:
@@ -64,11 +78,15 @@ async def run() -> list[Result]:
         async with client.get("/bare") as response:
             await _expect(response, 200)
 
+    floor_cpu: list[float] = []
+
     async def floor_run() -> int:
         floor_port = _free_port()
         floor = _start(["bench.floor_app:app"], {"BENCH_FLOOR_DATABASE_URL": url}, floor_port)
         try:
+            cpu = _cpu(floor.pid)
             count, _ = await _load(f"http://127.0.0.1:{floor_port}", bare, CONNECTIONS, SECONDS)
+            floor_cpu.append((_cpu(floor.pid) - cpu) / count)  # the warm-up's share included
         finally:
             _stop(floor)
         return count
@@ -110,8 +128,11 @@ async def run() -> list[Result]:
     try:
         base = f"http://127.0.0.1:{port}"
         sessions_before = await _sessions()
+        cpu = _cpu(server.pid)
         read_count, read_latencies = await _load(base, read, CONNECTIONS, SECONDS)
+        read_cpu, cpu = (_cpu(server.pid) - cpu) / read_count, _cpu(server.pid)
         place_count, place_latencies = await _load(base, place, CONNECTIONS, SECONDS)
+        place_cpu = (_cpu(server.pid) - cpu) / place_count
         await asyncio.sleep(0.5)  # the statistics collector reports with a short delay
         opened = await _sessions() - sessions_before
     finally:
@@ -120,11 +141,12 @@ async def run() -> list[Result]:
 
     bare_rps = sum(floor_counts) / len(floor_counts) / SECONDS
     results = []
-    for name, count, latencies, target, measured in (
+    for name, count, latencies, cpu_per_request, target, measured in (
         (
             "an authenticated one-row read",
             read_count,
             read_latencies,
+            read_cpu,
             READ_TARGET,
             "staff GET /api/v1/members/{id}",
         ),
@@ -132,6 +154,7 @@ async def run() -> list[Result]:
             "an order placement",
             place_count,
             place_latencies,
+            place_cpu,
             PLACE_TARGET,
             "staff POST /api/v1/orders, two lines",
         ),
@@ -144,6 +167,9 @@ async def run() -> list[Result]:
             "bare requests/s": f"{bare_rps:.0f} (before {floor_counts[0] / SECONDS:.0f}, "
             f"after {floor_counts[1] / SECONDS:.0f})",
             "ratio": f"{rps / bare_rps:.3f}",
+            "server CPU per request": f"{cpu_per_request * 1000:.2f} ms (bare: "
+            + ", ".join(f"{c * 1000:.2f}" for c in floor_cpu)
+            + " ms, before and after; the warm-up's share included)",
             "load": f"{CONNECTIONS} connections, one server process, {SECONDS:g} s per run",
             "rate limits": f"Redis ({REDIS})",
             "PostgreSQL sessions opened by the server": f"{opened} for "

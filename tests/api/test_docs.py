@@ -26,3 +26,32 @@ async def test_the_docs_page_and_its_assets_come_from_tribekit(client: AsyncClie
     assert redirect.status_code == 200
     assert (await client.get("/redoc")).status_code == 404
     assert (await client.get("/docs/assets/nothing.js")).status_code == 404
+
+
+async def test_staff_routes_document_the_bearer_token_and_the_session_cookie(
+    client: AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    staff: list[dict[str, list[str]]] = [{"HTTPBearer": []}, {"APIKeyCookie": []}]
+    assert spec["paths"]["/api/v1/members/{member_id}"]["get"]["security"] == staff
+    assert spec["paths"]["/api/v1/orders"]["post"]["security"] == staff
+    assert spec["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "description": "An API token: `Authorization: Bearer tkt_...`",
+        "scheme": "bearer",
+    }
+    assert "security" not in spec["paths"]["/healthz"]["get"]
+    assert spec["paths"]["/api/v1/me/orders"]["get"]["security"] == [
+        {"MemberToken": []},
+        {"APIKeyCookie": []},
+    ]
+
+
+async def test_a_credential_in_another_authorization_scheme_is_not_a_bearer_token(
+    client: AsyncClient,
+) -> None:
+    response = await client.get("/api/v1/merchant", headers={"Authorization": "Basic dXNlcg=="})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    empty = await client.get("/api/v1/merchant", headers={"Authorization": "Bearer "})
+    assert empty.status_code == 401

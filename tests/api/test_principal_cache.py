@@ -142,13 +142,13 @@ async def test_an_address_over_the_failure_limit_keeps_a_cached_token_and_looks_
 ) -> None:
     shop = await factory.shop()
     admin = bearer(await factory.staff_token(shop, Role.ADMIN))
-    app = create_app(
-        test_settings(db, principal_cache_seconds=60, failed_auth_rate_limit=3), db=db
-    )
+    app = create_app(test_settings(db, principal_cache_seconds=60, failed_auth_rate_limit=3), db=db)
     async with serve(app) as http:
         assert (await http.get("/api/v1/auth/me", headers=shop.headers)).status_code == 200
         guess = bearer("tkt_0badc0de_not-a-token-of-this-shop")
-        failures = [(await http.get("/api/v1/auth/me", headers=guess)).status_code for _ in range(4)]
+        failures = [
+            (await http.get("/api/v1/auth/me", headers=guess)).status_code for _ in range(4)
+        ]
         assert failures == [401, 401, 401, 429]
         with statements(db) as seen:
             refused = await http.get("/api/v1/auth/me", headers=admin)

@@ -40,7 +40,7 @@ from tribekit.tenancy.auth import PrincipalCache
 from tribekit.tenancy.router import router as tenancy_router
 
 from . import docs, health, problems
-from .deps import reject_nul_in_query
+from .deps import reject_nul_in_query, staff_security
 from .middleware import BodyLimitMiddleware, DatabaseErrorsMiddleware, RequestContextMiddleware
 from .state import AppState
 
@@ -149,7 +149,7 @@ def create_app(
     )
     docs.install(app)
     problems.install(app)
-    app.openapi = lambda: problems.openapi_with_problems(app)  # type: ignore[method-assign]  # FastAPI documents this override
+    app.openapi = lambda: staff_security(problems.openapi_with_problems(app), app.routes)  # type: ignore[method-assign]  # FastAPI documents this override
     app.include_router(health.router)
     media_problems: dict[int | str, dict[str, Any]] = {
         status: problems.PROBLEM_RESPONSES[status] for status in (404, 422)
