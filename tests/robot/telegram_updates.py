@@ -360,7 +360,10 @@ class _MarkdownParser:
             )
         if not self.src.startswith("(", self.i + 1):
             raise EntityParseError(f"Can't find end of a URL at byte offset {self._byte(self.i)}")
-        close = self.src.find(")", self.i + 2)
+        close = self.i + 2
+        while close < len(self.src) and self.src[close] != ")":
+            close += 2 if self.v2 and self.src[close] == "\\" else 1
+        close = close if close < len(self.src) else -1
         if close < 0:
             raise EntityParseError(f"Can't find end of a URL at byte offset {self._byte(self.i)}")
         url = self._unescape(self.src[self.i + 2 : close])
