@@ -1,0 +1,1 @@
+"""The social robot: channels, the inbound pipeline, moderation, commands and outbound actions."""

@@ -1,0 +1,194 @@
+"""The detectors that are patterns rather than phrases: links (and which of them invite to
+another group), phone numbers and contact handles. Each works on the ``folded`` view (see
+``normalize``) and yields spans of it, so that the engine can show the original text."""
+
+from __future__ import annotations
+
+# ruff: noqa: RUF001  # the patterns match full-width punctuation on purpose
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+import phonenumbers
+
+# Top-level domains spam uses, and those any shop link uses. A bare "word.tld" without a
+# scheme or "www." is a link only with one of these; for those that are also everyday words
+# ("me", "to", "in", "so"…), only when a path follows, so "see you at 5.Me too" is no link.
+_TLDS: Final = (
+    "com|net|org|info|biz|io|ly|gl|gd|cc|co|cn|top|xyz|vip|club|shop|site|online|app|"
+    "ru|gg|tk|ml|ga|cf|gq|us|uk|de|fr|jp|kr|hk|tw|sg|ph|vn|th|tv|fm|ws|bz|su|bet|cash|"
+    "icu|ink|wang|xin|asia|mobi|tech|store|dev|im|pw|st|li|nu|eu|nl|ca|au|nz|br|mx|es|ch|"
+    "se|dk|fi|pl|cz|tr|pk|bd|ng|za|ke|eg|ar|cl|pe|la|lc|cx|sh|ac|kz|ua|by|ro|hu|gr|pt|ie|"
+    "win|vin|loan|click|buzz|rest|fit|live|link|page|work|fun|run|red|pro|one|ai|me|to|so|"
+    "in|my|id|be|it|at|am|is|no|gy|gs|ms|ly"
+)
+_WORDY_TLDS: Final = frozenset(
+    {"me", "to", "so", "in", "my", "it", "be", "at", "am", "is", "no", "one", "fun", "run", "red",
+     "work", "page", "live", "link", "pro", "id", "ai", "la", "fit", "rest"}
+)  # fmt: skip
+# A dot, or a way of writing one that dodges a naive filter: "。", "[.]", "(dot)", " dot ".
+_DOT: Final = r"(?:\s?[.。]\s?|\[\.\]|\(\.\)|\[dot\]|\(dot\)|\s(?:dot|点)\s|点)"
+_LABEL: Final = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_PATH: Final = r"(?:\s?/[^\s<>\"'，。！？、）]*)?"
+URL: Final = re.compile(
+    r"(?<![\w@.\-])"
+    r"(?:"
+    rf"(?P<scheme>https?://|www{_DOT})(?P<host1>[^\s/?#<>\"'，。,;!()\[\]]+)"
+    rf"|(?P<host2>(?:{_LABEL}{_DOT})+(?P<tld>{_TLDS}))(?![a-z0-9@-])"
+    r")"
+    rf"(?P<path>{_PATH})"
+)
+_DOT_NORMALISE: Final = re.compile(r"\s?(?:[.。]|\[\.\]|\(\.\)|\[dot\]|\(dot\)|dot|点)\s?")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    host: str  # lower case, dots written as dots, no port
+    path: str  # from the first "/" on, "" when none
+    start: int
+    end: int
+
+
+def find_links(folded: str) -> Iterator[Link]:
+    for match in URL.finditer(folded):
+        host = match["host1"] or match["host2"] or ""
+        path = match["path"].replace(" ", "")
+        if match["tld"] in _WORDY_TLDS and not path.strip("/"):
+            continue
+        host = _DOT_NORMALISE.sub(".", host).split(":")[0].split("@")[-1].strip(".")
+        if match["scheme"] and match["scheme"].startswith("www"):
+            host = "www." + host
+        yield Link(host, path, match.start(), match.end())
+
+
+def parse_link(url: str) -> Link:
+    """A link the channel extracted (an entity, a button), as ``find_links`` would see it."""
+    text = url.strip().lower()
+    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
+    host, _, rest = text.partition("/")
+    host = host.split("@")[-1].split(":")[0].split("?")[0].split("#")[0]
+    return Link(host.strip("."), "/" + rest if rest else "", 0, 0)
+
+
+# Links that join another group or channel, as (host, path prefix). Any path on these hosts
+# is an invitation (a t.me link names a group, a channel or a person to message).
+_INVITE_HOSTS: Final = frozenset(
+    {"t.me", "telegram.me", "telegram.dog", "chat.whatsapp.com", "discord.gg", "qm.qq.com",
+     "jq.qq.com", "signal.group", "chat.line.me", "join.skype.com", "wa.me", "u.wechat.com"}
+)  # fmt: skip
+_INVITE_PREFIXES: Final = (
+    ("matrix.to", "/"),
+    ("weixin.qq.com", "/g/"),
+    ("discord.com", "/invite"),
+    ("discordapp.com", "/invite"),
+    ("line.me", "/r/ti/g"),
+    ("whatsapp.com", "/channel"),
+    ("open.weixin.qq.com", "/qr/"),
+)
+
+
+def is_invite(link: Link) -> bool:
+    host = link.host.removeprefix("www.")
+    if host in _INVITE_HOSTS:
+        return bool(link.path.strip("/")) or host in {"wa.me", "t.me"}
+    return any(host == h and link.path.startswith(p) for h, p in _INVITE_PREFIXES)
+
+
+def host_allowed(link: Link, allowed: tuple[tuple[str, str], ...]) -> bool:
+    """``allowed`` holds (domain, path prefix) pairs: a domain covers its subdomains."""
+    host = link.host.removeprefix("www.")
+    for domain, prefix in allowed:
+        if (host == domain or host.endswith("." + domain)) and link.path.startswith(prefix):
+            return True
+    return False
+
+
+# Mainland China mobile numbers: 1[3-9] and nine more digits, written solid, as 3-4-4 groups
+# (one separator each) or one digit at a time with the same separator between every digit
+# ("1 3 8 1 2 …"). "+86" or "86" may come first.
+_CN_MOBILE: Final = re.compile(
+    r"(?<![\d.:/])(?:\+?\s?86[\s-]?)?"
+    r"(?:1[3-9]\d[\s.-]?\d{4}[\s.-]?\d{4}|1(?P<sep>[\s.\-_*/|,]{1,2})[3-9](?:(?P=sep)\d){9})"
+    r"(?![\d:])"
+)
+# Something that could be a phone number of any country: "+" and digits, or eight digits or
+# more with the usual separators. Only these candidates go to libphonenumber, which is slow.
+_PHONE_CANDIDATE: Final = re.compile(
+    r"(?<![\w.:/])\+\s?\d[\d\s().-]{6,18}\d"
+    r"|(?<![\w.:/-])(?:\d{8,}|\(?\d{3,4}\)?[\s-]?\d{3,4}[\s-]\d{4}|\d{3,4}-\d{7,8})(?![\w-])"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+
+
+def find_cn_mobiles(text: str) -> Iterator[Span]:
+    for match in _CN_MOBILE.finditer(text):
+        yield Span(match.start(), match.end())
+
+
+def find_phones(folded: str, region: str) -> Iterator[Span]:
+    yield from find_cn_mobiles(folded)
+    for candidate in _PHONE_CANDIDATE.finditer(folded):
+        if _CN_MOBILE.search(candidate.group()):
+            continue  # found above
+        span = _valid_number(candidate, region)
+        if span is not None:
+            yield span
+
+
+_DIGIT_GROUP: Final = re.compile(r"\d+")
+
+
+def _valid_number(candidate: re.Match[str], region: str) -> Span | None:
+    # The longest run of the candidate's digit groups that is a valid number: "+234 803 123
+    # 4567 24/7" is "+234 803 123 4567". libphonenumber's own matcher gives up on such text.
+    text = candidate.group()
+    plus = "+" if text.startswith("+") else ""
+    groups = list(_DIGIT_GROUP.finditer(text))
+    for count in range(len(groups), 0, -1):
+        digits = "".join(group.group() for group in groups[:count])
+        if len(digits) < 7:
+            break
+        try:
+            number = phonenumbers.parse(plus + digits, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return Span(candidate.start(), candidate.start() + groups[count - 1].end())
+    return None
+
+
+# Contact handles, in three shapes:
+# * a messenger named, then an id: "vx: lily_88", "微信号 abc12345", "QQ 12345678", "tg @x";
+# * "add" / "加" and a messenger letter: "加V abc12345", "+vx lily888", "加扣 12345678";
+# * "DM" / "私聊" and an @handle.
+_MESSENGER: Final = (
+    r"(?:vx|wx|v信|v芯|微信号?|威信|薇信|徽信|维信|卫星|wechat(?:\s?id)?|weixin|wei xin|"
+    r"qq群|qq号?|扣扣|企鹅|q群|telegram|tg|飞机|纸飞机|whatsapp|line\s?id|skype|kakao(?:talk)?|"
+    r"signal|threema)"
+)
+_HANDLE_ID: Final = r"(?P<id>@?[a-z0-9][a-z0-9_.\-]{3,29})"
+_CONTACT: Final = re.compile(
+    rf"(?<![a-z0-9]){_MESSENGER}(?P<colon>\s?[:：=]|\s?是|\s?号)?[\s\-]{{0,2}}{_HANDLE_ID}"
+    r"|(?:加|➕|\+|add\s?|添加)\s?(?P<short>v|vx|wx|微|薇|威|q|扣|qq|tg|line)\s?[:：]?\s?"
+    r"(?P<id2>[a-z0-9][a-z0-9_.\-]{4,29})"
+    r"|(?<![a-z])(?:dm|pm|inbox|私聊|私信|私我|联系)\s?(?:me\s?)?(?:on\s)?(?:telegram\s|tg\s)?"
+    r"[:：]?\s?(?P<at>@[a-z0-9_]{4,32})"
+)
+
+
+def find_contact_handles(folded: str) -> Iterator[Span]:
+    for match in _CONTACT.finditer(folded):
+        handle = match["id"]
+        # "wechat group tonight" names the messenger but no id: an id has a digit or "_",
+        # starts with "@", or is written after a colon.
+        if handle is not None and not (
+            match["colon"] or handle[0] == "@" or any(c.isdigit() or c == "_" for c in handle)
+        ):
+            continue
+        yield Span(match.start(), match.end())
