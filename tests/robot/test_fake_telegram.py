@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
@@ -32,6 +32,7 @@ from aiogram.types import (
     ChatPermissions,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    Message,
     MessageOriginChannel,
     ReplyParameters,
 )
@@ -143,21 +144,24 @@ async def test_send_message_records_text_entities_keyboard_and_reply(
         GROUP,
         "Welcome, Alice! See shop.example.com",
     )
-    assert sent.from_user is not None and sent.from_user.id == world.robot.id
+    assert sent.from_user is not None
+    assert sent.from_user.id == world.robot.id
     assert [(e.type, e.offset, e.length) for e in sent.entities or []] == [
         ("bold", 0, 7),
         ("url", 20, 16),
     ]
     assert sent.reply_markup is not None
     assert sent.reply_markup.model_dump() == keyboard.model_dump()
-    assert sent.reply_to_message is not None and sent.reply_to_message.text == "where is my order?"
+    assert sent.reply_to_message is not None
+    assert sent.reply_to_message.text == "where is my order?"
     [stored] = fake_telegram.sent(GROUP)
     assert (stored.message_id, stored.text, stored.parse_mode) == (2, sent.text, "HTML")
     assert stored.reply_markup == {
         "inline_keyboard": [[{"text": "Rules", "callback_data": "rules:1"}]]
     }
     [call] = fake_telegram.calls_to("sendMessage")
-    assert call.params["chat_id"] == GROUP and call.params["parse_mode"] == "HTML"
+    assert call.params["chat_id"] == GROUP
+    assert call.params["parse_mode"] == "HTML"
 
 
 async def test_send_message_refusals_leave_the_chat_unchanged(
@@ -171,10 +175,10 @@ async def test_send_message_refusals_leave_the_chat_unchanged(
         await bot.send_message(GROUP, "Welcome!", parse_mode="MarkdownV2")
     with pytest.raises(TelegramBadRequest, match="chat not found"):
         await bot.send_message(-100999, "hi")
+    too_long = InlineKeyboardButton(text="x", callback_data="x" * 65)
     with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):
-        button = InlineKeyboardButton(text="x", callback_data="x" * 65)
         await bot.send_message(
-            GROUP, "hi", reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]])
+            GROUP, "hi", reply_markup=InlineKeyboardMarkup(inline_keyboard=[[too_long]])
         )
 
     assert fake_telegram.messages(GROUP) == []
@@ -436,7 +440,8 @@ async def test_get_chat_administrators_member_count_and_pin(
     assert await bot.pin_chat_message(GROUP, sent.message_id) is True
     chat = await bot.get_chat(GROUP)
     assert (chat.id, chat.type, chat.title) == (GROUP, "supergroup", "Shop fans")
-    assert chat.pinned_message is not None and chat.pinned_message.text == "Rules: be kind"
+    assert chat.pinned_message is not None
+    assert chat.pinned_message.text == "Rules: be kind"
     with pytest.raises(TelegramBadRequest, match="message to pin not found"):
         await bot.pin_chat_message(GROUP, 99)
 
@@ -490,7 +495,8 @@ async def test_a_pressed_button_is_answered_once(
     [update] = await bot.get_updates(timeout=1)
 
     query = update.callback_query
-    assert query is not None and query.message is not None
+    assert query is not None
+    assert query.message is not None
     assert (query.from_user.id, query.data, query.message.message_id) == (
         world.alice.id,
         "captcha:501",
@@ -517,10 +523,12 @@ async def test_get_updates_returns_fed_updates_in_order_and_confirms_by_offset(
     assert [u.update_id for u in updates] == [1, 2, 3]  # chat_member is not asked for by default
     assert [u.message.text for u in updates[:2] if u.message] == ["first", "second /help"]
     second = updates[1].message
-    assert second is not None and second.entities is not None
+    assert second is not None
+    assert second.entities is not None
     assert [(e.type, e.offset, e.length) for e in second.entities] == [("bot_command", 7, 5)]
     joined = updates[2].message
-    assert joined is not None and [u.id for u in joined.new_chat_members or []] == [503]
+    assert joined is not None
+    assert [u.id for u in joined.new_chat_members or []] == [503]
 
     again = await bot.get_updates(offset=3, timeout=0)
     assert [u.update_id for u in again] == [3]
@@ -552,6 +560,32 @@ async def test_a_waiting_get_updates_returns_as_soon_as_an_update_is_fed(
 
     assert [u.message.text for u in updates if u.message] == ["late"]
     assert time.monotonic() - started < 2
+
+
+async def test_aiograms_own_polling_loop_receives_fed_updates(
+    fake_telegram: FakeTelegram, world: World, bot: Bot
+) -> None:
+    dispatcher = Dispatcher()
+
+    @dispatcher.message()
+    async def echo(message: Message) -> None:
+        await message.answer(f"you said: {message.text}")
+
+    polling = asyncio.create_task(
+        dispatcher.start_polling(
+            bot, polling_timeout=1, handle_signals=False, close_bot_session=False
+        )
+    )
+    try:
+        fake_telegram.feed(fake_telegram.message(GROUP, world.alice, "hello"))
+        fake_telegram.feed(fake_telegram.message(GROUP, world.bob, "again"))
+        await fake_telegram.until_calls("sendMessage", 2)
+    finally:
+        await dispatcher.stop_polling()
+        await polling
+
+    assert [m.text for m in fake_telegram.sent(GROUP)] == ["you said: hello", "you said: again"]
+    assert fake_telegram.bots[TOKEN].updates == []  # the loop confirmed what it handled
 
 
 async def test_a_second_poller_ends_the_first_with_a_conflict(
@@ -613,21 +647,24 @@ async def test_builders_make_updates_that_aiogram_parses(
     updates = await bot.get_updates(timeout=0)
 
     first = updates[0].message
-    assert first is not None and isinstance(first.forward_origin, MessageOriginChannel)
+    assert first is not None
+    assert isinstance(first.forward_origin, MessageOriginChannel)
     assert first.forward_origin.chat.title == "Deals channel"
     assert [(e.type, e.offset, e.length) for e in first.entities or []] == [("mention", 14, 9)]
-    assert updates[1].message and updates[1].message.reply_to_message
+    assert updates[1].message
+    assert updates[1].message.reply_to_message
     assert updates[1].message.reply_to_message.message_id == 1
-    assert updates[2].message and updates[2].message.photo and updates[2].message.caption == "look"
-    assert (
-        updates[3].edited_message
-        and updates[3].edited_message.text == "edited: buy now at spam.shop"
-    )
-    assert updates[4].message and updates[4].message.left_chat_member
-    assert updates[5].chat_member and updates[5].chat_member.new_chat_member.status == "kicked"
-    assert updates[6].message and [u.id for u in updates[6].message.new_chat_members or []] == [
-        700200
-    ]
+    assert updates[2].message
+    assert updates[2].message.photo
+    assert updates[2].message.caption == "look"
+    assert updates[3].edited_message
+    assert updates[3].edited_message.text == "edited: buy now at spam.shop"
+    assert updates[4].message
+    assert updates[4].message.left_chat_member
+    assert updates[5].chat_member
+    assert updates[5].chat_member.new_chat_member.status == "kicked"
+    assert updates[6].message
+    assert [u.id for u in updates[6].message.new_chat_members or []] == [700200]
     assert len(updates) == 7  # the other robot's my_chat_member went to that robot only
     service, mine = fake_telegram.bots[OTHER_TOKEN].updates
     assert "new_chat_members" in service["message"]
