@@ -596,6 +596,8 @@ class FakeTelegram:
     def push_webhook_sync(
         self, update: Json, *, token: str | None = None, timeout: float = 10.0
     ) -> WebhookDelivery:
+        """``push_webhook`` for a sync test (a receiver served by the caller's own event loop
+        needs the async one)."""
         return self._push(update, token).result(timeout)
 
     def message(
@@ -661,7 +663,10 @@ class FakeTelegram:
         with self._lock:
             chat, person = self._chat(chat_id), self._user(user)
             actor = self._user(by) if by is not None else person
-            old = self._member_api(chat, self._member(chat, person.id))
+            current = self._member(chat, person.id)
+            if current.status == "kicked":
+                raise ValueError(f"user {person.id} is banned from chat {chat_id}: cannot join")
+            old = self._member_api(chat, current)
             chat.members[person.id] = Member(person.id, "member")
             new = self._member_api(chat, chat.members[person.id])
             service = self._store(chat, actor, {"new_chat_members": [person.to_api()]})
@@ -695,7 +700,9 @@ class FakeTelegram:
             if not any(b.get("callback_data") == data for row in rows for b in row):
                 raise ValueError(f"message {message_id} has no button with callback data {data!r}")
             query_id = str(secrets.randbits(63))
-            token = next(t for t, b in self.bots.items() if b.user.id == stored.from_id)
+            token = next((t for t, b in self.bots.items() if b.user.id == stored.from_id), None)
+            if token is None:
+                raise ValueError(f"message {message_id} was not sent by one of our bots")
             self._callbacks[query_id] = token
             return {
                 "callback_query": {

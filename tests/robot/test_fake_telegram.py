@@ -60,9 +60,10 @@ def bot_for(fake: FakeTelegram, token: str = TOKEN) -> Bot:
     return Bot(token, session=session)
 
 
-@pytest.fixture
-async def bot(fake_telegram: FakeTelegram) -> AsyncIterator[Bot]:
-    client = bot_for(fake_telegram)
+@pytest.fixture(scope="module")
+async def bot(telegram_server: FakeTelegram) -> AsyncIterator[Bot]:
+    """One client for the module: closing an aiogram session waits a quarter of a second."""
+    client = bot_for(telegram_server)
     yield client
     await client.session.close()
 
