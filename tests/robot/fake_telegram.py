@@ -1118,6 +1118,9 @@ class FakeTelegram:
         return markup
 
     def _send_message(self, bot: FakeBot, params: Json) -> Json:
+        user = self.users.get(_int(params, "chat_id") if _is_int(params.get("chat_id")) else 0)
+        if user is not None and not user.is_bot and user.id not in self.chats:
+            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         chat = self._chat_param(params)
         member = self._present(chat, bot)
         if member.status == "restricted" and not member.permissions.get("can_send_messages"):
@@ -1440,6 +1443,12 @@ def _answer(error: ApiError) -> JSONResponse:
     if error.parameters:
         body["parameters"] = dict(error.parameters)
     return JSONResponse(body, error.code)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) or (
+        isinstance(value, str) and re.fullmatch(r"-?\d+", value) is not None
+    )
 
 
 def _without_reply(message: Json) -> Json:

@@ -231,6 +231,25 @@ async def test_edit_message_text_changes_the_bots_message(
     assert fake_telegram.chat(GROUP).messages[2].text == "ok"
 
 
+async def test_a_private_chat_exists_once_the_user_started_the_bot(
+    fake_telegram: FakeTelegram, world: World, bot: Bot
+) -> None:
+    with pytest.raises(TelegramForbiddenError, match="bot can't initiate conversation with a user"):
+        await bot.send_message(world.alice.id, "hello")
+
+    fake_telegram.add_private_chat(world.alice, TOKEN)
+    fake_telegram.feed(fake_telegram.message(world.alice.id, world.alice, "/start ref_42"))
+    [update] = await bot.get_updates(timeout=0)
+    sent = await bot.send_message(world.alice.id, "Welcome!")
+
+    assert update.message is not None
+    assert (update.message.chat.type, update.message.chat.first_name) == ("private", "Alice")
+    assert [(e.type, e.offset, e.length) for e in update.message.entities or []] == [
+        ("bot_command", 0, 6)
+    ]
+    assert (sent.chat.id, sent.message_id) == (world.alice.id, 2)
+
+
 # -- deleting --------------------------------------------------------------------------------------
 
 
