@@ -301,6 +301,38 @@ async def test_a_start_the_provider_failed_is_completed_by_its_retry(
     assert len(await payments_of(db, order_id)) == 1
 
 
+async def test_a_server_error_the_provider_keeps_under_the_key_gives_the_payment_up(
+    stripe_client: AsyncClient, fake_stripe: FakeStripe, db: Database, factory: Factory
+) -> None:
+    """Stripe keeps a 500 under its idempotency key for a day: retrying that key could never
+    succeed, so the payment fails at once and the retry starts a new one with a new key."""
+    client = stripe_client
+    store = await open_store(db, factory)
+    order_id = await placed_order(client, store, factory)
+    same = store.headers()
+    fake_stripe.fail_with = 500
+
+    failed = await start(client, order_id, same)
+
+    assert failed.status_code == 502, failed.text
+    [given_up] = await payments_of(db, order_id)
+    assert (given_up.status, given_up.provider_ref) == ("failed", None)
+    assert await stored_answers(db, same["Idempotency-Key"]) == 0
+
+    fake_stripe.fail_with = None
+    retried = await start(client, order_id, same)
+
+    assert retried.status_code == 201, retried.text
+    payments = {p.id: p for p in await payments_of(db, order_id)}
+    assert len(payments) == 2
+    payment = payments[uuid.UUID(retried.json()["id"])]
+    assert payment.id != given_up.id
+    assert payment.status == "pending"
+    keys = [c.idempotency_key for c in fake_stripe.requests_to("POST", SESSIONS)]
+    assert keys[-1] == f"payment:{payment.id}"
+    assert f"payment:{given_up.id}" in keys[:-1]
+
+
 # -- concurrent starts ----------------------------------------------------------------------------
 
 

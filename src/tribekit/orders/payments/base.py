@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from tribekit.kit.errors import TribekitError
 
@@ -28,6 +28,12 @@ class ProviderUnavailable(TribekitError):
     status = 502
     code = "payment_provider_unavailable"
     title = "The payment provider could not be reached"
+
+    def __init__(self, detail: str, *, kept_under_key: bool = False, **data: Any) -> None:
+        super().__init__(detail, **data)
+        #: The provider answered and keeps this failure under the request's idempotency key
+        #: (Stripe keeps a server error for a day): a retry with the same key repeats it.
+        self.kept_under_key = kept_under_key
 
 
 class ProviderNotConfigured(TribekitError):

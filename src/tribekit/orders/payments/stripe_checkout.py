@@ -357,4 +357,8 @@ def _unavailable(action: str, exc: stripe.StripeError) -> ProviderUnavailable:
         detail = f"Stripe is rate-limiting us and did not {action}; try again in a moment"
     else:
         detail = f"Stripe did not {action} (HTTP {exc.http_status}): {_message(exc)}"
-    return ProviderUnavailable(detail, stripe_request_id=exc.request_id)
+    # Stripe keeps the answer of a request that started executing under its idempotency key,
+    # an internal error (500) included; a connection failure, a rate limit or an outage in
+    # front of the API (502, 503) leaves nothing there, so the same key may be tried again.
+    kept = not isinstance(exc, stripe.APIConnectionError) and exc.http_status == 500
+    return ProviderUnavailable(detail, kept_under_key=kept, stripe_request_id=exc.request_id)

@@ -21,7 +21,13 @@ from tribekit.models.enums import OrderStatus, PaymentStatus
 from tribekit.models.orders import Order, Payment, PaymentEvent
 from tribekit.models.tenancy import Merchant
 from tribekit.orders import events
-from tribekit.orders.payments import PaymentProvider, PaymentRequest, WebhookEvent, WebhookEventKind
+from tribekit.orders.payments import (
+    PaymentProvider,
+    PaymentRequest,
+    ProviderUnavailable,
+    WebhookEvent,
+    WebhookEventKind,
+)
 from tribekit.orders.payments.providers import provider as provider_named
 from tribekit.orders.repository import Orders, Payments
 from tribekit.tenancy.principal import Tenant
@@ -128,8 +134,13 @@ async def start_payment(
         expires_at=pay_by,
     )
     if chosen.external:
-        async with outside_transaction(session):
-            started = await chosen.start(request)
+        try:
+            async with outside_transaction(session):
+                started = await chosen.start(request)
+        except ProviderUnavailable as exc:
+            if exc.kept_under_key:
+                await _give_up(session, tenant, payment)
+            raise
     else:
         started = await chosen.start(request)  # no I/O (manual): all in one transaction
     # A concurrent start of the same payment may have recorded the provider's answer first
@@ -150,6 +161,25 @@ async def start_payment(
     )
     await session.refresh(payment)
     return payment
+
+
+async def _give_up(session: AsyncSession, tenant: Tenant, payment: Payment) -> None:
+    """The provider keeps its failed answer under this payment's key, so every retry with it
+    would fail the same way: the payment fails now (committed, though the request then answers
+    the error), and the next start makes a new one with a new key."""
+    await session.execute(
+        update(Payment)
+        .where(
+            Payment.merchant_id == tenant.id,
+            Payment.id == payment.id,
+            Payment.status == PaymentStatus.PENDING,
+            Payment.provider_ref.is_(None),
+        )
+        .values(status=PaymentStatus.FAILED, settled_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    async with outside_transaction(session):
+        pass  # commits the failed payment before the error rolls the request back
 
 
 async def _pay_by(orders: Orders, order: Order, *, reused: bool) -> datetime:
