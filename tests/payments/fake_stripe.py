@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.loopback_server import LoopbackServer
 
 Json = dict[str, Any]
 
@@ -56,7 +55,7 @@ def _metadata(form: dict[str, str], prefix: str) -> dict[str, str]:
     return {k[len(start) : -1]: v for k, v in form.items() if k.startswith(start) and "][" not in k}
 
 
-class FakeStripe:
+class FakeStripe(LoopbackServer):
     """The fake server. Use it as a context manager, or call ``start()`` and ``stop()``.
 
     * ``api_key``: when set, requests with another bearer key get Stripe's 401.
@@ -79,9 +78,7 @@ class FakeStripe:
         self.requests: list[RecordedRequest] = []
         self._replies: dict[str, tuple[dict[str, str], int, Json]] = {}
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.base_url = ""
+        super().__init__()
         self.app = Starlette(
             routes=[
                 Route("/v1/checkout/sessions", self._create_session, methods=["POST"]),
@@ -90,43 +87,7 @@ class FakeStripe:
             ]
         )
 
-    # -- lifecycle --------------------------------------------------------------------------------
-
-    def start(self) -> FakeStripe:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-stripe", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Stripe server did not start")
-            time.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{port}"
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    name = "fake Stripe server"
 
     def reset(self) -> None:
         """Forget everything (between tests that share one server)."""

@@ -28,24 +28,23 @@ import json
 import math
 import re
 import secrets
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.loopback_server import LoopbackServer
 
 from .telegram_updates import (
     ADMIN_RIGHTS,
@@ -261,7 +260,7 @@ def _json_param(params: Json, name: str) -> Any:
     return value
 
 
-class FakeTelegram:
+class FakeTelegram(LoopbackServer):
     """The fake server. Use it as a context manager, or call ``start()`` and ``stop()``.
 
     * ``group_messages_per_minute``: more sends than this to one group chat within 60 s are
@@ -294,9 +293,7 @@ class FakeTelegram:
         self._called = threading.Condition(self._lock)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.base_url = ""
+        super().__init__()
         self.app = Starlette(
             routes=[Route("/{path:path}", self._endpoint, methods=["GET", "POST"])]
         )
@@ -329,48 +326,18 @@ class FakeTelegram:
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> FakeTelegram:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
-        server = self._server = uvicorn.Server(config)
+    name = "fake Telegram server"
 
-        async def serve() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._changed = asyncio.Event()
-            await server.serve(sockets=[sock])
+    def on_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
 
-        self._thread = threading.Thread(
-            target=asyncio.run, args=(serve(),), name="fake-telegram", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Telegram server did not start")
-            time.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{port}"
-        return self
+    def on_stop(self) -> None:
+        self._notify()  # long polls end at once
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._notify()  # long polls end at once
-            self._thread.join(timeout=10)
-        self._server = self._thread = self._loop = None
-
-    def __enter__(self) -> FakeTelegram:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().stop()
+        self._loop = None
 
     def reset(self) -> None:
         """Forget everything (between tests that share one server); waiting polls get a 409."""
