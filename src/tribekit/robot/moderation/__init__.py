@@ -7,7 +7,7 @@ verdict (with ``escalate`` for strikes) as durable actions. Nothing here does I/
 
 from .engine import Engine, Message, Recent, RecentPost, Rule, Verdict, compile
 from .fingerprint import Fingerprint, fingerprint, similarity
-from .normalize import Normalized, normalize
+from .normalize import Normalized
 from .policy import Action, Policy, RuleAction, is_exempt, merge
 from .strikes import Escalation, escalate
 
@@ -29,6 +29,5 @@ __all__ = [
     "fingerprint",
     "is_exempt",
     "merge",
-    "normalize",
     "similarity",
 ]

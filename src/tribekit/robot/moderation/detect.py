@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import Final
 
 import phonenumbers
@@ -27,6 +28,9 @@ _WORDY_TLDS: Final = frozenset(
     {"me", "to", "so", "in", "my", "it", "be", "at", "am", "is", "no", "one", "fun", "run", "red",
      "work", "page", "live", "link", "pro", "id", "ai", "la", "fit", "rest"}
 )  # fmt: skip
+#: The top-level domains that are no everyday word: one of them as a word of the compact view
+#: ("shop com", "bit ly") is a reason to look for links.
+LINK_WORDS: Final = frozenset(_TLDS.split("|")) - _WORDY_TLDS | {"http", "https", "www"}
 # A dot, or a way of writing one that dodges a naive filter: "。", "[.]", "(dot)", " dot ".
 _DOT: Final = r"(?:\s?[.。]\s?|\[\.\]|\(\.\)|\[dot\]|\(dot\)|\s(?:dot|点)\s|点)"
 _LABEL: Final = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -48,6 +52,11 @@ class Link:
     path: str  # from the first "/" on, "" when none
     start: int
     end: int
+
+
+def may_have_links(folded: str) -> bool:
+    """False when no link can be in the text: none has no dot (nor a way of writing one)."""
+    return "." in folded or "。" in folded or "点" in folded or "dot" in folded
 
 
 def find_links(folded: str) -> Iterator[Link]:
@@ -104,20 +113,23 @@ def host_allowed(link: Link, allowed: tuple[tuple[str, str], ...]) -> bool:
     return False
 
 
-# Mainland China mobile numbers: 1[3-9] and nine more digits, written solid, as 3-4-4 groups
-# (one separator each) or one digit at a time with the same separator between every digit
-# ("1 3 8 1 2 …"). "+86" or "86" may come first.
-_CN_MOBILE: Final = re.compile(
-    r"(?<![\d.:/])(?:\+?\s?86[\s-]?)?"
-    r"(?:1[3-9]\d[\s.-]?\d{4}[\s.-]?\d{4}|1(?P<sep>[\s.\-_*/|,]{1,2})[3-9](?:(?P=sep)\d){9})"
-    r"(?![\d:])"
+# Phone numbers are looked for in the compact view (see ``normalize``): only letters, digits
+# and single spaces are left there, and digits spelled one at a time ("1 3 8 …", "1-3-8…",
+# "①③⑧…") are solid again. Each pattern starts with a digit, not a look-behind, so the regex
+# engine jumps from digit to digit; the look-behind after it says the number does not continue
+# a word or a longer number ("sf1423577890321" is a parcel, not a phone).
+#
+# Mainland China mobile numbers: 1[3-9] and nine more digits, solid or in 3-4-4 groups (a
+# space may also remain after a first "1" glued to a word: "电话1 3812345678").
+_CN_MOBILE: Final = re.compile(r"1(?<![a-z0-9]1) ?[3-9]\d ?\d{4} ?\d{4}(?!\d)")
+# Numbers of other kinds written nationally: nine digits or more, or in groups such as
+# "021 6234 5678", "400 888 8888", "415 867 5309" (eight solid digits are more often a
+# member or parcel number than a phone). Only these go to libphonenumber, which is slow.
+_NATIONAL_CANDIDATE: Final = re.compile(
+    r"\d(?<![a-z0-9]\d)(?:\d{8,}|\d{1,3} \d{3,4} \d{4}|\d{2,3} \d{7,8})(?!\d)"
 )
-# Something that could be a phone number of any country: "+" and digits, or eight digits or
-# more with the usual separators. Only these candidates go to libphonenumber, which is slow.
-_PHONE_CANDIDATE: Final = re.compile(
-    r"(?<![\w.:/])\+\s?\d[\d\s().-]{6,18}\d"
-    r"|(?<![\w.:/-])(?:\d{8,}|\(?\d{3,4}\)?[\s-]?\d{3,4}[\s-]\d{4}|\d{3,4}-\d{7,8})(?![\w-])"
-)
+# Numbers written with a country code, in the folded view (the compact view has no "+").
+_INTERNATIONAL_CANDIDATE: Final = re.compile(r"\+\s?\d[\d\s().-]{6,18}\d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,19 +138,27 @@ class Span:
     end: int
 
 
-def find_cn_mobiles(text: str) -> Iterator[Span]:
-    for match in _CN_MOBILE.finditer(text):
+def find_cn_mobiles(compact: str) -> Iterator[Span]:
+    for match in _CN_MOBILE.finditer(compact):
         yield Span(match.start(), match.end())
 
 
-def find_phones(folded: str, region: str) -> Iterator[Span]:
-    yield from find_cn_mobiles(folded)
-    for candidate in _PHONE_CANDIDATE.finditer(folded):
-        if _CN_MOBILE.search(candidate.group()):
-            continue  # found above
-        span = _valid_number(candidate, region)
-        if span is not None:
-            yield span
+def find_phones(folded: str, compact: str, region: str) -> Iterator[tuple[str, Span]]:
+    """Phone numbers, each with the view its span is in ("folded" or "compact")."""
+    for span in find_cn_mobiles(compact):
+        yield "compact", span
+    if "+" in folded:
+        for candidate in _INTERNATIONAL_CANDIDATE.finditer(folded):
+            start = candidate.start()
+            if start and (folded[start - 1].isalnum() or folded[start - 1] in ".:/"):
+                continue
+            number = _valid_number(candidate, region)
+            if number is not None:
+                yield "folded", number
+    for candidate in _NATIONAL_CANDIDATE.finditer(compact):
+        number = _valid_number(candidate, region)
+        if number is not None:
+            yield "compact", number
 
 
 _DIGIT_GROUP: Final = re.compile(r"\d+")
@@ -146,21 +166,54 @@ _DIGIT_GROUP: Final = re.compile(r"\d+")
 
 def _valid_number(candidate: re.Match[str], region: str) -> Span | None:
     # The longest run of the candidate's digit groups that is a valid number: "+234 803 123
-    # 4567 24/7" is "+234 803 123 4567". libphonenumber's own matcher gives up on such text.
+    # 4567 24/7" is "+234 803 123 4567" (libphonenumber's own matcher gives up on such text).
     text = candidate.group()
-    plus = "+" if text.startswith("+") else ""
+    plus = text.startswith("+")
     groups = list(_DIGIT_GROUP.finditer(text))
     for count in range(len(groups), 0, -1):
         digits = "".join(group.group() for group in groups[:count])
-        if len(digits) < 7:
-            break
-        try:
-            number = phonenumbers.parse(plus + digits, region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
+        if _plausible(digits, plus, region) and _valid(digits, plus, region):
             return Span(candidate.start(), candidate.start() + groups[count - 1].end())
     return None
+
+
+def _plausible(digits: str, plus: bool, region: str) -> bool:
+    """What the numbering plan's metadata allows (a length and a pattern): a cheap test that
+    rules out most digit runs before libphonenumber parses them."""
+    if plus:
+        for size in (1, 2, 3):
+            regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:size]))
+            if regions:
+                return _fits(digits[size:], regions[0])
+        return False
+    return _fits(digits, region)
+
+
+def _fits(national: str, region: str) -> bool:
+    lengths, pattern, prefix = _plan(region)
+    if prefix and national.startswith(prefix) and len(national) - len(prefix) in lengths:
+        national = national[len(prefix) :]
+    return len(national) in lengths and (pattern is None or pattern.fullmatch(national) is not None)
+
+
+@cache
+def _plan(region: str) -> tuple[frozenset[int], re.Pattern[str] | None, str]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.general_desc is None:
+        return frozenset(range(4, 18)), None, ""
+    desc = metadata.general_desc
+    pattern = re.compile(desc.national_number_pattern) if desc.national_number_pattern else None
+    return frozenset(desc.possible_length or range(4, 18)), pattern, metadata.national_prefix or ""
+
+
+@lru_cache(maxsize=4096)
+def _valid(digits: str, plus: bool, region: str) -> bool:
+    # libphonenumber's full check, slow (about 0.1 ms): cached, as spam repeats its numbers.
+    try:
+        number = phonenumbers.parse(("+" if plus else "") + digits, region)
+    except phonenumbers.NumberParseException:
+        return False
+    return bool(phonenumbers.is_valid_number(number))
 
 
 # Contact handles, in three shapes:

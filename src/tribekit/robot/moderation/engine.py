@@ -10,9 +10,10 @@ the pipeline stores each message's time and ``fingerprint`` and hands them back.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,13 +24,14 @@ from typing import Any, Final
 import ahocorasick  # type: ignore[import-not-found]  # pyahocorasick: a C extension, no hints
 
 from .detect import (
+    LINK_WORDS,
     Link,
-    find_cn_mobiles,
     find_contact_handles,
     find_links,
     find_phones,
     host_allowed,
     is_invite,
+    may_have_links,
     parse_link,
 )
 from .fingerprint import Fingerprint, fingerprint_compact, similarity
@@ -135,10 +137,25 @@ def _is_latin_word_char(char: str) -> bool:
     return char.isalnum() and char < "\u2e80"
 
 
+# Keys added to the blocklist's automaton that only say "a contact-handle pattern may be
+# here": the handle regexes run only on messages that have one (most messages have none).
+# A Latin trigger must start a word ("vx" in "vxlily88" or "加vx", not "pm" in "shipment").
+# The "DM @someone" shape needs an "@" and "+v" a "+": the engine looks for those itself.
+_HANDLE_TRIGGERS: Final = (
+    "vx", "wx", "v信", "v芯", "微信", "威信", "薇信", "徽信", "维信", "卫星", "wechat", "weixin",
+    "wei xin", "qq", "扣扣", "企鹅", "q群", "telegram", "tg", "飞机", "whatsapp", "line", "skype",
+    "kakao", "signal", "threema", "加v", "加q", "加微", "加薇", "加威", "加扣", "add v", "add q",
+    "添加",
+)  # fmt: skip
+_BLOCKED, _ALLOWED, _HANDLE, _LINK = 0, 1, 2, 3
+_TEXT_RULES: Final = frozenset({Rule.blocklist, Rule.contact_handle, Rule.phone, Rule.duplicate})
+_LINK_RULES: Final = frozenset({Rule.invite_link, Rule.links})
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     phrase: str
-    allowed: bool
+    kind: int  # _BLOCKED, _ALLOWED, or a trigger: _HANDLE, _LINK
     length: int
     left_boundary: bool  # a Latin phrase matches whole words only
     right_boundary: bool
@@ -146,22 +163,61 @@ class _Entry:
 
 def _automaton(blocked: Iterable[str], allowed: Iterable[str]) -> Any:
     automaton = ahocorasick.Automaton()
-    count = 0
-    for is_allowed, phrases in ((False, blocked), (True, allowed)):
+    sources = (
+        (_LINK, [f" {word} " for word in sorted(LINK_WORDS)]),
+        (_HANDLE, _HANDLE_TRIGGERS),
+        (_BLOCKED, blocked),
+        (_ALLOWED, allowed),
+    )
+    for kind, phrases in sources:
         for phrase in phrases:
-            key = normalize(phrase)
-            if not key:
+            key = f" {normalize(phrase)} " if kind == _LINK else normalize(phrase)
+            if not key.strip():
                 continue
-            entry = _Entry(
-                phrase, is_allowed, len(key), _is_latin_word_char(key[0]),
-                _is_latin_word_char(key[-1]),
-            )  # fmt: skip
-            automaton.add_word(key, entry)  # an allowed phrase replaces the same blocked one
-            count += 1
-    if not count:
-        return None
+            if kind == _LINK:  # padded with spaces: a whole word, no check needed
+                entry = _Entry(phrase, kind, len(key), False, False)
+            elif kind == _HANDLE:
+                entry = _Entry(phrase, kind, len(key), _is_latin_word_char(key[0]), False)
+            else:
+                first, last = _is_latin_word_char(key[0]), _is_latin_word_char(key[-1])
+                entry = _Entry(phrase, kind, len(key), first, last)
+            # A phrase added later replaces an equal key: blocked replaces a trigger (and
+            # still triggers), allowed replaces blocked (staff marked it fine). A link word is
+            # a whole word; a handle trigger only starts one ("vxlily88").
+            automaton.add_word(key, entry)
     automaton.make_automaton()
     return automaton
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    hit: tuple[int, int, _Entry] | None  # the first blocklisted phrase not in an allowed one
+    handle_word: bool  # a word that may start a contact handle ("vx", "微信", "qq"…)
+    link_word: bool  # a word that may end a link ("com", "ly", "https"…)
+
+
+_NO_SCAN: Final = _Scan(None, False, False)
+
+
+class _Context:
+    """One message being checked, with what several rules need, computed once."""
+
+    __slots__ = ("links", "message", "recent", "scan", "text")
+
+    def __init__(self, engine: Engine, message: Message, recent: Recent) -> None:
+        self.message = message
+        self.recent = recent
+        text = self.text = Normalized(message.text)
+        scan = self.scan = engine._scan(text.compact) if message.text else _NO_SCAN
+        links: list[Link] = []
+        if engine._wants_links:
+            folded = text.folded
+            # The link regex runs only where a link can be: a link word ("com", "ly",
+            # "https"…), or a "/" ("t.me/…": "me" is no link word) or "点" ("shop点com").
+            if (scan.link_word or "/" in folded or "点" in folded) and may_have_links(folded):
+                links.extend(find_links(folded))
+            links.extend(parse_link(url) for url in message.urls)
+        self.links = links
 
 
 class Engine:
@@ -174,123 +230,195 @@ class Engine:
             (domain, "/" + path if path else "")
             for domain, _, path in (d.partition("/") for d in p.links.allowed_domains)
         )
+        enabled = p.blocklist.enabled
         blocked = [*(default_phrases() if p.blocklist.use_defaults else ()), *p.blocklist.phrases]
-        self._automaton = (
-            _automaton(blocked, p.blocklist.allowed_phrases) if p.blocklist.enabled else None
+        self._automaton = _automaton(
+            blocked if enabled else (), p.blocklist.allowed_phrases if enabled else ()
         )
         self._flood_window = timedelta(seconds=p.flood.per_seconds)
         self._duplicate_window = timedelta(minutes=p.duplicates.within_minutes)
         self._probation_age = timedelta(hours=p.probation.hours)
         self._probation_media = frozenset(p.probation.block_media)
+        self._wants_links = p.links.enabled or p.invite_links.enabled or p.probation.enabled
+        self._probation_hours = p.probation.hours
+        self._probation_messages = p.probation.messages
+        self._flood_max = p.flood.max_messages
+        self._duplicate_others = p.duplicates.min_groups - 1
+        # The rules in the order they are tried: the most severe action first, ties in the
+        # order of ``Rule``. The first hit is then the verdict, and a message that breaks
+        # several rules is judged by the worst without trying the others.
+        rules: list[tuple[Rule, RuleAction, Callable[[_Context], Verdict | None]]] = [
+            (Rule.invite_link, p.invite_links.on_hit, self._invite),
+            (Rule.blocklist, p.blocklist.on_hit, self._blocklist),
+            (Rule.contact_handle, p.contact_handles.on_hit, self._contact_handle),
+            (Rule.phone, p.phones.on_hit, self._phone),
+            (Rule.links, p.links.on_hit, self._plain_link),
+            (Rule.duplicate, p.duplicates.on_hit, self._duplicate),
+            (Rule.flood, p.flood.on_hit, self._flood),
+            (Rule.channel_forward, p.channel_forwards.on_hit, self._channel_forward),
+            (Rule.probation, p.probation.on_hit, self._probation),
+        ]
+        switches = {
+            Rule.invite_link: p.invite_links.enabled,
+            Rule.blocklist: p.blocklist.enabled,
+            Rule.contact_handle: p.contact_handles.enabled,
+            Rule.phone: p.phones.enabled,
+            Rule.links: p.links.enabled,
+            Rule.duplicate: p.duplicates.enabled,
+            Rule.flood: p.flood.enabled,
+            Rule.channel_forward: p.channel_forwards.enabled,
+            Rule.probation: p.probation.enabled,
+        }
+        rules = [rule for rule in rules if switches[rule[0]]]
+        rules.sort(key=lambda r: (-SEVERITY[r[1].action], _ORDER[r[0]]))
+        self._rules = tuple((rule, check) for rule, _, check in rules)
 
-    # -- the rules ---------------------------------------------------------------------------
+    # -- what several rules share ------------------------------------------------------------
 
-    def _blocklist(self, text: Normalized) -> Verdict | None:
-        if self._automaton is None:
-            return None
-        c = text.compact
-        size = len(c)
+    def _scan(self, compact: str) -> _Scan:
+        # The compact view between two spaces, so that a link word's key (" com ") matches
+        # at either end too; spans are then shifted back by one.
+        c = f" {compact} "
+        handle_word = link_word = False
         hits: list[tuple[int, int, _Entry]] = []
         allowed: list[tuple[int, int]] = []
         for end, entry in self._automaton.iter(c):
+            kind = entry.kind
+            if kind == _LINK:
+                link_word = True
+                continue
             start = end - entry.length + 1
-            if entry.left_boundary and start > 0 and _is_latin_word_char(c[start - 1]):
+            if entry.left_boundary and _is_latin_word_char(c[start - 1]):
                 continue
-            if entry.right_boundary and end + 1 < size and _is_latin_word_char(c[end + 1]):
+            if kind == _HANDLE:
+                handle_word = True
                 continue
-            if entry.allowed:
+            if entry.right_boundary and _is_latin_word_char(c[end + 1]):
+                continue
+            if kind == _ALLOWED:
                 allowed.append((start, end))
             else:
+                handle_word = handle_word or entry.phrase in _HANDLE_TRIGGERS
                 hits.append((start, end, entry))
         for start, end, entry in hits:
             if not any(a <= start and end <= b for a, b in allowed):
-                excerpt = text.excerpt(start, end + 1)
-                return _verdict(Rule.blocklist, self.policy.blocklist.on_hit, excerpt, entry.phrase)
+                return _Scan((start - 1, end - 1, entry), handle_word, link_word)
+        return _Scan(None, handle_word, link_word)
+
+    # -- the rules ---------------------------------------------------------------------------
+
+    def _invite(self, ctx: _Context) -> Verdict | None:
+        for link in ctx.links:
+            if is_invite(link) and not host_allowed(link, self._allowed):
+                on_hit = self.policy.invite_links.on_hit
+                return _verdict(
+                    Rule.invite_link, on_hit, _link_excerpt(ctx, link), link.host + link.path
+                )
         return None
 
-    def _links(self, text: Normalized, links: list[Link]) -> list[Verdict]:
-        p = self.policy
-        block_all = p.links.mode == "block_all"
-        invite: Verdict | None = None
-        plain: Verdict | None = None
-        for link in links:
-            allowed = host_allowed(link, self._allowed)
-            if link.end:
-                excerpt = text.excerpt(link.start, link.end, view="folded")
-            else:  # a link of the channel's entities, not in the text
-                excerpt = (link.host + link.path)[:80]
-            if p.invite_links.enabled and not allowed and is_invite(link):
-                invite = invite or _verdict(
-                    Rule.invite_link, p.invite_links.on_hit, excerpt, link.host + link.path
-                )
-            elif p.links.enabled and (block_all or not allowed):
-                plain = plain or _verdict(Rule.links, p.links.on_hit, excerpt, link.host)
-        return [v for v in (invite, plain) if v is not None]
+    def _plain_link(self, ctx: _Context) -> Verdict | None:
+        block_all = self.policy.links.mode == "block_all"
+        invites_apart = self.policy.invite_links.enabled
+        for link in ctx.links:
+            if invites_apart and is_invite(link) and not host_allowed(link, self._allowed):
+                continue  # the invite rule's, tried at its own rank
+            if block_all or not host_allowed(link, self._allowed):
+                on_hit = self.policy.links.on_hit
+                return _verdict(Rule.links, on_hit, _link_excerpt(ctx, link), link.host)
+        return None
+
+    def _blocklist(self, ctx: _Context) -> Verdict | None:
+        hit = ctx.scan.hit
+        if hit is None:
+            return None
+        start, end, entry = hit
+        excerpt = ctx.text.excerpt(start, end + 1)
+        return _verdict(Rule.blocklist, self.policy.blocklist.on_hit, excerpt, entry.phrase)
+
+    def _contact_handle(self, ctx: _Context) -> Verdict | None:
+        text = ctx.text
+        folded = text.folded
+        if not (ctx.scan.handle_word or "@" in folded or "+" in folded or "\u2795" in folded):
+            return None
+        # The folded view keeps the colons and "+" of "vx: …" and "+v …"; the compact view
+        # undoes letter-by-letter spelling and emoji between the messenger and the id.
+        for view in ("folded", "compact"):
+            span = next(find_contact_handles(getattr(text, view)), None)
+            if span is not None:
+                excerpt = text.excerpt(span.start, span.end, view=view)
+                return _verdict(Rule.contact_handle, self.policy.contact_handles.on_hit, excerpt)
+        return None
+
+    def _phone(self, ctx: _Context) -> Verdict | None:
+        text = ctx.text
+        found = next(find_phones(text.folded, text.compact, self.policy.phones.region), None)
+        if found is None:
+            return None
+        view, span = found
+        excerpt = text.excerpt(span.start, span.end, view=view)
+        return _verdict(Rule.phone, self.policy.phones.on_hit, excerpt)
+
+    def _channel_forward(self, ctx: _Context) -> Verdict | None:
+        on_hit = self.policy.channel_forwards.on_hit
+        return _verdict(Rule.channel_forward, on_hit, ctx.message.text.strip()[:80])
 
     def _on_probation(self, message: Message) -> bool:
-        rule = self.policy.probation
-        young = (
-            bool(rule.hours)
-            and message.member_for is not None
-            and message.member_for < self._probation_age
+        age, count = message.member_for, message.messages_before
+        if self._probation_hours and age is not None and age < self._probation_age:
+            return True
+        return (
+            bool(self._probation_messages)
+            and count is not None
+            and count < self._probation_messages
         )
-        quiet = (
-            bool(rule.messages)
-            and message.messages_before is not None
-            and message.messages_before < rule.messages
-        )
-        return young or quiet
 
-    def _probation(self, text: Normalized, message: Message, links: list[Link]) -> Verdict | None:
-        rule = self.policy.probation
-        if not self._on_probation(message):
-            return None
+    def _probation(self, ctx: _Context) -> Verdict | None:
+        rule, message = self.policy.probation, ctx.message
         reason = ""
-        if rule.block_links and any(not host_allowed(link, self._allowed) for link in links):
-            reason = "link"
-        elif message.media is not None and message.media in self._probation_media:
+        if message.media is not None and message.media in self._probation_media:
             reason = message.media
         elif rule.block_mentions and message.mentions:
             reason = "mention"
+        elif rule.block_links and any(not host_allowed(k, self._allowed) for k in ctx.links):
+            reason = "link"
         if not reason:
             return None
         return _verdict(Rule.probation, rule.on_hit, message.text.strip()[:80], reason)
 
-    def _flood(self, message: Message, recent: Recent) -> Verdict | None:
-        rule = self.policy.flood
-        if len(recent.message_times) < rule.max_messages:
-            return None
+    def _flood(self, ctx: _Context) -> Verdict | None:
+        rule, message, times = self.policy.flood, ctx.message, ctx.recent.message_times
         since = message.at - self._flood_window
-        count = 1 + sum(1 for at in recent.message_times if since < at <= message.at)
+        count = 1 + sum(1 for at in times if since < at <= message.at)
         if count <= rule.max_messages:
             return None
         return _verdict(Rule.flood, rule.on_hit, message.text.strip()[:80], str(count))
 
-    def _duplicate(self, text: Normalized, message: Message, recent: Recent) -> Verdict | None:
-        rule = self.policy.duplicates
-        if len(recent.posts) < rule.min_groups - 1:
-            return None
+    def _duplicate(self, ctx: _Context) -> Verdict | None:
+        rule, message, posts = self.policy.duplicates, ctx.message, ctx.recent.posts
         since = message.at - self._duplicate_window
         others = [
             post
-            for post in recent.posts
+            for post in posts
             if post.group_id != message.group_id and since <= post.at <= message.at
         ]
         if len({post.group_id for post in others}) < rule.min_groups - 1:
             return None  # not enough other groups for the rule to fire, whatever the texts
-        if len(text.compact) - text.compact.count(" ") < rule.min_length:
+        compact_text = ctx.text.compact
+        if len(compact_text) - compact_text.count(" ") < rule.min_length:
             return None
-        mine = fingerprint_compact(text.compact)
+        mine = fingerprint_compact(compact_text)
+        mine_set = set(mine)
         groups = {
-            post.group_id
-            for post in others
-            if similarity(mine, post.fingerprint) >= rule.similarity
+            p.group_id
+            for p in others
+            # most texts share no hash at all: no sort for them
+            if not mine_set.isdisjoint(p.fingerprint)
+            and similarity(mine, p.fingerprint) >= rule.similarity
         }
         if len(groups) + 1 < rule.min_groups:
             return None
-        return _verdict(
-            Rule.duplicate, rule.on_hit, message.text.strip()[:80], str(len(groups) + 1)
-        )
+        excerpt = message.text.strip()[:80]
+        return _verdict(Rule.duplicate, rule.on_hit, excerpt, str(len(groups) + 1))
 
     # -- the entry point ---------------------------------------------------------------------
 
@@ -298,46 +426,54 @@ class Engine:
         """The most severe rule the message breaks (ties: the order of ``Rule``), or ``None``."""
         if message.author_exempt:
             return None
-        p = self.policy
-        text = Normalized(message.text)
-        found: list[Verdict] = []
-        links = list(find_links(text.folded)) if message.text else []
-        links.extend(parse_link(url) for url in message.urls)
-        if links and (p.links.enabled or p.invite_links.enabled):
-            found.extend(self._links(text, links))
-        if p.blocklist.enabled and (hit := self._blocklist(text)):
-            found.append(hit)
-        if p.contact_handles.enabled:
-            # The folded view keeps the colons and "+" of "vx: …" and "+v …"; the compact view
-            # undoes letter-by-letter spelling and emoji between the messenger and the id.
-            for view in ("folded", "compact"):
-                span = next(find_contact_handles(getattr(text, view)), None)
-                if span is not None:
-                    excerpt = text.excerpt(span.start, span.end, view=view)
-                    found.append(_verdict(Rule.contact_handle, p.contact_handles.on_hit, excerpt))
-                    break
-        if p.phones.enabled:
-            # A number spelled digit by digit with changing separators is solid in the compact view.
-            span = next(find_phones(text.folded, p.phones.region), None)
-            view = "folded"
-            if span is None:
-                span, view = next(find_cn_mobiles(text.compact), None), "compact"
-            if span is not None:
-                excerpt = text.excerpt(span.start, span.end, view=view)
-                found.append(_verdict(Rule.phone, p.phones.on_hit, excerpt))
-        if p.channel_forwards.enabled and message.forwarded_from_channel:
-            found.append(
-                _verdict(Rule.channel_forward, p.channel_forwards.on_hit, message.text.strip()[:80])
-            )
-        if p.probation.enabled and (hit := self._probation(text, message, links)):
-            found.append(hit)
-        if p.flood.enabled and (hit := self._flood(message, recent)):
-            found.append(hit)
-        if p.duplicates.enabled and (hit := self._duplicate(text, message, recent)):
-            found.append(hit)
-        if not found:
-            return None
-        return max(found, key=lambda v: (SEVERITY[v.action], -_ORDER[v.rule]))
+        ctx = _Context(self, message, recent)
+        skip = self._not_applicable(message, recent)
+        for rule, check in self._rules:
+            if rule in skip:
+                continue
+            verdict = check(ctx)
+            if verdict is not None:
+                return verdict
+        return None
+
+    def _not_applicable(self, message: Message, recent: Recent) -> frozenset[Rule]:
+        # The rules the message's metadata rules out, found with a few comparisons instead of
+        # a call to each rule.
+        return _SKIP[
+            len(recent.message_times) < self._flood_max,
+            len(recent.posts) < self._duplicate_others,
+            not message.forwarded_from_channel,
+            not self._on_probation(message),
+            not message.text,
+            not message.urls,
+        ]
+
+
+def _skip_set(flags: tuple[bool, ...]) -> frozenset[Rule]:
+    no_flood, no_duplicate, no_forward, no_probation, no_text, no_urls = flags
+    skip: set[Rule] = set()
+    if no_flood:
+        skip.add(Rule.flood)
+    if no_duplicate:
+        skip.add(Rule.duplicate)
+    if no_forward:
+        skip.add(Rule.channel_forward)
+    if no_probation:
+        skip.add(Rule.probation)
+    if no_text:
+        skip.update(_TEXT_RULES)
+        if no_urls:
+            skip.update(_LINK_RULES)
+    return frozenset(skip)
+
+
+_SKIP: Final = {flags: _skip_set(flags) for flags in itertools.product((False, True), repeat=6)}
+
+
+def _link_excerpt(ctx: _Context, link: Link) -> str:
+    if link.end:
+        return ctx.text.excerpt(link.start, link.end, view="folded")
+    return (link.host + link.path)[:80]  # a link of the channel's entities, not in the text
 
 
 _CACHE: OrderedDict[Hashable, Engine] = OrderedDict()

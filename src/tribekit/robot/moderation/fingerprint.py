@@ -15,7 +15,6 @@ list of integers or ``to_bytes``) and hand it back in ``Recent``.
 
 from __future__ import annotations
 
-import heapq
 import struct
 import zlib
 
@@ -30,9 +29,11 @@ def fingerprint_compact(compact_text: str) -> Fingerprint:
     text = compact_text.replace(" ", "")
     if len(text) <= SHINGLE:
         return (zlib.crc32(text.encode()),) if text else ()
-    crc = zlib.crc32
-    hashes = {crc(text[i : i + SHINGLE].encode()) for i in range(len(text) - SHINGLE + 1)}
-    return tuple(sorted(hashes) if len(hashes) <= K else heapq.nsmallest(K, hashes))
+    # UTF-32 has four bytes a character, so a 3-gram is a 12-byte slice of one encoding.
+    data = text.encode("utf-32-le")
+    width = 4 * SHINGLE
+    hashes = set(map(zlib.crc32, [data[i : i + width] for i in range(0, len(data) - width + 4, 4)]))
+    return tuple(sorted(hashes)[:K])
 
 
 def fingerprint(text: str) -> Fingerprint:
@@ -44,8 +45,11 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
     """Estimated Jaccard similarity of the two texts' 3-gram sets (0 to 1)."""
     if not a or not b:
         return 1.0 if a == b else 0.0
-    union = heapq.nsmallest(K, set(a) | set(b))
-    both = set(a) & set(b)
+    mine = set(a)
+    both = mine.intersection(b)
+    if not both:
+        return 0.0
+    union = sorted(mine.union(b))[:K]
     return sum(1 for h in union if h in both) / len(union)
 
 

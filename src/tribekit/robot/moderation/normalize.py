@@ -74,34 +74,40 @@ class _FoldTable(dict[int, str]):
 
     def __missing__(self, code: int) -> str:
         out = _fold(chr(code))
+        if len(out) != 1:
+            _NOT_ONE_TO_ONE.add(chr(code))
         self[code] = out
         return out
 
 
 _TABLE: Final = _FoldTable()
+# The characters seen so far that fold to none or to several: a text with none of them has
+# the same indexes in its folded view (every character of a text is in the table once the
+# text has been folded).
+_NOT_ONE_TO_ONE: Final[set[str]] = set()
 for _code in range(128):
-    _TABLE[_code] = _fold(chr(_code))
+    _TABLE[_code]
 
 _CJK: Final = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _NON_WORD: Final = re.compile(r"[\W_]+")
-_BETWEEN_CJK: Final = re.compile(f"(?<=[{_CJK}]) (?=[{_CJK}])")
-_BETWEEN_SINGLES: Final = re.compile(r"(?<=(?<!\w)\w) (?=\w(?!\w))")
-# compact = three substitutions in this order, each with a fixed replacement.
-_COMPACT_STEPS: Final = ((_NON_WORD, " "), (_BETWEEN_CJK, ""), (_BETWEEN_SINGLES, ""))
+# The spaces that go: between two CJK characters, or between two one-character words. The
+# pattern starts with the space, so the regex engine skips from space to space.
+_JOINED_SPACE: Final = re.compile(
+    f" (?:(?<=[{_CJK}] )(?=[{_CJK}])|(?:(?<=\\W\\w )|(?<=^\\w ))(?=\\w(?!\\w)))"
+)
 
 
 def fold(text: str) -> str:
     """The ``folded`` view of ``text``."""
+    if text.isascii() and text.isprintable():
+        return text.lower()  # what the table does to printable ASCII, faster
     return text.translate(_TABLE)
 
 
 def compact(folded: str) -> str:
     """The ``compact`` view, from the ``folded`` view."""
     out = _NON_WORD.sub(" ", folded)
-    if " " in out:
-        out = _BETWEEN_CJK.sub("", out)
-        out = _BETWEEN_SINGLES.sub("", out)
-    return out
+    return _JOINED_SPACE.sub("", out) if " " in out else out
 
 
 def normalize(text: str) -> str:
@@ -115,68 +121,48 @@ def is_cjk(char: str) -> bool:
 
 
 class Normalized:
-    """A message's two views; the maps back to the original are built only when an excerpt is
-    asked for (once per flagged message, not once per message)."""
+    """A message's two views, and the way back from a span of either to the original text
+    (computed only when an excerpt is asked for: once per flagged message)."""
 
-    __slots__ = ("_compact_map", "_folded_map", "compact", "folded", "original")
+    __slots__ = ("compact", "folded", "original")
 
     def __init__(self, original: str) -> None:
         self.original = original
         self.folded = fold(original)
         self.compact = compact(self.folded)
-        self._folded_map: tuple[list[int], list[int]] | None = None
-        self._compact_map: tuple[list[int], list[int]] | None = None
 
-    def _folded_spans(self) -> tuple[list[int], list[int]]:
-        # For each character of ``folded``: the start and end of the original character it
-        # comes from.
-        if self._folded_map is None:
-            starts: list[int] = []
-            for i, char in enumerate(self.original):
-                starts.extend([i] * len(_TABLE[ord(char)]))
-            self._folded_map = (starts, [s + 1 for s in starts])
-        return self._folded_map
+    def _original_index(self, i: int) -> int:
+        """The index in ``original`` of the character ``folded[i]`` comes from."""
+        original = self.original
+        if _NOT_ONE_TO_ONE.isdisjoint(original):
+            return i
+        seen = 0
+        for index, char in enumerate(original):
+            seen += len(_TABLE[ord(char)])
+            if seen > i:
+                return index
+        return len(original) - 1
 
-    def _compact_spans(self) -> tuple[list[int], list[int]]:
-        if self._compact_map is None:
-            text = self.folded
-            starts, ends = self._folded_spans()
-            for pattern, replacement in _COMPACT_STEPS:
-                text, starts, ends = _sub_mapped(pattern, replacement, text, starts, ends)
-            assert text == self.compact  # the same substitutions as compact()
-            self._compact_map = (starts, ends)
-        return self._compact_map
+    def _folded_index(self, i: int) -> int:
+        """The index in ``folded`` of the character ``compact[i]`` (not a space) comes from.
+        The compact view keeps the folded view's letters and digits, in order, and nothing
+        else but spaces: its k-th non-space character is the folded view's k-th one."""
+        k = i - self.compact.count(" ", 0, i)
+        # The regex module caches compiled patterns, so each count is compiled once.
+        match = re.compile(f"(?:[\\W_]*[^\\W_]){{{k + 1}}}").match(self.folded)
+        return match.end() - 1 if match else len(self.folded) - 1
 
     def excerpt(self, start: int, end: int, *, view: str = "compact", limit: int = 80) -> str:
         """The original text behind ``view[start:end]``, cut to ``limit`` characters."""
-        starts, ends = self._compact_spans() if view == "compact" else self._folded_spans()
-        if not starts:
+        if view == "compact":
+            piece = self.compact[start:end]
+            start += len(piece) - len(piece.lstrip(" "))
+            end -= len(piece) - len(piece.rstrip(" "))
+            if start >= end:
+                return ""
+            start, end = self._folded_index(start), self._folded_index(end - 1) + 1
+        if not self.folded or start >= end:
             return ""
-        start = min(max(start, 0), len(starts) - 1)
-        end = min(max(end, start + 1), len(ends))
-        piece = self.original[starts[start] : ends[end - 1]].strip()
-        return piece[:limit]
-
-
-def _sub_mapped(
-    pattern: re.Pattern[str], replacement: str, text: str, starts: list[int], ends: list[int]
-) -> tuple[str, list[int], list[int]]:
-    """``pattern.sub(replacement, text)``, carrying the per-character spans along."""
-    parts: list[str] = []
-    new_starts: list[int] = []
-    new_ends: list[int] = []
-    last = 0
-    for match in pattern.finditer(text):
-        a, b = match.span()
-        parts.append(text[last:a])
-        new_starts.extend(starts[last:a])
-        new_ends.extend(ends[last:a])
-        if replacement:
-            parts.append(replacement)
-            new_starts.extend([starts[a]] * len(replacement))
-            new_ends.extend([ends[b - 1]] * len(replacement))
-        last = b
-    parts.append(text[last:])
-    new_starts.extend(starts[last:])
-    new_ends.extend(ends[last:])
-    return "".join(parts), new_starts, new_ends
+        first = self._original_index(start)
+        last = self._original_index(min(end, len(self.folded)) - 1)
+        return self.original[first : last + 1].strip()[:limit]
