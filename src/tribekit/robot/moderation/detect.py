@@ -62,7 +62,7 @@ def may_have_links(folded: str) -> bool:
 def find_links(folded: str) -> Iterator[Link]:
     for match in URL.finditer(folded):
         host = match["host1"] or match["host2"] or ""
-        path = match["path"].replace(" ", "")
+        path = match["path"].replace(" ", "").rstrip(".,;:!?)]}'\"")
         if match["tld"] in _WORDY_TLDS and not path.strip("/"):
             continue
         host = _DOT_NORMALISE.sub(".", host).split(":")[0].split("@")[-1].strip(".")
@@ -228,7 +228,7 @@ _MESSENGER: Final = (
 _HANDLE_ID: Final = r"(?P<id>@?[a-z0-9][a-z0-9_.\-]{3,29})"
 _CONTACT: Final = re.compile(
     rf"(?<![a-z0-9]){_MESSENGER}(?P<colon>\s?[:：=]|\s?是|\s?号)?[\s\-]{{0,2}}{_HANDLE_ID}"
-    r"|(?:加|➕|\+|add\s?|添加)\s?(?P<short>v|vx|wx|微|薇|威|q|扣|qq|tg|line)\s?[:：]?\s?"
+    r"|(?:加(?:我|个)?|➕|\+|add\s?|添加)\s?(?P<short>v|vx|wx|微|薇|威|q|扣|qq|tg|line)\s?[:：]?\s?"
     r"(?P<id2>[a-z0-9][a-z0-9_.\-]{4,29})"
     r"|(?<![a-z])(?:dm|pm|inbox|私聊|私信|私我|联系)\s?(?:me\s?)?(?:on\s)?(?:telegram\s|tg\s)?"
     r"[:：]?\s?(?P<at>@[a-z0-9_]{4,32})"

@@ -105,18 +105,17 @@ class Verdict:
     detail: str = ""  # what matched: the blocklist phrase, the link's host… (to allow-list it)
 
 
-def _verdict(rule: Rule, on_hit: RuleAction, excerpt: str, detail: str = "") -> Verdict:
+def _outcome(rule: Rule, on_hit: RuleAction) -> Callable[[str, str], Verdict]:
+    """The verdict of ``rule`` for an excerpt and a detail, the rest worked out once."""
     mute = timedelta(minutes=on_hit.mute_minutes) if on_hit.mute_minutes else None
-    return Verdict(
-        rule=rule,
-        action=on_hit.action,
-        mute_for=mute if on_hit.action is Action.mute else None,
-        delete_message=on_hit.delete_message,
-        strike=on_hit.strike,
-        excerpt=excerpt,
-        explanation=f"moderation.rule.{rule.value}",
-        detail=detail,
-    )
+    mute = mute if on_hit.action is Action.mute else None
+    action, delete, strike = on_hit.action, on_hit.delete_message, on_hit.strike
+    key = f"moderation.rule.{rule.value}"
+
+    def verdict(excerpt: str, detail: str) -> Verdict:
+        return Verdict(rule, action, mute, delete, strike, excerpt, key, detail)
+
+    return verdict
 
 
 @cache
@@ -144,8 +143,8 @@ def _is_latin_word_char(char: str) -> bool:
 _HANDLE_TRIGGERS: Final = (
     "vx", "wx", "v信", "v芯", "微信", "威信", "薇信", "徽信", "维信", "卫星", "wechat", "weixin",
     "wei xin", "qq", "扣扣", "企鹅", "q群", "telegram", "tg", "飞机", "whatsapp", "line", "skype",
-    "kakao", "signal", "threema", "加v", "加q", "加微", "加薇", "加威", "加扣", "add v", "add q",
-    "添加",
+    "kakao", "signal", "threema", "加v", "加q", "加微", "加薇", "加威", "加扣", "加我", "加个",
+    "add v", "add q", "添加",
 )  # fmt: skip
 _BLOCKED, _ALLOWED, _HANDLE, _LINK = 0, 1, 2, 3
 _TEXT_RULES: Final = frozenset({Rule.blocklist, Rule.contact_handle, Rule.phone, Rule.duplicate})
@@ -174,6 +173,11 @@ def _automaton(blocked: Iterable[str], allowed: Iterable[str]) -> Any:
             key = f" {normalize(phrase)} " if kind == _LINK else normalize(phrase)
             if not key.strip():
                 continue
+            if kind in (_BLOCKED, _ALLOWED) and " " in key and key.isascii():
+                # "c.r.y.p.t.o s.i.g.n.a.l.s" is one word once its letters are joined: a
+                # phrase of several Latin words also matches written as one.
+                joined = key.replace(" ", "")
+                automaton.add_word(joined, _Entry(phrase, kind, len(joined), True, True))
             if kind == _LINK:  # padded with spaces: a whole word, no check needed
                 entry = _Entry(phrase, kind, len(key), False, False)
             elif kind == _HANDLE:
@@ -269,9 +273,16 @@ class Engine:
             Rule.channel_forward: p.channel_forwards.enabled,
             Rule.probation: p.probation.enabled,
         }
+        self._out = {rule: _outcome(rule, on_hit) for rule, on_hit, _ in rules}
         rules = [rule for rule in rules if switches[rule[0]]]
         rules.sort(key=lambda r: (-SEVERITY[r[1].action], _ORDER[r[0]]))
-        self._rules = tuple((rule, check) for rule, _, check in rules)
+        ordered = [(rule, check) for rule, _, check in rules]
+        # For each combination of what the message's metadata rules out (see
+        # ``_not_applicable``), the checks left, in order: no per-rule test when checking.
+        self._plans = {
+            flags: tuple(check for rule, check in ordered if rule not in skip)
+            for flags, skip in _SKIP.items()
+        }
 
     # -- what several rules share ------------------------------------------------------------
 
@@ -310,10 +321,7 @@ class Engine:
     def _invite(self, ctx: _Context) -> Verdict | None:
         for link in ctx.links:
             if is_invite(link) and not host_allowed(link, self._allowed):
-                on_hit = self.policy.invite_links.on_hit
-                return _verdict(
-                    Rule.invite_link, on_hit, _link_excerpt(ctx, link), link.host + link.path
-                )
+                return self._out[Rule.invite_link](_link_excerpt(ctx, link), link.host + link.path)
         return None
 
     def _plain_link(self, ctx: _Context) -> Verdict | None:
@@ -323,8 +331,7 @@ class Engine:
             if invites_apart and is_invite(link) and not host_allowed(link, self._allowed):
                 continue  # the invite rule's, tried at its own rank
             if block_all or not host_allowed(link, self._allowed):
-                on_hit = self.policy.links.on_hit
-                return _verdict(Rule.links, on_hit, _link_excerpt(ctx, link), link.host)
+                return self._out[Rule.links](_link_excerpt(ctx, link), link.host)
         return None
 
     def _blocklist(self, ctx: _Context) -> Verdict | None:
@@ -333,7 +340,7 @@ class Engine:
             return None
         start, end, entry = hit
         excerpt = ctx.text.excerpt(start, end + 1)
-        return _verdict(Rule.blocklist, self.policy.blocklist.on_hit, excerpt, entry.phrase)
+        return self._out[Rule.blocklist](excerpt, entry.phrase)
 
     def _contact_handle(self, ctx: _Context) -> Verdict | None:
         text = ctx.text
@@ -346,7 +353,7 @@ class Engine:
             span = next(find_contact_handles(getattr(text, view)), None)
             if span is not None:
                 excerpt = text.excerpt(span.start, span.end, view=view)
-                return _verdict(Rule.contact_handle, self.policy.contact_handles.on_hit, excerpt)
+                return self._out[Rule.contact_handle](excerpt, "")
         return None
 
     def _phone(self, ctx: _Context) -> Verdict | None:
@@ -356,11 +363,10 @@ class Engine:
             return None
         view, span = found
         excerpt = text.excerpt(span.start, span.end, view=view)
-        return _verdict(Rule.phone, self.policy.phones.on_hit, excerpt)
+        return self._out[Rule.phone](excerpt, "")
 
     def _channel_forward(self, ctx: _Context) -> Verdict | None:
-        on_hit = self.policy.channel_forwards.on_hit
-        return _verdict(Rule.channel_forward, on_hit, ctx.message.text.strip()[:80])
+        return self._out[Rule.channel_forward](ctx.message.text.strip()[:80], "")
 
     def _on_probation(self, message: Message) -> bool:
         age, count = message.member_for, message.messages_before
@@ -383,7 +389,7 @@ class Engine:
             reason = "link"
         if not reason:
             return None
-        return _verdict(Rule.probation, rule.on_hit, message.text.strip()[:80], reason)
+        return self._out[Rule.probation](message.text.strip()[:80], reason)
 
     def _flood(self, ctx: _Context) -> Verdict | None:
         rule, message, times = self.policy.flood, ctx.message, ctx.recent.message_times
@@ -391,7 +397,7 @@ class Engine:
         count = 1 + sum(1 for at in times if since < at <= message.at)
         if count <= rule.max_messages:
             return None
-        return _verdict(Rule.flood, rule.on_hit, message.text.strip()[:80], str(count))
+        return self._out[Rule.flood](message.text.strip()[:80], str(count))
 
     def _duplicate(self, ctx: _Context) -> Verdict | None:
         rule, message, posts = self.policy.duplicates, ctx.message, ctx.recent.posts
@@ -418,7 +424,7 @@ class Engine:
         if len(groups) + 1 < rule.min_groups:
             return None
         excerpt = message.text.strip()[:80]
-        return _verdict(Rule.duplicate, rule.on_hit, excerpt, str(len(groups) + 1))
+        return self._out[Rule.duplicate](excerpt, str(len(groups) + 1))
 
     # -- the entry point ---------------------------------------------------------------------
 
@@ -427,26 +433,23 @@ class Engine:
         if message.author_exempt:
             return None
         ctx = _Context(self, message, recent)
-        skip = self._not_applicable(message, recent)
-        for rule, check in self._rules:
-            if rule in skip:
-                continue
+        for check in self._plans[self._flags(message, recent)]:
             verdict = check(ctx)
             if verdict is not None:
                 return verdict
         return None
 
-    def _not_applicable(self, message: Message, recent: Recent) -> frozenset[Rule]:
-        # The rules the message's metadata rules out, found with a few comparisons instead of
-        # a call to each rule.
-        return _SKIP[
+    def _flags(self, message: Message, recent: Recent) -> tuple[bool, ...]:
+        # What the message's metadata rules out, found with a few comparisons instead of a
+        # call to each rule (see ``_skip_set``).
+        return (
             len(recent.message_times) < self._flood_max,
             len(recent.posts) < self._duplicate_others,
             not message.forwarded_from_channel,
             not self._on_probation(message),
             not message.text,
             not message.urls,
-        ]
+        )
 
 
 def _skip_set(flags: tuple[bool, ...]) -> frozenset[Rule]:

@@ -23,6 +23,8 @@ from __future__ import annotations
 # ruff: noqa: RUF001, RUF002, RUF003  # this module is about look-alike and full-width characters
 import re
 import unicodedata
+from bisect import bisect_right
+from itertools import accumulate
 from typing import Final
 
 # Characters that imitate Latin letters in spam ("сasino" with a Cyrillic с). Only the lower
@@ -131,17 +133,15 @@ class Normalized:
         self.folded = fold(original)
         self.compact = compact(self.folded)
 
-    def _original_index(self, i: int) -> int:
-        """The index in ``original`` of the character ``folded[i]`` comes from."""
+    def _original_span(self, first: int, last: int) -> tuple[int, int]:
+        """The indexes in ``original`` of the characters ``folded[first]`` and
+        ``folded[last]`` come from."""
         original = self.original
         if _NOT_ONE_TO_ONE.isdisjoint(original):
-            return i
-        seen = 0
-        for index, char in enumerate(original):
-            seen += len(_TABLE[ord(char)])
-            if seen > i:
-                return index
-        return len(original) - 1
+            return first, last
+        # Where each original character's folded text ends, then a binary search.
+        ends = list(accumulate(map(len, map(_TABLE.__getitem__, map(ord, original)))))
+        return bisect_right(ends, first), min(bisect_right(ends, last), len(original) - 1)
 
     def _folded_index(self, i: int) -> int:
         """The index in ``folded`` of the character ``compact[i]`` (not a space) comes from.
@@ -163,6 +163,5 @@ class Normalized:
             start, end = self._folded_index(start), self._folded_index(end - 1) + 1
         if not self.folded or start >= end:
             return ""
-        first = self._original_index(start)
-        last = self._original_index(min(end, len(self.folded)) - 1)
+        first, last = self._original_span(start, min(end, len(self.folded)) - 1)
         return self.original[first : last + 1].strip()[:limit]
