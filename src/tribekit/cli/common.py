@@ -18,8 +18,10 @@ from tribekit.tenancy import repository as repo
 from tribekit.tenancy.principal import Tenant
 
 T = TypeVar("T")
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a message is never broken across lines at the terminal's width, so a token or an
+# error stays one line to copy or to read in a log.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 @contextmanager
