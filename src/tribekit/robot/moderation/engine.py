@@ -28,7 +28,7 @@ from .detect import (
     Link,
     find_contact_handles,
     find_links,
-    find_phones,
+    first_phone,
     host_allowed,
     is_invite,
     may_have_links,
@@ -243,6 +243,7 @@ class Engine:
         self._duplicate_window = timedelta(minutes=p.duplicates.within_minutes)
         self._probation_age = timedelta(hours=p.probation.hours)
         self._probation_media = frozenset(p.probation.block_media)
+        self._region = p.phones.region
         self._wants_links = p.links.enabled or p.invite_links.enabled or p.probation.enabled
         self._probation_hours = p.probation.hours
         self._probation_messages = p.probation.messages
@@ -299,13 +300,17 @@ class Engine:
                 link_word = True
                 continue
             start = end - entry.length + 1
-            if entry.left_boundary and _is_latin_word_char(c[start - 1]):
-                continue
+            if entry.left_boundary:
+                before = c[start - 1]  # a Latin letter or digit: not a word's start
+                if before.isalnum() and before < "\u2e80":
+                    continue
             if kind == _HANDLE:
                 handle_word = True
                 continue
-            if entry.right_boundary and _is_latin_word_char(c[end + 1]):
-                continue
+            if entry.right_boundary:
+                after = c[end + 1]
+                if after.isalnum() and after < "\u2e80":
+                    continue
             if kind == _ALLOWED:
                 allowed.append((start, end))
             else:
@@ -358,7 +363,7 @@ class Engine:
 
     def _phone(self, ctx: _Context) -> Verdict | None:
         text = ctx.text
-        found = next(find_phones(text.folded, text.compact, self.policy.phones.region), None)
+        found = first_phone(text.folded, text.compact, self._region)
         if found is None:
             return None
         view, span = found
@@ -367,16 +372,6 @@ class Engine:
 
     def _channel_forward(self, ctx: _Context) -> Verdict | None:
         return self._out[Rule.channel_forward](ctx.message.text.strip()[:80], "")
-
-    def _on_probation(self, message: Message) -> bool:
-        age, count = message.member_for, message.messages_before
-        if self._probation_hours and age is not None and age < self._probation_age:
-            return True
-        return (
-            bool(self._probation_messages)
-            and count is not None
-            and count < self._probation_messages
-        )
 
     def _probation(self, ctx: _Context) -> Verdict | None:
         rule, message = self.policy.probation, ctx.message
@@ -442,11 +437,15 @@ class Engine:
     def _flags(self, message: Message, recent: Recent) -> tuple[bool, ...]:
         # What the message's metadata rules out, found with a few comparisons instead of a
         # call to each rule (see ``_skip_set``).
+        age, count = message.member_for, message.messages_before
+        on_probation = (
+            self._probation_hours and age is not None and age < self._probation_age
+        ) or (self._probation_messages and count is not None and count < self._probation_messages)
         return (
             len(recent.message_times) < self._flood_max,
             len(recent.posts) < self._duplicate_others,
             not message.forwarded_from_channel,
-            not self._on_probation(message),
+            not on_probation,
             not message.text,
             not message.urls,
         )

@@ -99,6 +99,14 @@ _JOINED_SPACE: Final = re.compile(
 )
 
 
+# For printable ASCII text, what folding and ``_NON_WORD`` do, as one translation (CPython
+# translates ASCII to ASCII one to one without a lookup per character) and a collapse of runs.
+_ASCII_COMPACT: Final = {
+    code: (chr(code).lower() if chr(code).isalnum() else " ") for code in range(128)
+}
+_SPACES: Final = re.compile(" {2,}")
+
+
 def fold(text: str) -> str:
     """The ``folded`` view of ``text``."""
     if text.isascii() and text.isprintable():
@@ -108,7 +116,10 @@ def fold(text: str) -> str:
 
 def compact(folded: str) -> str:
     """The ``compact`` view, from the ``folded`` view."""
-    out = _NON_WORD.sub(" ", folded)
+    if folded.isascii():
+        out = _SPACES.sub(" ", folded.translate(_ASCII_COMPACT))
+    else:
+        out = _NON_WORD.sub(" ", folded)
     return _JOINED_SPACE.sub("", out) if " " in out else out
 
 
@@ -120,6 +131,17 @@ def normalize(text: str) -> str:
 
 def is_cjk(char: str) -> bool:
     return "\u3040" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff"
+
+
+_NTH: dict[int, re.Pattern[str]] = {}
+
+
+def _nth_word_char(n: int) -> re.Pattern[str]:
+    """A pattern whose match ends just after the n-th letter or digit of a text."""
+    pattern = _NTH.get(n)
+    if pattern is None:
+        pattern = _NTH[n] = re.compile(f"(?:[\\W_]*[^\\W_]){{{n}}}")
+    return pattern
 
 
 class Normalized:
@@ -148,8 +170,7 @@ class Normalized:
         The compact view keeps the folded view's letters and digits, in order, and nothing
         else but spaces: its k-th non-space character is the folded view's k-th one."""
         k = i - self.compact.count(" ", 0, i)
-        # The regex module caches compiled patterns, so each count is compiled once.
-        match = re.compile(f"(?:[\\W_]*[^\\W_]){{{k + 1}}}").match(self.folded)
+        match = _nth_word_char(k + 1).match(self.folded)
         return match.end() - 1 if match else len(self.folded) - 1
 
     def excerpt(self, start: int, end: int, *, view: str = "compact", limit: int = 80) -> str:
