@@ -65,7 +65,9 @@ def find_links(folded: str) -> Iterator[Link]:
         path = match["path"].replace(" ", "").rstrip(".,;:!?)]}'\"")
         if match["tld"] in _WORDY_TLDS and not path.strip("/"):
             continue
-        host = _DOT_NORMALISE.sub(".", host).split(":")[0].split("@")[-1].strip(".")
+        if not host.isascii() or " " in host or "[" in host or "(" in host or "dot" in host:
+            host = _DOT_NORMALISE.sub(".", host)
+        host = host.split(":")[0].split("@")[-1].strip(".")
         if match["scheme"] and match["scheme"].startswith("www"):
             host = "www." + host
         yield Link(host, path, match.start(), match.end())

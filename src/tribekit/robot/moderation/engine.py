@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
@@ -26,6 +27,7 @@ import ahocorasick  # type: ignore[import-not-found]  # pyahocorasick: a C exten
 from .detect import (
     LINK_WORDS,
     Link,
+    Span,
     find_contact_handles,
     find_links,
     first_phone,
@@ -149,6 +151,10 @@ _HANDLE_TRIGGERS: Final = (
 _BLOCKED, _ALLOWED, _HANDLE, _LINK = 0, 1, 2, 3
 _TEXT_RULES: Final = frozenset({Rule.blocklist, Rule.contact_handle, Rule.phone, Rule.duplicate})
 _LINK_RULES: Final = frozenset({Rule.invite_link, Rule.links})
+# The rules ``_Context.clean`` answers for.
+_CLEAN_COVERS: Final = frozenset(
+    {Rule.invite_link, Rule.links, Rule.blocklist, Rule.contact_handle, Rule.phone}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,12 +207,15 @@ class _Scan:
 
 
 _NO_SCAN: Final = _Scan(None, False, False)
+# "点" (dot) written for "." before a top-level domain: "shop点com". Alone it is an everyday
+# character ("几点", "点赞").
+_DIAN_TLD: Final = re.compile(r"点\s?[a-z]{2}")
 
 
 class _Context:
     """One message being checked, with what several rules need, computed once."""
 
-    __slots__ = ("links", "message", "recent", "scan", "text")
+    __slots__ = ("links", "message", "phone", "recent", "scan", "text")
 
     def __init__(self, engine: Engine, message: Message, recent: Recent) -> None:
         self.message = message
@@ -218,10 +227,30 @@ class _Context:
             folded = text.folded
             # The link regex runs only where a link can be: a link word ("com", "ly",
             # "https"…), or a "/" ("t.me/…": "me" is no link word) or "点" ("shop点com").
-            if (scan.link_word or "/" in folded or "点" in folded) and may_have_links(folded):
+            if (scan.link_word or "/" in folded or _DIAN_TLD.search(folded)) and may_have_links(
+                folded
+            ):
                 links.extend(find_links(folded))
             links.extend(parse_link(url) for url in message.urls)
         self.links = links
+        self.phone: tuple[str, Span] | None = None
+
+    def clean(self, engine: Engine) -> bool:
+        """Whether no rule that reads the text can hit: true for most messages, which are then
+        let through without trying each rule. A cautious test: when it says no, the rules
+        decide."""
+        if self.links or self.scan.hit is not None:
+            return False
+        folded = self.text.folded
+        if engine._contact_on and (
+            self.scan.handle_word or "@" in folded or "+" in folded or "\u2795" in folded
+        ):
+            return False
+        if engine._phones_on and self.message.text:
+            self.phone = first_phone(folded, self.text.compact, engine._region)
+            if self.phone is not None:
+                return False
+        return True
 
 
 class Engine:
@@ -245,6 +274,7 @@ class Engine:
         self._probation_media = frozenset(p.probation.block_media)
         self._region = p.phones.region
         self._wants_links = p.links.enabled or p.invite_links.enabled or p.probation.enabled
+        self._probation_on = p.probation.enabled
         self._probation_hours = p.probation.hours
         self._probation_messages = p.probation.messages
         self._flood_max = p.flood.max_messages
@@ -284,6 +314,14 @@ class Engine:
             flags: tuple(check for rule, check in ordered if rule not in skip)
             for flags, skip in _SKIP.items()
         }
+        # Whether the plan holds only rules that read the text (then ``_Context.clean`` may
+        # let the message through at once).
+        self._text_only = {
+            flags: all(rule in _CLEAN_COVERS for rule, _ in ordered if rule not in skip)
+            for flags, skip in _SKIP.items()
+        }
+        self._contact_on = p.contact_handles.enabled
+        self._phones_on = p.phones.enabled
 
     # -- what several rules share ------------------------------------------------------------
 
@@ -363,7 +401,7 @@ class Engine:
 
     def _phone(self, ctx: _Context) -> Verdict | None:
         text = ctx.text
-        found = first_phone(text.folded, text.compact, self._region)
+        found = ctx.phone or first_phone(text.folded, text.compact, self._region)
         if found is None:
             return None
         view, span = found
@@ -428,7 +466,10 @@ class Engine:
         if message.author_exempt:
             return None
         ctx = _Context(self, message, recent)
-        for check in self._plans[self._flags(message, recent)]:
+        flags = self._flags(message, recent)
+        if self._text_only[flags] and ctx.clean(self):
+            return None
+        for check in self._plans[flags]:
             verdict = check(ctx)
             if verdict is not None:
                 return verdict
@@ -437,10 +478,17 @@ class Engine:
     def _flags(self, message: Message, recent: Recent) -> tuple[bool, ...]:
         # What the message's metadata rules out, found with a few comparisons instead of a
         # call to each rule (see ``_skip_set``).
-        age, count = message.member_for, message.messages_before
-        on_probation = (
-            self._probation_hours and age is not None and age < self._probation_age
-        ) or (self._probation_messages and count is not None and count < self._probation_messages)
+        on_probation = False
+        if self._probation_on:
+            age, count = message.member_for, message.messages_before
+            on_probation = bool(
+                (self._probation_hours and age is not None and age < self._probation_age)
+                or (
+                    self._probation_messages
+                    and count is not None
+                    and count < self._probation_messages
+                )
+            )
         return (
             len(recent.message_times) < self._flood_max,
             len(recent.posts) < self._duplicate_others,

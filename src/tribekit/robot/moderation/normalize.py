@@ -151,9 +151,17 @@ class Normalized:
     __slots__ = ("compact", "folded", "original")
 
     def __init__(self, original: str) -> None:
+        # fold() and compact(), inlined: this runs for every message.
         self.original = original
-        self.folded = fold(original)
-        self.compact = compact(self.folded)
+        if original.isascii() and original.isprintable():
+            folded = self.folded = original.lower()
+        else:
+            folded = self.folded = original.translate(_TABLE)
+        if folded.isascii():
+            out = _SPACES.sub(" ", folded.translate(_ASCII_COMPACT))
+        else:
+            out = _NON_WORD.sub(" ", folded)
+        self.compact = _JOINED_SPACE.sub("", out) if " " in out else out
 
     def _original_span(self, first: int, last: int) -> tuple[int, int]:
         """The indexes in ``original`` of the characters ``folded[first]`` and
@@ -181,7 +189,13 @@ class Normalized:
             end -= len(piece) - len(piece.rstrip(" "))
             if start >= end:
                 return ""
-            start, end = self._folded_index(start), self._folded_index(end - 1) + 1
+            piece = self.compact[start:end]
+            found = self.folded.find(piece)
+            if found >= 0 and self.compact.find(piece) == start:
+                # Written as it is matched (most texts): the same place of the folded view.
+                start, end = found, found + len(piece)
+            else:
+                start, end = self._folded_index(start), self._folded_index(end - 1) + 1
         if not self.folded or start >= end:
             return ""
         first, last = self._original_span(start, min(end, len(self.folded)) - 1)
