@@ -3,7 +3,7 @@
 from tribekit.kit.db import Base
 
 from .catalog import Product
-from .communities import Community, CommunityMember
+from .communities import Community, CommunityLeader, CommunityMember
 from .coupons import Coupon, CouponRedemption
 from .members import Member, MemberAddress, MemberEvent, MemberIdentity, MemberTag
 from .membership import (
@@ -33,6 +33,7 @@ from .orders import (
     Refund,
     RefundLine,
 )
+from .robot import RobotAccount, RobotAction, RobotEvent
 from .tenancy import ApiToken, Merchant, StaffInvitation, StaffRole, StaffSession, StaffUser
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "Base",
     "CheckoutSettings",
     "Community",
+    "CommunityLeader",
     "CommunityMember",
     "Coupon",
     "CouponRedemption",
@@ -72,6 +74,9 @@ __all__ = [
     "Product",
     "Refund",
     "RefundLine",
+    "RobotAccount",
+    "RobotAction",
+    "RobotEvent",
     "StaffInvitation",
     "StaffRole",
     "StaffSession",

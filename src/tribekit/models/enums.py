@@ -74,3 +74,37 @@ class ProductKind(StrEnum):
 class CouponKind(StrEnum):
     PERCENT = "percent"  # value in basis points
     AMOUNT = "amount"  # value in minor units
+
+
+class CommunityStatus(StrEnum):
+    """A group the robot found is ``pending`` until staff confirm it; nothing is moderated or
+    sent in a group that is not ``active``."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+class ActionStatus(StrEnum):
+    """Where a durable robot action is (``models/robot.py``)."""
+
+    PENDING = "pending"  # due at ``due_at``; claimed by the worker
+    DONE = "done"
+    FAILED = "failed"  # refused by the platform, or out of attempts
+    CANCELLED = "cancelled"  # undone before it ran (an unban before the ban went out)
+
+
+class ActionKind(StrEnum):
+    """What the robot does in a group (``robot/channels/base.py`` carries them out)."""
+
+    SEND = "send"
+    REPLY = "reply"
+    DELETE = "delete"
+    RESTRICT = "restrict"  # mute until a time
+    UNRESTRICT = "unrestrict"
+    KICK = "kick"  # remove; may come back
+    BAN = "ban"  # remove and keep out
+    UNBAN = "unban"
+    PIN = "pin"
+    ANSWER_BUTTON = "answer_button"
+    LEAVE = "leave"  # the robot leaves the group (a refused group)

@@ -1,0 +1,94 @@
+"""The robot's accounts on the channels, the events it received and the actions it owes.
+
+* ``RobotAccount``: one robot identity on one channel (a Telegram bot, the web robot). The
+  platform token is kept to act; it is never shown again after registration.
+* ``RobotEvent``: every inbound event, once per (account, platform event id) — a redelivered
+  update finds its row and is not processed again. Text is kept only where a rule or the web
+  history needs it, and cleared after the retention period.
+* ``RobotAction``: an outbound action that must happen (a reply, a delete, a ban in one group):
+  a durable row with a due time, claimed by the worker, retried with backoff, honouring the
+  platform's ``retry_after``. ``decision`` names what decided it and is unique per merchant:
+  one decision is never carried out twice, whichever worker runs it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tribekit.kit import clock
+from tribekit.kit.db import StrEnumText, TenantRow
+from tribekit.models.enums import ActionKind, ActionStatus, Channel
+
+
+class RobotAccount(TenantRow):
+    __tablename__ = "robot_accounts"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index(None, "merchant_id", "id"),
+    )
+
+    channel: Mapped[Channel] = mapped_column(StrEnumText(Channel, 16))
+    name: Mapped[str] = mapped_column(String(100))
+    username: Mapped[str | None] = mapped_column(String(100))
+    external_id: Mapped[str | None] = mapped_column(String(64))  # the robot's own id there
+    token: Mapped[str | None] = mapped_column(String(200))  # the platform credential
+    webhook_secret: Mapped[str] = mapped_column(String(64))  # the platform echoes it back
+    mode: Mapped[str] = mapped_column(String(8), default="webhook")  # webhook | poll
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class RobotEvent(TenantRow):
+    __tablename__ = "robot_events"
+    __table_args__ = (
+        UniqueConstraint("robot_account_id", "event_id"),
+        Index(None, "merchant_id", "community_id", "at"),
+    )
+
+    robot_account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("robot_accounts.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    community_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("communities.id", ondelete="SET NULL")
+    )
+    member_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    text: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class RobotAction(TenantRow):
+    __tablename__ = "robot_actions"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "decision"),
+        Index(None, "status", "due_at"),
+        Index(None, "merchant_id", "community_id", "created_at"),
+    )
+
+    robot_account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("robot_accounts.id", ondelete="CASCADE")
+    )
+    community_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("communities.id", ondelete="SET NULL")
+    )
+    decision: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[ActionKind] = mapped_column(StrEnumText(ActionKind, 16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[ActionStatus] = mapped_column(
+        StrEnumText(ActionStatus, 12), default=ActionStatus.PENDING
+    )
+    due_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(64))  # what the platform answered
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    done_at: Mapped[datetime | None]
