@@ -37,7 +37,7 @@ from .detect import (
     parse_link,
 )
 from .fingerprint import Fingerprint, fingerprint_compact, similarity
-from .normalize import Normalized, normalize
+from .normalize import Normalized, is_cjk, normalize
 from .policy import SEVERITY, Action, MediaKind, Policy, RuleAction
 
 
@@ -166,6 +166,33 @@ class _Entry:
     right_boundary: bool
 
 
+# pyahocorasick looks a character up among a node's children one by one, and with thousands
+# of Chinese phrases the root has about as many children: each Chinese character of a text
+# would cost a walk through them. So the automaton reads Chinese and Japanese characters as a
+# marker and three symbols out of 64 (private-use characters, which the compact view never
+# holds): no node has more than 64 children, and a key always starts at a character.
+_MARK: Final = "\ue040"
+_SYMBOLS: Final = "".join(chr(0xE000 + i) for i in range(64))
+
+
+class _CodeTable(dict[int, str]):
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        if is_cjk(char):
+            out = _MARK + _SYMBOLS[code >> 12 & 63] + _SYMBOLS[code >> 6 & 63] + _SYMBOLS[code & 63]
+        else:
+            out = char
+        self[code] = out
+        return out
+
+
+_CODES: Final = _CodeTable()
+
+
+def _encode(compact: str) -> str:
+    return compact.translate(_CODES) if compact and max(compact) >= "\u3040" else compact
+
+
 def _automaton(blocked: Iterable[str], allowed: Iterable[str]) -> Any:
     automaton = ahocorasick.Automaton()
     sources = (
@@ -179,22 +206,23 @@ def _automaton(blocked: Iterable[str], allowed: Iterable[str]) -> Any:
             key = f" {normalize(phrase)} " if kind == _LINK else normalize(phrase)
             if not key.strip():
                 continue
+            code = _encode(key)
             if kind in (_BLOCKED, _ALLOWED) and " " in key and key.isascii():
                 # "c.r.y.p.t.o s.i.g.n.a.l.s" is one word once its letters are joined: a
                 # phrase of several Latin words also matches written as one.
                 joined = key.replace(" ", "")
                 automaton.add_word(joined, _Entry(phrase, kind, len(joined), True, True))
             if kind == _LINK:  # padded with spaces: a whole word, no check needed
-                entry = _Entry(phrase, kind, len(key), False, False)
+                entry = _Entry(phrase, kind, len(code), False, False)
             elif kind == _HANDLE:
-                entry = _Entry(phrase, kind, len(key), _is_latin_word_char(key[0]), False)
+                entry = _Entry(phrase, kind, len(code), _is_latin_word_char(key[0]), False)
             else:
                 first, last = _is_latin_word_char(key[0]), _is_latin_word_char(key[-1])
-                entry = _Entry(phrase, kind, len(key), first, last)
+                entry = _Entry(phrase, kind, len(code), first, last)
             # A phrase added later replaces an equal key: blocked replaces a trigger (and
             # still triggers), allowed replaces blocked (staff marked it fine). A link word is
             # a whole word; a handle trigger only starts one ("vxlily88").
-            automaton.add_word(key, entry)
+            automaton.add_word(code, entry)
     automaton.make_automaton()
     return automaton
 
@@ -207,6 +235,7 @@ class _Scan:
 
 
 _NO_SCAN: Final = _Scan(None, False, False)
+_NO_HIT: Final = {(h, k): _Scan(None, h, k) for h in (False, True) for k in (False, True)}
 # "点" (dot) written for "." before a top-level domain: "shop点com". Alone it is an everyday
 # character ("几点", "点赞").
 _DIAN_TLD: Final = re.compile(r"点\s?[a-z]{2}")
@@ -327,8 +356,8 @@ class Engine:
 
     def _scan(self, compact: str) -> _Scan:
         # The compact view between two spaces, so that a link word's key (" com ") matches
-        # at either end too; spans are then shifted back by one.
-        c = f" {compact} "
+        # at either end too, and Chinese characters encoded (see ``_MARK``).
+        c = _encode(f" {compact} ")
         handle_word = link_word = False
         hits: list[tuple[int, int, _Entry]] = []
         allowed: list[tuple[int, int]] = []
@@ -356,8 +385,12 @@ class Engine:
                 hits.append((start, end, entry))
         for start, end, entry in hits:
             if not any(a <= start and end <= b for a, b in allowed):
-                return _Scan((start - 1, end - 1, entry), handle_word, link_word)
-        return _Scan(None, handle_word, link_word)
+                # Back to the compact view: one character for each marker and its three
+                # symbols, one for the leading space.
+                first = start - 3 * c.count(_MARK, 0, start) - 1
+                last = end + 1 - 3 * c.count(_MARK, 0, end + 1) - 2
+                return _Scan((first, last, entry), handle_word, link_word)
+        return _NO_HIT[handle_word, link_word]
 
     # -- the rules ---------------------------------------------------------------------------
 
