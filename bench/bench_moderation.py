@@ -148,8 +148,9 @@ async def run() -> Result:
     engine = Engine(policy)
     work = _workload(rng) * ROUNDS
     # The floor's automaton: the same library and the same 2,000 phrases, nothing else.
+    # (Added in sorted order, as the engine adds its keys: the trie is then faster to walk.)
     automaton = ahocorasick.Automaton()
-    for phrase in phrases:
+    for phrase in sorted(phrases, key=normalize):
         automaton.add_word(normalize(phrase), phrase)
     automaton.make_automaton()
     flagged = _engine_pass(engine, work[: len(work) // ROUNDS])  # warm the fold table

