@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     stripe_webhook_tolerance: int = Field(
         default=300, ge=1, description="oldest accepted Stripe webhook signature, in seconds"
     )
+    telegram_api_base: str = Field(
+        default="https://api.telegram.org",
+        description="Telegram Bot API server base URL (a local Bot API server, or the tests')",
+    )
     manual_payment_instructions: str | None = Field(
         default=None,
         description="what members are told about paying staff; may contain {order_number}",

@@ -1,0 +1,36 @@
+"""The explicit registry of chat channels: built once from the settings, looked up by name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tribekit.kit.errors import ValidationFailed
+from tribekit.kit.settings import Settings
+
+from .base import Channel
+from .telegram import TelegramChannel
+
+
+class ChannelNotAvailable(ValidationFailed):
+    code = "channel_not_available"
+    title = "This chat channel is not available"
+
+
+def build_channels(settings: Settings) -> dict[str, Channel]:
+    """Every channel this process talks to, by name. Build once and close with ``aclose``."""
+    return {"telegram": TelegramChannel(settings.telegram_api_base)}
+
+
+def channel(channels: Mapping[str, Channel], name: str) -> Channel:
+    """The channel called ``name``, or a 422 naming the ones there are."""
+    found = channels.get(name)
+    if found is None:
+        known = ", ".join(repr(n) for n in sorted(channels))
+        raise ChannelNotAvailable(f"no chat channel {name!r}; there are {known}", channel=name)
+    return found
+
+
+async def aclose(channels: Mapping[str, Channel]) -> None:
+    """Release the channels' network connections (at shutdown)."""
+    for item in channels.values():
+        await item.aclose()
