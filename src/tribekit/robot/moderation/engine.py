@@ -262,11 +262,13 @@ class _Context:
             folded = text.folded
             # The link regex runs only where a link can be: a link word ("com", "ly",
             # "https"…), or a "/" ("t.me/…": "me" is no link word) or "点" ("shop点com").
-            if (scan.link_word or "/" in folded or _DIAN_TLD.search(folded)) and may_have_links(
-                folded
-            ):
+            maybe = scan.link_word or "/" in folded
+            if not maybe and "点" in folded:
+                maybe = _DIAN_TLD.search(folded) is not None
+            if maybe and may_have_links(folded):
                 links.extend(find_links(folded))
-            links.extend(parse_link(url) for url in message.urls)
+            if message.urls:
+                links.extend(parse_link(url) for url in message.urls)
         self.links = links
         self.phone: tuple[str, Span] | None = None
 
