@@ -1,7 +1,8 @@
 """Every worker sweep, listed explicitly. A domain with time-based work adds its ``SWEEPS`` here.
 
 Some sweeps act outside the database after their claim commits (refunds at the payment
-provider), so the list is built for one database and one registry of payment providers."""
+provider, the robot's actions on the chat platforms), so the list is built for one database,
+one registry of payment providers and one of chat channels."""
 
 from __future__ import annotations
 
@@ -14,14 +15,21 @@ from tribekit.membership import tasks as membership_tasks
 from tribekit.orders import events as order_events
 from tribekit.orders import tasks as order_tasks
 from tribekit.orders.payments import PaymentProvider
+from tribekit.robot import tasks as robot_tasks
+from tribekit.robot.channels import Channel
 from tribekit.tenancy import tasks as tenancy_tasks
 
 
-def all_sweeps(db: Database, providers: Mapping[str, PaymentProvider]) -> list[Sweep]:
+def all_sweeps(
+    db: Database,
+    providers: Mapping[str, PaymentProvider],
+    channels: Mapping[str, Channel] | None = None,
+) -> list[Sweep]:
     return [
         *tenancy_tasks.SWEEPS,
         *membership_tasks.SWEEPS,
         *order_tasks.sweeps(db, providers),
         *order_events.SWEEPS,
         *idempotency_tasks.SWEEPS,
+        *robot_tasks.sweeps(db, channels or {}),
     ]

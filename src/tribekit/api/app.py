@@ -35,6 +35,8 @@ from tribekit.membership.router import member_router as member_points_router
 from tribekit.orders import payments
 from tribekit.orders.router import me_router
 from tribekit.orders.router import router as orders_router
+from tribekit.robot.channels import aclose as close_channels
+from tribekit.robot.channels import build_channels
 from tribekit.sweeps import all_sweeps
 from tribekit.tenancy.auth import PrincipalCache
 from tribekit.tenancy.router import router as tenancy_router
@@ -105,6 +107,7 @@ def create_app(
         else:
             limiter = token_limiter = MemoryRateLimiter()
         providers = payments.build_providers(settings)
+        channels = build_channels(settings)
         app.state.tribekit = AppState(
             settings,
             database,
@@ -114,12 +117,15 @@ def create_app(
             providers,
             PrincipalCache(settings.principal_cache_seconds),
             token_limiter,
+            channels,
         )
         stop = asyncio.Event()
         worker = None
         if run_worker:
             loop = WorkerLoop(
-                database, all_sweeps(database, providers), poll_seconds=settings.worker_poll_seconds
+                database,
+                all_sweeps(database, providers, channels),
+                poll_seconds=settings.worker_poll_seconds,
             )
             worker = asyncio.create_task(loop.run_forever(stop))
         if freeze_gc:
@@ -133,6 +139,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
             await payments.aclose(providers)
+            await close_channels(channels)
             if db is None:
                 await database.dispose()
             if redis is None and client is not None:

@@ -1,5 +1,5 @@
 """What the running app holds: settings, database, Redis, rate limiters, secret key, payment
-providers, and the credentials checked recently."""
+providers, chat channels, and the credentials checked recently."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tribekit.kit.db import Database
 from tribekit.kit.ratelimit import RateLimiter
 from tribekit.kit.settings import Settings
 from tribekit.orders.payments import PaymentProvider
+from tribekit.robot.channels import Channel
 from tribekit.tenancy.auth import PrincipalCache
 
 
@@ -27,3 +28,4 @@ class AppState:
     #: For the per-token request rate, checked on every request: with Redis, a
     #: ``LeasedRateLimiter`` in front of ``limiter``; None means ``limiter`` itself.
     token_limiter: RateLimiter | None = None
+    channels: Mapping[str, Channel] = field(default_factory=dict)

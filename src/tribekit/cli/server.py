@@ -14,6 +14,8 @@ from tribekit import migrations
 from tribekit.kit.settings import Settings, get_settings
 from tribekit.kit.worker import WorkerLoop
 from tribekit.orders import payments
+from tribekit.robot.channels import aclose as close_channels
+from tribekit.robot.channels import build_channels
 from tribekit.sweeps import all_sweeps
 
 from .common import console, database, run
@@ -88,7 +90,8 @@ def worker() -> None:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             providers = payments.build_providers(settings)
-            sweeps = all_sweeps(db, providers)
+            channels = build_channels(settings)
+            sweeps = all_sweeps(db, providers, channels)
             console.print(f"worker running {len(sweeps)} sweeps; Ctrl+C to stop")
             try:
                 await WorkerLoop(db, sweeps, poll_seconds=settings.worker_poll_seconds).run_forever(
@@ -96,5 +99,6 @@ def worker() -> None:
                 )
             finally:
                 await payments.aclose(providers)
+                await close_channels(channels)
 
     run(work)
