@@ -25,15 +25,10 @@ from typing import Any
 import ahocorasick  # type: ignore[import-not-found]  # pyahocorasick: a C extension, no hints
 
 from tribekit.robot.moderation import detect
-from tribekit.robot.moderation.engine import (
-    Engine,
-    Message,
-    Recent,
-    RecentPost,
-    default_phrases,
-)
+from tribekit.robot.moderation.engine import Engine, Message, Recent, RecentPost
 from tribekit.robot.moderation.fingerprint import fingerprint
 from tribekit.robot.moderation.normalize import normalize
+from tribekit.robot.moderation.phrases import default_phrases
 from tribekit.robot.moderation.policy import Policy
 
 from .harness import Result

@@ -14,18 +14,13 @@ import itertools
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import cache
-from importlib import resources
-from typing import Any, Final
-
-import ahocorasick  # type: ignore[import-not-found]  # pyahocorasick: a C extension, no hints
+from typing import Final
 
 from .detect import (
-    LINK_WORDS,
     Link,
     Span,
     find_contact_handles,
@@ -37,7 +32,8 @@ from .detect import (
     parse_link,
 )
 from .fingerprint import Fingerprint, fingerprint_compact, similarity
-from .normalize import Normalized, is_cjk, normalize
+from .normalize import Normalized
+from .phrases import NO_SCAN, build, default_phrases, scan
 from .policy import SEVERITY, Action, MediaKind, Policy, RuleAction
 
 
@@ -120,36 +116,6 @@ def _outcome(rule: Rule, on_hit: RuleAction) -> Callable[[str, str], Verdict]:
     return verdict
 
 
-@cache
-def default_phrases() -> tuple[str, ...]:
-    """The shipped blocklists (``blocklists/default_en.txt`` and ``default_zh.txt``): one
-    phrase a line, ``#`` starts a comment."""
-    phrases: list[str] = []
-    folder = resources.files(__package__).joinpath("blocklists")
-    for name in ("default_en.txt", "default_zh.txt"):
-        for line in folder.joinpath(name).read_text(encoding="utf-8").splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line:
-                phrases.append(line)
-    return tuple(phrases)
-
-
-def _is_latin_word_char(char: str) -> bool:
-    return char.isalnum() and char < "\u2e80"
-
-
-# Keys added to the blocklist's automaton that only say "a contact-handle pattern may be
-# here": the handle regexes run only on messages that have one (most messages have none).
-# A Latin trigger must start a word ("vx" in "vxlily88" or "加vx", not "pm" in "shipment").
-# The "DM @someone" shape needs an "@" and "+v" a "+": the engine looks for those itself.
-_HANDLE_TRIGGERS: Final = (
-    "vx", "wx", "v信", "v芯", "微信", "威信", "薇信", "徽信", "维信", "卫星", "wechat", "weixin",
-    "wei xin", "qq", "扣扣", "企鹅", "q群", "telegram", "tg", "飞机", "whatsapp", "line", "skype",
-    "kakao", "signal", "threema", "加v", "加q", "加微", "加薇", "加威", "加扣", "加我", "加个",
-    "add v", "add q", "添加",
-)  # fmt: skip
-_TRIGGER_SET: Final = frozenset(_HANDLE_TRIGGERS)
-_BLOCKED, _ALLOWED, _HANDLE, _LINK = 0, 1, 2, 3
 _TEXT_RULES: Final = frozenset({Rule.blocklist, Rule.contact_handle, Rule.phone, Rule.duplicate})
 _LINK_RULES: Final = frozenset({Rule.invite_link, Rule.links})
 # The rules ``_Context.clean`` answers for.
@@ -158,90 +124,6 @@ _CLEAN_COVERS: Final = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    phrase: str
-    kind: int  # _BLOCKED, _ALLOWED, or a trigger: _HANDLE, _LINK
-    length: int
-    left_boundary: bool  # a Latin phrase matches whole words only
-    right_boundary: bool
-
-
-# pyahocorasick looks a character up among a node's children one by one, and with thousands
-# of Chinese phrases the root has about as many children: each Chinese character of a text
-# would cost a walk through them. So the automaton reads Chinese and Japanese characters as a
-# marker and three symbols out of 64 (private-use characters, which the compact view never
-# holds): no node has more than 64 children, and a key always starts at a character.
-_MARK: Final = "\ue040"
-_SYMBOLS: Final = "".join(chr(0xE000 + i) for i in range(64))
-
-
-class _CodeTable(dict[int, str]):
-    def __missing__(self, code: int) -> str:
-        char = chr(code)
-        if is_cjk(char):
-            out = _MARK + _SYMBOLS[code >> 12 & 63] + _SYMBOLS[code >> 6 & 63] + _SYMBOLS[code & 63]
-        else:
-            out = char
-        self[code] = out
-        return out
-
-
-_CODES: Final = _CodeTable()
-
-
-def _encode(compact: str) -> str:
-    return compact.translate(_CODES) if compact and max(compact) >= "\u3040" else compact
-
-
-def _automaton(blocked: Iterable[str], allowed: Iterable[str]) -> Any:
-    entries: dict[str, _Entry] = {}
-    sources = (
-        (_LINK, [f" {word} " for word in sorted(LINK_WORDS)]),
-        (_HANDLE, _HANDLE_TRIGGERS),
-        (_BLOCKED, blocked),
-        (_ALLOWED, allowed),
-    )
-    for kind, phrases in sources:
-        for phrase in phrases:
-            key = f" {normalize(phrase)} " if kind == _LINK else normalize(phrase)
-            if not key.strip():
-                continue
-            code = _encode(key)
-            if kind in (_BLOCKED, _ALLOWED) and " " in key and key.isascii():
-                # "c.r.y.p.t.o s.i.g.n.a.l.s" is one word once its letters are joined: a
-                # phrase of several Latin words also matches written as one.
-                joined = key.replace(" ", "")
-                entries[joined] = _Entry(phrase, kind, len(joined), True, True)
-            if kind == _LINK:  # padded with spaces: a whole word, no check needed
-                entry = _Entry(phrase, kind, len(code), False, False)
-            elif kind == _HANDLE:
-                entry = _Entry(phrase, kind, len(code), _is_latin_word_char(key[0]), False)
-            else:
-                first, last = _is_latin_word_char(key[0]), _is_latin_word_char(key[-1])
-                entry = _Entry(phrase, kind, len(code), first, last)
-            # A phrase added later replaces an equal key: blocked replaces a trigger (and
-            # still triggers), allowed replaces blocked (staff marked it fine). A link word is
-            # a whole word; a handle trigger only starts one ("vxlily88").
-            entries[code] = entry
-    # Added in order: the trie's nodes then hold their children sorted, which pyahocorasick
-    # walks faster (a third faster on Chinese text).
-    automaton = ahocorasick.Automaton()
-    for code in sorted(entries):
-        automaton.add_word(code, entries[code])
-    automaton.make_automaton()
-    return automaton
-
-
-@dataclass(frozen=True, slots=True)
-class _Scan:
-    hit: tuple[int, int, _Entry] | None  # the first blocklisted phrase not in an allowed one
-    handle_word: bool  # a word that may start a contact handle ("vx", "微信", "qq"…)
-    link_word: bool  # a word that may end a link ("com", "ly", "https"…)
-
-
-_NO_SCAN: Final = _Scan(None, False, False)
-_NO_HIT: Final = {(h, k): _Scan(None, h, k) for h in (False, True) for k in (False, True)}
 # "点" (dot) written for "." before a top-level domain: "shop点com". Alone it is an everyday
 # character ("几点", "点赞").
 _DIAN_TLD: Final = re.compile(r"点\s?[a-z]{2}")
@@ -256,13 +138,13 @@ class _Context:
         self.message = message
         self.recent = recent
         text = self.text = Normalized(message.text)
-        scan = self.scan = engine._scan(text.compact) if message.text else _NO_SCAN
+        found = self.scan = scan(engine._automaton, text.compact) if message.text else NO_SCAN
         links: list[Link] = []
         if engine._wants_links:
             folded = text.folded
             # The link regex runs only where a link can be: a link word ("com", "ly",
             # "https"…), or a "/" ("t.me/…": "me" is no link word) or "点" ("shop点com").
-            maybe = scan.link_word or "/" in folded
+            maybe = found.link_word or "/" in folded
             if not maybe and "点" in folded:
                 maybe = _DIAN_TLD.search(folded) is not None
             if maybe and may_have_links(folded):
@@ -302,7 +184,7 @@ class Engine:
         )
         enabled = p.blocklist.enabled
         blocked = [*(default_phrases() if p.blocklist.use_defaults else ()), *p.blocklist.phrases]
-        self._automaton = _automaton(
+        self._automaton = build(
             blocked if enabled else (), p.blocklist.allowed_phrases if enabled else ()
         )
         self._flood_window = timedelta(seconds=p.flood.per_seconds)
@@ -345,8 +227,8 @@ class Engine:
         rules = [rule for rule in rules if switches[rule[0]]]
         rules.sort(key=lambda r: (-SEVERITY[r[1].action], _ORDER[r[0]]))
         ordered = [(rule, check) for rule, _, check in rules]
-        # For each combination of what the message's metadata rules out (see
-        # ``_not_applicable``), the checks left, in order: no per-rule test when checking.
+        # For each combination of what the message's metadata rules out (see ``_flags``),
+        # the checks left, in order: no per-rule test when checking.
         self._plans = {
             flags: tuple(check for rule, check in ordered if rule not in skip)
             for flags, skip in _SKIP.items()
@@ -359,46 +241,6 @@ class Engine:
         }
         self._contact_on = p.contact_handles.enabled
         self._phones_on = p.phones.enabled
-
-    # -- what several rules share ------------------------------------------------------------
-
-    def _scan(self, compact: str) -> _Scan:
-        # The compact view between two spaces, so that a link word's key (" com ") matches
-        # at either end too, and Chinese characters encoded (see ``_MARK``).
-        c = _encode(f" {compact} ")
-        handle_word = link_word = False
-        hits: list[tuple[int, int, _Entry]] = []
-        allowed: list[tuple[int, int]] = []
-        for end, entry in self._automaton.iter(c):
-            kind = entry.kind
-            if kind == _LINK:
-                link_word = True
-                continue
-            start = end - entry.length + 1
-            if entry.left_boundary:
-                before = c[start - 1]  # a Latin letter or digit: not a word's start
-                if before.isalnum() and before < "\u2e80":
-                    continue
-            if kind == _HANDLE:
-                handle_word = True
-                continue
-            if entry.right_boundary:
-                after = c[end + 1]
-                if after.isalnum() and after < "\u2e80":
-                    continue
-            if kind == _ALLOWED:
-                allowed.append((start, end))
-            else:
-                handle_word = handle_word or entry.phrase in _TRIGGER_SET
-                hits.append((start, end, entry))
-        for start, end, entry in hits:
-            if not allowed or not any(a <= start and end <= b for a, b in allowed):
-                # Back to the compact view: one character for each marker and its three
-                # symbols, one for the leading space.
-                first = start - 3 * c.count(_MARK, 0, start) - 1
-                last = end + 1 - 3 * c.count(_MARK, 0, end + 1) - 2
-                return _Scan((first, last, entry), handle_word, link_word)
-        return _NO_HIT[handle_word, link_word]
 
     # -- the rules ---------------------------------------------------------------------------
 
