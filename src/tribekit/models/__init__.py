@@ -20,6 +20,7 @@ from .membership import (
     PointsLot,
     PointsLotUse,
 )
+from .moderation import AutoReply, Ban, ModerationEntry, ModerationPolicy, Strike
 from .orders import (
     CheckoutSettings,
     EventConsumer,
@@ -38,6 +39,8 @@ from .tenancy import ApiToken, Merchant, StaffInvitation, StaffRole, StaffSessio
 
 __all__ = [
     "ApiToken",
+    "AutoReply",
+    "Ban",
     "Base",
     "CheckoutSettings",
     "Community",
@@ -60,6 +63,8 @@ __all__ = [
     "MembershipPlan",
     "MembershipSettings",
     "Merchant",
+    "ModerationEntry",
+    "ModerationPolicy",
     "Order",
     "OrderEvent",
     "OrderLine",
@@ -81,4 +86,5 @@ __all__ = [
     "StaffRole",
     "StaffSession",
     "StaffUser",
+    "Strike",
 ]
