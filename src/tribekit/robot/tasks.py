@@ -37,6 +37,7 @@ from tribekit.kit.worker import Sweep, claim_due
 from tribekit.models.enums import ActionKind, ActionStatus
 from tribekit.models.robot import RobotAccount, RobotAction
 
+from . import bans
 from .channels import ActionRefused, Channel, OutboundAction, RetryLater
 from .channels import RobotAccount as Account
 
@@ -93,6 +94,10 @@ async def claim_actions(session: AsyncSession, batch_size: int) -> list[Claim]:
             # The last attempt was claimed and never recorded: it may have been sent.
             row.status, row.done_at = ActionStatus.FAILED, now
             row.last_error = "outcome unknown: a worker stopped mid-send; not sent again"
+            continue
+        if not await bans.still_wanted(session, row):
+            row.status, row.done_at = ActionStatus.CANCELLED, now
+            row.last_error = "its decision was undone (the ban was lifted, or made again)"
             continue
         if row.robot_account_id not in accounts:
             accounts[row.robot_account_id] = await session.get(RobotAccount, row.robot_account_id)
