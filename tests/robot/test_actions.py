@@ -64,7 +64,7 @@ async def _owe_bans(db: Database, shop: Shop, account: RobotAccount) -> int:
                 shop.tenant,
                 robot_account_id=account.id,
                 community_id=None,
-                decision=f"ban:1:{chat_id}",
+                decision=f"test-ban:{chat_id}",
                 action=OutboundAction(ActionKind.BAN, str(chat_id), person_id="42"),
             )
             for chat_id in GROUPS

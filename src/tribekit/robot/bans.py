@@ -183,7 +183,10 @@ async def still_wanted(session: AsyncSession, action: RobotAction) -> bool:
     prefix, _, rest = action.decision.partition(":")
     if prefix not in ("ban", "unban"):
         return True
-    ban_id = uuid.UUID(rest.split(":", 1)[0])
+    try:
+        ban_id = uuid.UUID(rest.split(":", 1)[0])
+    except ValueError:
+        return True  # not a decision of the ban list
     lifted_at = await session.scalar(select(Ban.lifted_at).where(Ban.id == ban_id))
     if prefix == "ban":
         return lifted_at is None
