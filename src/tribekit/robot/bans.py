@@ -100,8 +100,10 @@ async def ban(
     actor: str,
     rule: str | None = None,
     community_id: uuid.UUID | None = None,
+    logged: bool = False,
 ) -> Ban | None:
-    """Ban the member from every group; None if a ban is in force already (nothing changes)."""
+    """Ban the member from every group; None if a ban is in force already (nothing changes).
+    ``logged``: the caller wrote the moderation log's entry for it already (the robot's)."""
     row = Ban(
         merchant_id=tenant.id,
         member_id=member_id,
@@ -115,6 +117,8 @@ async def ban(
     except Conflict:
         return None
     await _owe_everywhere(session, tenant, row, ActionKind.BAN, "ban")
+    if logged:
+        return row
     session.add(
         ModerationEntry(
             merchant_id=tenant.id,
