@@ -12,6 +12,8 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@# The browser tests drive Debian's Chromium; Playwright never downloads a browser.
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 	touch $(STAMP)
 
 install: $(STAMP)

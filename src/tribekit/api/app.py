@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
-from tribekit import __version__
+from tribekit import __version__, web
 from tribekit.campaigns.router import router as campaigns_router
 from tribekit.catalog.router import media_router
 from tribekit.catalog.router import router as catalog_router
@@ -107,7 +107,7 @@ def create_app(
         else:
             limiter = token_limiter = MemoryRateLimiter()
         providers = payments.build_providers(settings)
-        channels = build_channels(settings)
+        channels = build_channels(settings, database)
         app.state.tribekit = AppState(
             settings,
             database,
@@ -164,6 +164,7 @@ def create_app(
     app.include_router(media_router, responses=media_problems)
     for router in API_ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
+    web.install(app)  # the web community's pages, outside /api
     app.add_middleware(DatabaseErrorsMiddleware, attempts=settings.db_retry_attempts)
     app.add_middleware(
         BodyLimitMiddleware,

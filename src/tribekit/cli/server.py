@@ -90,7 +90,7 @@ def worker() -> None:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             providers = payments.build_providers(settings)
-            channels = build_channels(settings)
+            channels = build_channels(settings, db)
             sweeps = all_sweeps(db, providers, channels)
             console.print(f"worker running {len(sweeps)} sweeps; Ctrl+C to stop")
             try:

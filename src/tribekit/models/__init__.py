@@ -36,6 +36,7 @@ from .orders import (
 )
 from .robot import RobotAccount, RobotAction, RobotEvent
 from .tenancy import ApiToken, Merchant, StaffInvitation, StaffRole, StaffSession, StaffUser
+from .web import WebCounter, WebMemberState, WebMessage
 
 __all__ = [
     "ApiToken",
@@ -87,4 +88,7 @@ __all__ = [
     "StaffSession",
     "StaffUser",
     "Strike",
+    "WebCounter",
+    "WebMemberState",
+    "WebMessage",
 ]

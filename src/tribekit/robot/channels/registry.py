@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tribekit.kit.db import Database
 from tribekit.kit.errors import ValidationFailed
 from tribekit.kit.settings import Settings
 
 from .base import Channel
 from .telegram import TelegramChannel
+from .web import WebChannel
 
 
 class ChannelNotAvailable(ValidationFailed):
@@ -16,9 +18,10 @@ class ChannelNotAvailable(ValidationFailed):
     title = "This chat channel is not available"
 
 
-def build_channels(settings: Settings) -> dict[str, Channel]:
-    """Every channel this process talks to, by name. Build once and close with ``aclose``."""
-    return {"telegram": TelegramChannel(settings.telegram_api_base)}
+def build_channels(settings: Settings, db: Database) -> dict[str, Channel]:
+    """Every channel this process talks to, by name. Build once and close with ``aclose``.
+    The web channel keeps its groups in ``db``."""
+    return {"telegram": TelegramChannel(settings.telegram_api_base), "web": WebChannel(db)}
 
 
 def channel(channels: Mapping[str, Channel], name: str) -> Channel:

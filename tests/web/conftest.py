@@ -1,0 +1,150 @@
+"""Fixtures of the web community's tests: a merchant with a web group and members holding
+member sessions, a staff session, a real server on loopback (for the live stream and the
+browser), and one Chromium for the whole session."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from tests.conftest import SECRET
+from tests.factories import PASSWORD, Factory, Shop
+from tribekit.kit.db import Database
+from tribekit.members import access
+from tribekit.models.communities import Community
+from tribekit.models.enums import Channel, CommunityStatus
+from tribekit.tenancy import auth
+from tribekit.web import WebConfig
+
+
+@dataclass(frozen=True)
+class Person:
+    member_id: str
+    name: str
+    link: str  # the signed member link's token
+
+
+@dataclass(frozen=True)
+class Group:
+    shop: Shop
+    community_id: str
+    alice: Person
+    bob: Person
+
+    @property
+    def url(self) -> str:
+        return f"/c/{self.community_id}"
+
+
+async def make_group(
+    factory: Factory, db: Database, *, language: str = "en", slug: str | None = None
+) -> Group:
+    shop = await factory.shop(slug)
+    async with db.unit_of_work() as session:
+        community = Community(
+            merchant_id=shop.tenant.id,
+            name="Fruit lovers",
+            channel=Channel.WEB,
+            external_id=None,
+            status=CommunityStatus.ACTIVE,
+            language=language,
+            rules_text="Be kind.",
+            member_count=0,
+        )
+        session.add(community)
+        await session.flush()
+        community_id = str(community.id)
+    people = []
+    for name in ("Alice", "Bob"):
+        member = await factory.member(shop, display_name=name)
+        link, _ = access.issue_link(SECRET, shop.tenant, member.member.id)
+        people.append(Person(str(member.member.id), name, link))
+    return Group(shop, community_id, people[0], people[1])
+
+
+async def enter(client: AsyncClient, group: Group, person: Person) -> None:
+    """Open the group from the person's signed link: the member session cookie is set."""
+    response = await client.get(f"{group.url}?t={person.link}")
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == group.url
+    assert client.cookies.get(access.MEMBER_COOKIE)
+
+
+async def csrf_of(client: AsyncClient, group: Group) -> str:
+    """The CSRF token of the client's session, from the group page (its cookie is set too)."""
+    page = await client.get(group.url)
+    assert page.status_code == 200, page.text
+    marker = 'name="csrf" value="'
+    start = page.text.index(marker) + len(marker)
+    return page.text[start : page.text.index('"', start)]
+
+
+async def staff_login(client: AsyncClient, shop: Shop) -> None:
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": shop.owner_email, "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    assert client.cookies.get(auth.SESSION_COOKIE)
+
+
+def web_config(app: FastAPI) -> WebConfig:
+    config: WebConfig = app.state.web
+    return config
+
+
+@pytest.fixture
+def group_factory(factory: Factory, db: Database) -> Factory:
+    return factory
+
+
+# ---- a real server on loopback -----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Live:
+    url: str
+    app: FastAPI
+
+
+@pytest.fixture
+async def live(app: FastAPI) -> AsyncIterator[Live]:
+    """``app`` (started by its fixture) served by uvicorn on a free loopback port, in this
+    event loop, so the live stream and a browser can talk to it."""
+    port = _free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient() as probe:
+        for _ in range(200):
+            try:
+                await probe.get(f"{url}/web-static/web.css")
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.02)
+    try:
+        yield Live(url, app)
+    finally:
+        server.should_exit = True
+        await task
