@@ -7,16 +7,18 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
 from httpx import AsyncClient
+from playwright.async_api import Browser, async_playwright
 
-from tests.conftest import SECRET
+from tests.conftest import SECRET, test_settings
 from tests.factories import PASSWORD, Factory, Shop
+from tribekit.api.app import create_app
 from tribekit.kit.db import Database
 from tribekit.members import access
 from tribekit.models.communities import Community
@@ -100,11 +102,6 @@ def web_config(app: FastAPI) -> WebConfig:
     return config
 
 
-@pytest.fixture
-def group_factory(factory: Factory, db: Database) -> Factory:
-    return factory
-
-
 # ---- a real server on loopback -----------------------------------------------------------------
 
 
@@ -120,10 +117,10 @@ class Live:
     app: FastAPI
 
 
-@pytest.fixture
-async def live(app: FastAPI) -> AsyncIterator[Live]:
-    """``app`` (started by its fixture) served by uvicorn on a free loopback port, in this
-    event loop, so the live stream and a browser can talk to it."""
+@asynccontextmanager
+async def serve_live(app: FastAPI) -> AsyncIterator[Live]:
+    """``app`` (started already) served by uvicorn on a free loopback port, in this event
+    loop, so the live stream and a browser can talk to it."""
     port = _free_port()
     config = uvicorn.Config(
         app,
@@ -136,15 +133,60 @@ async def live(app: FastAPI) -> AsyncIterator[Live]:
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient() as probe:
-        for _ in range(200):
-            try:
-                await probe.get(f"{url}/web-static/web.css")
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.02)
+    for _ in range(1000):  # up in milliseconds; ten seconds at most
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "the test server did not start"
     try:
         yield Live(url, app)
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.fixture
+async def live(app: FastAPI) -> AsyncIterator[Live]:
+    async with serve_live(app) as served:
+        yield served
+
+
+@pytest.fixture
+async def worker_app(db: Database) -> AsyncIterator[FastAPI]:
+    """The app with its worker loop running (the robot's actions carried out within half a
+    second), as ``tribekit serve`` runs it."""
+    settings = test_settings(db, worker_poll_seconds=0.05)
+    application = create_app(settings, db=db, run_worker=True)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def live_worker(worker_app: FastAPI) -> AsyncIterator[Live]:
+    async with serve_live(worker_app) as served:
+        yield served
+
+
+# ---- one Chromium for the whole session ---------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (which downloads no browser)."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()

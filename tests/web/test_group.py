@@ -8,14 +8,18 @@ import uuid
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import Factory, count_rows
 from tribekit.kit.db import Database
 from tribekit.members import access
+from tribekit.models.communities import Community
 from tribekit.models.members import MemberIdentity
 from tribekit.models.moderation import Ban
-from tribekit.models.robot import RobotEvent
+from tribekit.models.robot import RobotAccount, RobotEvent
 from tribekit.models.web import AuthorKind, WebMessage
+from tribekit.robot.channels import InboundEvent
+from tribekit.tenancy.principal import Tenant
 
 from .conftest import csrf_of, enter, make_group, web_config
 
@@ -238,10 +242,21 @@ async def test_history_is_paged_oldest_first_with_an_older_link(
 async def test_a_post_is_recorded_once_and_handed_to_the_pipeline(
     app: FastAPI, db: Database, factory: Factory
 ) -> None:
-    seen = []
+    seen: list[tuple[uuid.UUID, str, InboundEvent, uuid.UUID]] = []
 
-    async def on_post(session, tenant, account, event, community) -> None:  # type: ignore[no-untyped-def]
+    async def on_post(
+        session: AsyncSession,
+        tenant: Tenant,
+        account: RobotAccount,
+        event: InboundEvent,
+        community: Community | None,
+        recorded: RobotEvent | None,
+    ) -> str:
+        assert community is not None
+        assert recorded is not None
+        assert recorded.event_id == event.event_id
         seen.append((tenant.id, account.channel, event, community.id))
+        return "clean"
 
     web_config(app).on_post = on_post
     group = await make_group(factory, db)

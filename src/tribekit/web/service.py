@@ -28,7 +28,7 @@ from tribekit.members.repository import Members
 from tribekit.models.communities import Community
 from tribekit.models.enums import Channel, CommunityStatus
 from tribekit.models.members import MemberIdentity
-from tribekit.models.robot import RobotAccount
+from tribekit.models.robot import RobotAccount, RobotEvent
 from tribekit.models.web import AuthorKind, WebMemberState, WebMessage
 from tribekit.robot import actions
 from tribekit.robot.channels import ActionKind, InboundEvent, OutboundAction
@@ -45,9 +45,10 @@ PAGE_SIZE = 50
 
 
 class PostHook(Protocol):
-    """Where the robot's pipeline plugs in: called for each member's post, in the posting
-    transaction, after the event was recorded once. Its writes (a strike, a durable delete or
-    reply) commit with the post, or not at all."""
+    """Where the robot's pipeline plugs in (``tribekit.robot.pipeline.handle`` has this shape):
+    called for each member's post, in the posting transaction, with the event's row once it was
+    recorded. Its writes (a strike, a durable delete or reply) commit with the post, or not at
+    all; what it returns (the outcome) is not used here."""
 
     async def __call__(
         self,
@@ -55,8 +56,9 @@ class PostHook(Protocol):
         tenant: Tenant,
         account: RobotAccount,
         event: InboundEvent,
-        community: Community,
-    ) -> None: ...
+        community: Community | None,
+        recorded: RobotEvent | None,
+    ) -> object: ...
 
 
 class NotInGroup(PermissionDenied):
@@ -299,10 +301,14 @@ async def post(
     )
     robot = await robot_of(session, tenant, community)
     await _web_identity(session, tenant, viewer.member_id)
+    if community.external_id is None:
+        # A web group's chat id is its own id: the robot's actions name the group by it.
+        community.external_id = str(community.id)
+        await session.flush()
     account = Account(str(robot.id), Channel.WEB.value, "", robot.username)
     update = {
         "message_id": str(message.id),
-        "community_id": str(community.id),
+        "community_id": community.external_id,
         "community_name": community.name,
         "member_id": str(viewer.member_id),
         "display_name": viewer.name,
@@ -318,8 +324,13 @@ async def post(
     if recorded is None:
         return Posted(message, None)
     if on_post is not None:
-        await on_post(session, tenant, robot, event, community)
+        await on_post(session, tenant, robot, event, community, recorded)
     return Posted(message, event)
+
+
+def chat_id(community: Community) -> str:
+    """The group's chat id on the web channel: its external id, else its own id."""
+    return community.external_id or str(community.id)
 
 
 def check_moderates(viewer: Viewer) -> None:
@@ -343,7 +354,7 @@ async def owe_delete(
         robot_account_id=robot.id,
         community_id=community.id,
         decision=f"web-delete:{message.id}",
-        action=OutboundAction(ActionKind.DELETE, str(community.id), message_id=str(message.id)),
+        action=OutboundAction(ActionKind.DELETE, chat_id(community), message_id=str(message.id)),
     )
     return message
 
@@ -363,6 +374,6 @@ async def owe_ban_author(
         robot_account_id=robot.id,
         community_id=community.id,
         decision=f"web-ban:{message.id}",
-        action=OutboundAction(ActionKind.BAN, str(community.id), person_id=str(message.member_id)),
+        action=OutboundAction(ActionKind.BAN, chat_id(community), person_id=str(message.member_id)),
     )
     return message

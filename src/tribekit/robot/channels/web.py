@@ -13,6 +13,7 @@ person's external id on this channel, so an action's ``person_id`` is a member i
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Mapping
@@ -20,13 +21,15 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
 from tribekit.kit.db import Database
+from tribekit.models.communities import Community
+from tribekit.models.enums import Channel
 from tribekit.models.robot import RobotAccount as AccountRow
 from tribekit.models.web import AuthorKind, WebCounter, WebMemberState, WebMessage
 
@@ -148,6 +151,24 @@ def _uuid(value: str | None, what: str) -> uuid.UUID:
         raise ActionRefused(f"{what} {value!r} is not a web {what}") from exc
 
 
+async def _group(session: AsyncSession, merchant_id: uuid.UUID, chat_id: str) -> uuid.UUID:
+    """The merchant's web community a chat id names: its external id, or its own id."""
+    by_id: uuid.UUID | None = None
+    with contextlib.suppress(ValueError):
+        by_id = uuid.UUID(chat_id)
+    named = Community.external_id == chat_id
+    found = await session.scalar(
+        select(Community.id).where(
+            Community.merchant_id == merchant_id,
+            Community.channel == Channel.WEB,
+            or_(named, Community.id == by_id) if by_id is not None else named,
+        )
+    )
+    if found is None:
+        raise ActionRefused(f"no web community {chat_id!r} at this merchant")
+    return found
+
+
 class WebChannel:
     name = "web"
     capabilities = CAPABILITIES
@@ -193,7 +214,8 @@ class WebChannel:
         robot = await session.get(AccountRow, uuid.UUID(account.id))
         if robot is None:
             raise ActionRefused("the web robot account is gone")
-        merchant_id, community_id = robot.merchant_id, _uuid(action.chat_id, "community")
+        merchant_id = robot.merchant_id
+        community_id = await _group(session, merchant_id, action.chat_id)
         kind = action.kind
         if kind in (ActionKind.SEND, ActionKind.REPLY):
             reply_to = None
