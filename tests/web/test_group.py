@@ -308,3 +308,30 @@ async def test_the_page_speaks_the_groups_language(
     assert "发送" in page.text
     assert "还没有消息" in page.text
     assert ">Send<" not in page.text
+
+
+async def test_a_removed_member_comes_back_through_a_new_link(
+    app: FastAPI, db: Database, factory: Factory
+) -> None:
+    from tribekit.robot.channels import ActionKind, OutboundAction
+    from tribekit.robot.channels import RobotAccount as Account
+    from tribekit.robot.channels.web import WebChannel
+    from tribekit.web import service
+
+    group = await make_group(factory, db)
+    async with db.unit_of_work() as session:
+        community = await service.group(session, group.shop.tenant, uuid.UUID(group.community_id))
+        robot = await service.robot_of(session, group.shop.tenant, community)
+        account = Account(str(robot.id), "web", "")
+    kick = OutboundAction(ActionKind.KICK, group.community_id, person_id=group.alice.member_id)
+    await WebChannel(db).perform(account, kick)
+    async with _client(app) as alice:
+        await enter(alice, group, group.alice)  # the link clears the removal
+        page = await alice.get(group.url)
+        assert 'name="text"' in page.text
+        await WebChannel(db).perform(account, kick)
+        removed = await alice.get(group.url)
+        assert "You were removed from this group." in removed.text
+        assert 'name="text"' not in removed.text
+        await enter(alice, group, group.alice)
+        assert 'name="text"' in (await alice.get(group.url)).text
