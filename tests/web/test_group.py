@@ -16,7 +16,7 @@ from tribekit.members import access
 from tribekit.models.communities import Community
 from tribekit.models.members import MemberIdentity
 from tribekit.models.moderation import Ban
-from tribekit.models.robot import RobotAccount, RobotEvent
+from tribekit.models.robot import RobotAccount, RobotAction, RobotEvent
 from tribekit.models.web import AuthorKind, WebMessage
 from tribekit.robot.channels import InboundEvent
 from tribekit.tenancy.principal import Tenant
@@ -335,3 +335,42 @@ async def test_a_removed_member_comes_back_through_a_new_link(
         assert 'name="text"' not in removed.text
         await enter(alice, group, group.alice)
         assert 'name="text"' in (await alice.get(group.url)).text
+
+
+async def test_a_leader_sees_the_moderation_controls_and_a_member_does_not(
+    app: FastAPI, db: Database, factory: Factory
+) -> None:
+    from tribekit.models.communities import CommunityLeader
+
+    group = await make_group(factory, db)
+    async with db.unit_of_work() as session:
+        session.add(
+            CommunityLeader(
+                merchant_id=group.shop.tenant.id,
+                community_id=uuid.UUID(group.community_id),
+                member_id=uuid.UUID(group.bob.member_id),
+            )
+        )
+    async with _client(app) as alice, _client(app) as bob:
+        await enter(alice, group, group.alice)
+        await enter(bob, group, group.bob)
+        token = await csrf_of(alice, group)
+        await alice.post(f"{group.url}/messages", data={"text": "hello", "csrf": token})
+        (message,) = await _messages(db)
+        assert (
+            "button"
+            not in (await alice.get(group.url)).text.split('id="messages"')[1].split('id="post"')[0]
+        )
+        leader_page = (await bob.get(group.url)).text
+        assert f'hx-post="{group.url}/messages/{message.id}/delete"' in leader_page
+        assert f'hx-post="{group.url}/messages/{message.id}/ban"' in leader_page
+        assert "moderator" in leader_page
+        bobs = await csrf_of(bob, group)
+        removal = await bob.post(
+            f"{group.url}/messages/{message.id}/delete",
+            data={"csrf": bobs},
+            headers={"HX-Request": "true"},
+        )
+        assert removal.status_code == 202
+        owed = RobotAction.decision == f"web-delete:{message.id}"
+        assert await count_rows(db, RobotAction, owed) == 1
