@@ -38,6 +38,9 @@ OUTSIDE_THE_ORDER = {
     "membership/tasks.py:apply_rule_changes": "membership settings rows, SKIP LOCKED: never waits",
     "orders/tasks.py:claim_pay_backs": "refund requests due at the provider, SKIP LOCKED: never "
     "waits",
+    "robot/tasks.py:claim_actions": "robot actions due, SKIP LOCKED: never waits",
+    "robot/tasks.py:record": "a robot action's row belongs to the worker; it locks that one row "
+    "alone in its own short transaction",
 }
 
 
