@@ -2,6 +2,7 @@
 
 from tribekit.kit.db import Base
 
+from .activity import CommunityDay, MemberDay
 from .catalog import Product
 from .communities import Community, CommunityLeader, CommunityMember
 from .coupons import Coupon, CouponRedemption
@@ -45,6 +46,7 @@ __all__ = [
     "Base",
     "CheckoutSettings",
     "Community",
+    "CommunityDay",
     "CommunityLeader",
     "CommunityMember",
     "Coupon",
@@ -56,6 +58,7 @@ __all__ = [
     "LevelPrice",
     "Member",
     "MemberAddress",
+    "MemberDay",
     "MemberEvent",
     "MemberIdentity",
     "MemberPurchase",
