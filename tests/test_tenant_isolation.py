@@ -1,5 +1,6 @@
 """The isolation matrix: for every API route, anonymous gets 401, merchant B's token gets 404 on
-merchant A's objects and changes nothing, and a role without the permission gets 403.
+merchant A's objects and changes nothing, and a role without the permission gets 403. A leader
+of group X gets 404 on group Y's community, members and orders, and sees X's.
 
 The routes are read from the app itself: adding a route without a row here fails the suite.
 """
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from tribekit.kit.db import Base, Database
 from tribekit.models import ApiToken, StaffRole, StaffUser
 from tribekit.models.enums import Channel, Role
-from tribekit.tenancy.permissions import ROLE_PERMISSIONS, Permission
+from tribekit.tenancy.permissions import ROLE_PERMISSIONS, SCOPED_PERMISSIONS, Permission
 
 from .factories import Factory, Shop, bearer
 
@@ -33,6 +34,9 @@ class Spec:
     member: bool = False  # a member acting for themselves (signed link or member session)
     csv: bytes | None = None  # a text/csv body instead of JSON
     upload: bool = False  # a multipart body with one small PNG as ``file``
+    # The route filters by a leader's communities: a role holding ``permission`` only there
+    # (``SCOPED_PERMISSIONS``) reaches it, and sees only what belongs to those communities.
+    scoped: bool = False
 
 
 SECOND_MEMBER = "<a second member of the acting merchant>"
@@ -72,9 +76,9 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/auth/login"): Spec(None, public=True),
     ("POST", "/api/v1/auth/logout"): Spec(None),
     ("GET", "/api/v1/auth/me"): Spec(None),
-    ("GET", "/api/v1/members"): Spec(Permission.MEMBERS_READ),
+    ("GET", "/api/v1/members"): Spec(Permission.MEMBERS_READ, scoped=True),
     ("POST", "/api/v1/members"): Spec(Permission.MEMBERS_WRITE, {"display_name": "Intruder"}),
-    ("GET", "/api/v1/members/{member_id}"): Spec(Permission.MEMBERS_READ),
+    ("GET", "/api/v1/members/{member_id}"): Spec(Permission.MEMBERS_READ, scoped=True),
     ("PATCH", "/api/v1/members/{member_id}"): Spec(Permission.MEMBERS_WRITE, {"notes": "changed"}),
     ("DELETE", "/api/v1/members/{member_id}"): Spec(Permission.MEMBERS_ERASE),
     ("GET", "/api/v1/members/{member_id}/export"): Spec(Permission.MEMBERS_READ),
@@ -88,12 +92,30 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("DELETE", "/api/v1/members/{member_id}/identities/{identity_id}"): Spec(
         Permission.MEMBERS_WRITE
     ),
-    ("GET", "/api/v1/communities"): Spec(Permission.COMMUNITIES_READ),
+    ("GET", "/api/v1/communities"): Spec(Permission.COMMUNITIES_READ, scoped=True),
     ("POST", "/api/v1/communities"): Spec(
         Permission.COMMUNITIES_WRITE,
         {"name": "Intruders", "channel": "telegram", "external_id": "-1"},
     ),
-    ("GET", "/api/v1/communities/{community_id}"): Spec(Permission.COMMUNITIES_READ),
+    ("GET", "/api/v1/communities/{community_id}"): Spec(Permission.COMMUNITIES_READ, scoped=True),
+    ("PATCH", "/api/v1/communities/{community_id}"): Spec(
+        Permission.COMMUNITIES_WRITE, {"name": "Taken over", "rules_text": "obey"}
+    ),
+    ("POST", "/api/v1/communities/{community_id}/confirm"): Spec(Permission.COMMUNITIES_WRITE),
+    ("POST", "/api/v1/communities/{community_id}/refuse"): Spec(Permission.COMMUNITIES_WRITE),
+    ("POST", "/api/v1/communities/{community_id}/archive"): Spec(Permission.COMMUNITIES_WRITE),
+    ("GET", "/api/v1/communities/{community_id}/members"): Spec(
+        Permission.MEMBERS_READ, scoped=True
+    ),
+    ("GET", "/api/v1/communities/{community_id}/leaders"): Spec(
+        Permission.COMMUNITIES_READ, scoped=True
+    ),
+    ("POST", "/api/v1/communities/{community_id}/leaders"): Spec(
+        Permission.COMMUNITIES_LEADERS, {"member_id": SECOND_MEMBER}
+    ),
+    ("DELETE", "/api/v1/communities/{community_id}/leaders/{leader_id}"): Spec(
+        Permission.COMMUNITIES_LEADERS
+    ),
     ("POST", "/api/v1/communities/{community_id}/members"): Spec(
         Permission.COMMUNITIES_WRITE, {"member_id": SECOND_MEMBER}
     ),
@@ -166,8 +188,8 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ),
     ("POST", "/api/v1/orders/quote"): Spec(Permission.ORDERS_READ, CART),
     ("POST", "/api/v1/orders"): Spec(Permission.ORDERS_WRITE, CART),
-    ("GET", "/api/v1/orders"): Spec(Permission.ORDERS_READ),
-    ("GET", "/api/v1/orders/{order_id}"): Spec(Permission.ORDERS_READ),
+    ("GET", "/api/v1/orders"): Spec(Permission.ORDERS_READ, scoped=True),
+    ("GET", "/api/v1/orders/{order_id}"): Spec(Permission.ORDERS_READ, scoped=True),
     ("POST", "/api/v1/orders/{order_id}/payments"): Spec(
         Permission.ORDERS_WRITE, {"provider": "manual"}
     ),
@@ -266,6 +288,12 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         headers=a.headers,
     )
     assert joined.status_code == 200
+    leader = await client.post(
+        f"/api/v1/communities/{community['id']}/leaders",
+        json={"member_id": str(member.member.id)},
+        headers=a.headers,
+    )
+    assert leader.status_code == 201
     async with db.unit_of_work() as session:
         operator = await session.scalar(
             select(StaffRole).where(
@@ -326,6 +354,7 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         "point_id": point.json()["id"],
         "coupon_id": coupon.json()["id"],
         "invitation_id": invitation.json()["id"],
+        "leader_id": leader.json()["id"],
         "merchant_id": str(a.tenant.id),
     }
     return World(a, b, ids, str(b_member.member.id), str(other.member.id), own)
@@ -568,6 +597,8 @@ async def test_roles_without_the_permission_get_403(
     for (method, template), spec in ROUTES.items():
         if spec.public or spec.member:
             continue
+        if spec.scoped and spec.permission in SCOPED_PERMISSIONS.get(role, ()):
+            continue  # reached within the role's communities: the leader rows below
         if spec.platform or (spec.permission and spec.permission not in ROLE_PERMISSIONS[role]):
             path = _path(template, world.ids)
             status = await _call(
@@ -607,3 +638,155 @@ async def test_a_member_of_b_reaches_none_of_a_orders(
     my_points = await client.get("/api/v1/me/points", headers=me)
     assert {e["member_id"] for e in my_points.json()["items"]} <= {world.b_member}
     assert await _snapshot(db, world.a) == before
+
+
+@dataclass
+class Led:
+    """A leader of group X at merchant A, with what X and Y (led by nobody) each hold."""
+
+    headers: dict[str, str]
+    x: dict[str, str]  # path parameter -> one of X's objects
+    y: dict[str, str]  # path parameter -> one of Y's objects
+    in_both: str  # a member of X and of Y
+    left_x: str  # a member who was in X and left it
+
+
+async def _led_world(factory: Factory, client: AsyncClient, world: World) -> Led:
+    a = world.a
+    x = world.ids["community_id"]  # the world's member is in it
+    y = (
+        await client.post(
+            "/api/v1/communities", json={"name": "Y", "channel": "web"}, headers=a.headers
+        )
+    ).json()["id"]
+    only_y = world.a_other_member
+    left_x = str((await factory.member(a, display_name="Left X")).member.id)
+    for group, member in ((y, only_y), (y, world.ids["member_id"]), (x, left_x)):
+        joined = await client.post(
+            f"/api/v1/communities/{group}/members", json={"member_id": member}, headers=a.headers
+        )
+        assert joined.status_code == 200
+    gone = await client.delete(f"/api/v1/communities/{x}/members/{left_x}", headers=a.headers)
+    assert gone.status_code == 204
+    orders = {}
+    for group, member in ((x, world.ids["member_id"]), (y, only_y)):
+        placed = await client.post(
+            "/api/v1/orders",
+            json={
+                "member_id": member,
+                "lines": [{"product_id": world.own["shop-a"][OWN_PRODUCT], "quantity": 1}],
+                "attribution": {"channel": "web", "community_id": group},
+            },
+            headers={**a.headers, "Idempotency-Key": f"led-{group}"},
+        )
+        assert placed.status_code == 201, placed.text
+        orders[group] = placed.json()["id"]
+    token = await factory.staff_token(a, Role.LEADER)
+    async with factory.db.unit_of_work() as session:
+        user_id = await session.scalar(
+            select(ApiToken.user_id).where(ApiToken.name == "leader").order_by(ApiToken.id.desc())
+        )
+    named = await client.post(
+        f"/api/v1/communities/{x}/leaders", json={"staff_user_id": str(user_id)}, headers=a.headers
+    )
+    assert named.status_code == 201, named.text
+    y_leader = await client.post(
+        f"/api/v1/communities/{y}/leaders", json={"member_id": only_y}, headers=a.headers
+    )
+    assert y_leader.status_code == 201
+    return Led(
+        bearer(token),
+        {
+            "community_id": x,
+            "member_id": world.ids["member_id"],
+            "order_id": orders[x],
+            "leader_id": named.json()["id"],
+        },
+        {
+            "community_id": y,
+            "member_id": only_y,
+            "order_id": orders[y],
+            "leader_id": y_leader.json()["id"],
+        },
+        world.ids["member_id"],
+        left_x,
+    )
+
+
+async def test_a_leader_of_x_gets_404_on_y_and_sees_x(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    world = await _world(factory, client, db)
+    led = await _led_world(factory, client, world)
+    before = await _snapshot(db, world.a)
+    scoped = [
+        (method, template)
+        for (method, template), spec in ROUTES.items()
+        if spec.scoped and spec.permission in SCOPED_PERMISSIONS[Role.LEADER]
+    ]
+    assert len(scoped) == 8
+    for method, template in scoped:
+        if "{" not in template:
+            continue
+        path = template.format(**led.y)
+        assert await _call(client, method, path, None, led.headers) == 404, (method, template)
+        assert await _call(client, method, template.format(**led.x), None, led.headers) == 200
+    assert await _snapshot(db, world.a) == before
+
+
+async def test_a_leader_lists_only_their_communities_members_and_orders(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    world = await _world(factory, client, db)
+    led = await _led_world(factory, client, world)
+    x, y = led.x["community_id"], led.y["community_id"]
+
+    async def items(path: str, **params: Any) -> list[dict[str, Any]]:
+        response = await client.get(path, params=params, headers=led.headers)
+        assert response.status_code == 200, (path, response.text)
+        found: list[dict[str, Any]] = response.json()["items"]
+        return found
+
+    assert [c["id"] for c in await items("/api/v1/communities")] == [x]
+    assert await items("/api/v1/communities", channel="web") == []
+    # Members present in X now or before; each shows X only, not the other groups they are in.
+    members = {m["id"]: m["community_ids"] for m in await items("/api/v1/members")}
+    assert members == {led.in_both: [x], led.left_x: []}
+    assert await items("/api/v1/members", community_id=y) == []
+    one = await client.get(f"/api/v1/members/{led.in_both}", headers=led.headers)
+    assert one.json()["community_ids"] == [x]
+    assert [m["member_id"] for m in await items(f"/api/v1/communities/{x}/members")] == [
+        led.in_both
+    ]
+    everyone = await items(f"/api/v1/communities/{x}/members", include_left="true")
+    assert {m["member_id"] for m in everyone} == {led.in_both, led.left_x}
+    # Orders of X only; without cost prices and margins.
+    assert [o["id"] for o in await items("/api/v1/orders")] == [led.x["order_id"]]
+    assert await items("/api/v1/orders", community_id=y) == []
+    order = await client.get(f"/api/v1/orders/{led.x['order_id']}", headers=led.headers)
+    assert order.json()["margin"] is None
+    assert {line["unit_cost"] for line in order.json()["lines"]} == {None}
+    # Routes that do not filter by community stay closed to the leader.
+    for path in (
+        f"/api/v1/members/{led.in_both}/export",
+        f"/api/v1/members/{led.in_both}/events",
+        f"/api/v1/orders/{led.x['order_id']}/refunds",
+    ):
+        assert (await client.get(path, headers=led.headers)).status_code == 403, path
+
+
+async def test_a_leader_removed_from_x_no_longer_sees_it(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    """The principal cache forgets a leader's communities when leaders change."""
+    world = await _world(factory, client, db)
+    led = await _led_world(factory, client, world)
+    x = led.x["community_id"]
+    path = f"/api/v1/communities/{x}/members"
+    assert (await client.get(path, headers=led.headers)).status_code == 200
+    removed = await client.delete(
+        f"/api/v1/communities/{x}/leaders/{led.x['leader_id']}", headers=world.a.headers
+    )
+    assert removed.status_code == 204
+    assert (await client.get(path, headers=led.headers)).status_code == 404
+    assert (await client.get("/api/v1/communities", headers=led.headers)).json()["items"] == []

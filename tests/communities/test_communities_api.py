@@ -65,7 +65,16 @@ async def test_create_a_community(client: AsyncClient, factory: Factory) -> None
         "name": "Greenwood Fruit Lovers",
         "channel": "telegram",
         "external_id": "-1001234",
+        "status": "active",
+        "robot_account_id": None,
+        "timezone": None,
+        "language": "en",
+        "welcome_text": None,
+        "rules_text": None,
         "member_count": 0,
+        "leaders": [],
+        "confirmed_at": now.isoformat().replace("+00:00", "Z"),
+        "archived_at": None,
     }
     assert await _get(client, shop, created["id"]) == created
 
@@ -193,7 +202,10 @@ async def test_removing_a_member(client: AsyncClient, factory: Factory, db: Data
     again = await client.delete(f"{API}/{group['id']}/members/{leaves}", headers=shop.headers)
     assert again.status_code == 404
     assert again.json()["detail"] == f"member {leaves} is not in community {group['id']}"
-    assert await count_rows(db, CommunityMember) == 1
+    # The one who left keeps their membership, marked left: their activity stays theirs.
+    assert await count_rows(db, CommunityMember) == 2
+    assert await count_rows(db, CommunityMember, CommunityMember.left_at.is_(None)) == 1
+    assert (await _get(client, shop, group["id"]))["member_count"] == 1
 
 
 async def test_an_unknown_member_or_community_is_404_and_changes_nothing(

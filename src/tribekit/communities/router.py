@@ -5,19 +5,50 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 
-from tribekit.api.deps import API_PREFIX, Cursor, DbSession, PageLimit, authorized
+from tribekit.api.deps import (
+    API_PREFIX,
+    CurrentPrincipal,
+    Cursor,
+    DbSession,
+    PageLimit,
+    authorized,
+)
+from tribekit.models.enums import Channel, CommunityStatus
 from tribekit.tenancy.permissions import Permission
-from tribekit.tenancy.principal import Tenant
+from tribekit.tenancy.principal import Reach, Tenant
 
 from . import service
-from .schemas import CommunityCreate, CommunityJoin, CommunityOut, CommunityPage
+from .schemas import (
+    CommunityCreate,
+    CommunityJoin,
+    CommunityMemberOut,
+    CommunityMemberPage,
+    CommunityOut,
+    CommunityPage,
+    CommunityUpdate,
+    LeaderIn,
+    LeaderList,
+    LeaderOut,
+)
 
 router = APIRouter(prefix=f"{API_PREFIX}/communities", tags=["communities"])
 
-Reader = Annotated[Tenant, authorized(Permission.COMMUNITIES_READ)]
+
+async def _community_reader(principal: CurrentPrincipal) -> Reach:
+    return principal.reach(Permission.COMMUNITIES_READ)
+
+
+async def _member_reader(principal: CurrentPrincipal) -> Reach:
+    return principal.reach(Permission.MEMBERS_READ)
+
+
+# A leader reads only the communities they lead (``Principal.reach``).
+Reader = Annotated[Reach, Depends(_community_reader)]
+MemberReader = Annotated[Reach, Depends(_member_reader)]
 Writer = Annotated[Tenant, authorized(Permission.COMMUNITIES_WRITE)]
+LeaderWriter = Annotated[Tenant, authorized(Permission.COMMUNITIES_LEADERS)]
 
 
 def _out(view: service.CommunityView) -> CommunityOut:
@@ -27,20 +58,36 @@ def _out(view: service.CommunityView) -> CommunityOut:
         name=c.name,
         channel=c.channel,
         external_id=c.external_id,
-        member_count=view.member_count,
+        status=c.status,
+        robot_account_id=c.robot_account_id,
+        timezone=c.timezone,
+        language=c.language,
+        welcome_text=c.welcome_text,
+        rules_text=c.rules_text,
+        member_count=c.member_count,
+        leaders=[LeaderOut.model_validate(leader) for leader in view.leaders],
         created_at=c.created_at,
+        confirmed_at=c.confirmed_at,
+        archived_at=c.archived_at,
     )
 
 
-@router.get("", summary="List communities (chat groups)")
+@router.get("", summary="List communities (chat groups), newest first, with filters")
 async def list_communities(
-    session: DbSession, tenant: Reader, limit: PageLimit = 50, cursor: Cursor = None
+    session: DbSession,
+    reach: Reader,
+    limit: PageLimit = 50,
+    cursor: Cursor = None,
+    status: CommunityStatus | None = None,
+    channel: Channel | None = None,
 ) -> CommunityPage:
-    page = await service.list_communities(session, tenant, limit=limit, cursor=cursor)
+    page = await service.list_communities(
+        session, reach, status=status, channel=channel, limit=limit, cursor=cursor
+    )
     return CommunityPage(items=[_out(v) for v in page.items], next_cursor=page.next_cursor)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Register a community")
+@router.post("", status_code=201, summary="Register a community (active at once)")
 async def create_community(
     data: CommunityCreate, session: DbSession, tenant: Writer
 ) -> CommunityOut:
@@ -48,10 +95,65 @@ async def create_community(
 
 
 @router.get("/{community_id}", summary="One community")
-async def get_community(
-    community_id: uuid.UUID, session: DbSession, tenant: Reader
+async def get_community(community_id: uuid.UUID, session: DbSession, reach: Reader) -> CommunityOut:
+    return _out(await service.get_community(session, reach, community_id))
+
+
+@router.patch("/{community_id}", summary="Change a community; only the fields sent change")
+async def update_community(
+    community_id: uuid.UUID, data: CommunityUpdate, session: DbSession, tenant: Writer
 ) -> CommunityOut:
-    return _out(await service.get_community(session, tenant, community_id))
+    return _out(await service.update_community(session, tenant, community_id, data))
+
+
+@router.post("/{community_id}/confirm", summary="Confirm a pending group: the robot acts in it")
+async def confirm_community(
+    community_id: uuid.UUID, session: DbSession, tenant: Writer
+) -> CommunityOut:
+    return _out(await service.confirm_community(session, tenant, community_id))
+
+
+@router.post("/{community_id}/refuse", summary="Refuse a pending group: archived, the robot leaves")
+async def refuse_community(
+    community_id: uuid.UUID, session: DbSession, tenant: Writer
+) -> CommunityOut:
+    return _out(await service.refuse_community(session, tenant, community_id))
+
+
+@router.post("/{community_id}/archive", summary="Archive a community: kept, the robot silent")
+async def archive_community(
+    community_id: uuid.UUID, session: DbSession, tenant: Writer
+) -> CommunityOut:
+    return _out(await service.archive_community(session, tenant, community_id))
+
+
+@router.get("/{community_id}/members", summary="Who is in the community, newest member first")
+async def list_community_members(
+    community_id: uuid.UUID,
+    session: DbSession,
+    reach: MemberReader,
+    limit: PageLimit = 50,
+    cursor: Cursor = None,
+    include_left: bool = False,
+) -> CommunityMemberPage:
+    page = await service.page_members(
+        session, reach, community_id, include_left=include_left, limit=limit, cursor=cursor
+    )
+    return CommunityMemberPage(
+        items=[
+            CommunityMemberOut(
+                member_id=row.member_id,
+                display_name=name,
+                joined_at=row.joined_at,
+                left_at=row.left_at,
+                join_source=row.join_source,
+                last_active_at=row.last_active_at,
+                messages=row.messages,
+            )
+            for row, name in page.items
+        ],
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.post("/{community_id}/members", summary="Record that a member is in the community")
@@ -70,3 +172,31 @@ async def remove_member(
     community_id: uuid.UUID, member_id: uuid.UUID, session: DbSession, tenant: Writer
 ) -> None:
     await service.remove_member(session, tenant, community_id, member_id)
+
+
+@router.get("/{community_id}/leaders", summary="Who leads the community")
+async def list_leaders(community_id: uuid.UUID, session: DbSession, reach: Reader) -> LeaderList:
+    leaders = await service.list_leaders(session, reach, community_id)
+    return LeaderList(items=[LeaderOut.model_validate(leader) for leader in leaders])
+
+
+@router.post(
+    "/{community_id}/leaders",
+    status_code=status.HTTP_201_CREATED,
+    summary="Name a leader: a staff user with the leader role, or a member",
+)
+async def add_leader(
+    community_id: uuid.UUID, data: LeaderIn, session: DbSession, tenant: LeaderWriter
+) -> LeaderOut:
+    return LeaderOut.model_validate(await service.add_leader(session, tenant, community_id, data))
+
+
+@router.delete(
+    "/{community_id}/leaders/{leader_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="The leader no longer leads the community",
+)
+async def remove_leader(
+    community_id: uuid.UUID, leader_id: uuid.UUID, session: DbSession, tenant: LeaderWriter
+) -> None:
+    await service.remove_leader(session, tenant, community_id, leader_id)

@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
+from tribekit.communities.repository import Communities, member_in_any
+from tribekit.kit import clock
 from tribekit.kit.repository import TenantRepository
 from tribekit.models.communities import Community, CommunityMember
 from tribekit.models.members import Member, MemberAddress, MemberEvent, MemberIdentity, MemberTag
@@ -53,6 +55,8 @@ class MemberFilters:
     joined_to: datetime | None = None
     search: str | None = None
     blocked: bool | None = None
+    #: A leader's reach: only members who are or were in one of these communities.
+    within: frozenset[uuid.UUID] | None = None
 
 
 # The one-member read (``Members.read``) is two statements, both built once at import: the
@@ -164,6 +168,7 @@ _children = union_all(
     ).where(
         _community.merchant_id == bindparam("merchant_id"),
         _community.member_id == bindparam("id"),
+        _community.left_at.is_(None),
     ),
 ).subquery("children")
 # Tags by tag, addresses and identities by id, communities by when the member joined: the
@@ -209,9 +214,12 @@ class Members(TenantRepository[Member]):
                     select(CommunityMember.member_id).where(
                         CommunityMember.merchant_id == self.merchant_id,
                         CommunityMember.community_id == filters.community_id,
+                        CommunityMember.left_at.is_(None),
                     )
                 )
             )
+        if filters.within is not None:
+            stmt = stmt.where(member_in_any(self.merchant_id, Member.id, filters.within))
         if filters.source:
             stmt = stmt.where(Member.source == filters.source)
         if filters.source_ref:
@@ -296,7 +304,7 @@ class Members(TenantRepository[Member]):
             views[identity.member_id].identities.append(identity)
         communities = await self.session.execute(
             select(CommunityMember.member_id, CommunityMember.community_id)
-            .where(CommunityMember.member_id.in_(ids))
+            .where(CommunityMember.member_id.in_(ids), CommunityMember.left_at.is_(None))
             .order_by(CommunityMember.joined_at)
         )
         for member_id, community_id in communities:
@@ -355,10 +363,23 @@ class Members(TenantRepository[Member]):
         stmt = self.events(member_id).order_by(MemberEvent.id)
         return list((await self.session.scalars(stmt)).all())
 
+    async def in_reach(self, member_id: uuid.UUID, within: frozenset[uuid.UUID]) -> bool:
+        """Whether the member is or was in one of ``within`` (a leader's communities)."""
+        found = await self.session.scalar(
+            select(member_in_any(self.merchant_id, member_id, within))
+        )
+        return bool(found)
+
     async def communities_of(self, member_id: uuid.UUID) -> list[dict[str, Any]]:
-        """The groups the member is in: id, name, channel and when they joined."""
+        """The groups the member is or was in: id, name, channel, when they joined and left."""
         rows = await self.session.execute(
-            select(Community.id, Community.name, Community.channel, CommunityMember.joined_at)
+            select(
+                Community.id,
+                Community.name,
+                Community.channel,
+                CommunityMember.joined_at,
+                CommunityMember.left_at,
+            )
             .join(CommunityMember, CommunityMember.community_id == Community.id)
             .where(
                 CommunityMember.merchant_id == self.merchant_id,
@@ -367,8 +388,14 @@ class Members(TenantRepository[Member]):
             .order_by(CommunityMember.joined_at)
         )
         return [
-            {"id": str(i), "name": name, "channel": channel, "joined_at": at.isoformat()}
-            for i, name, channel, at in rows.all()
+            {
+                "id": str(i),
+                "name": name,
+                "channel": channel,
+                "joined_at": at.isoformat(),
+                "left_at": left.isoformat() if left else None,
+            }
+            for i, name, channel, at, left in rows.all()
         ]
 
     async def existing_phones(self) -> set[str]:
@@ -412,22 +439,12 @@ class Members(TenantRepository[Member]):
             .values(member_id=target_id)
         )
         await self.session.execute(delete(MemberTag).where(MemberTag.member_id == source_id))
-        in_target = select(CommunityMember.community_id).where(
-            CommunityMember.member_id == target_id
-        )
-        await self.session.execute(
-            update(CommunityMember)
-            .where(
-                CommunityMember.member_id == source_id,
-                CommunityMember.community_id.not_in(in_target),
-            )
-            .values(member_id=target_id)
-        )
-        await self.session.execute(
-            delete(CommunityMember).where(CommunityMember.member_id == source_id)
-        )
+        # Memberships through the communities domain: the member counts stay exact.
+        await Communities(self.session, self.merchant_id).merge_memberships(source_id, target_id)
 
     async def erase_children(self, member_id: uuid.UUID) -> None:
-        """Delete what identifies the person or places them in a group; the timeline stays."""
+        """Delete what identifies the person or places them in a group; the timeline stays.
+        They leave their groups first, so the groups' member counts fall."""
+        await Communities(self.session, self.merchant_id).end_memberships(member_id, at=clock.now())
         for model in (MemberIdentity, MemberAddress, MemberTag, CommunityMember):
             await self.session.execute(delete(model).where(model.member_id == member_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 
 from tribekit.api.deps import (
     API_PREFIX,
@@ -19,7 +19,7 @@ from tribekit.api.deps import (
 from tribekit.kit.schemas import UtcDatetime
 from tribekit.models.enums import MemberSource
 from tribekit.tenancy.permissions import Permission
-from tribekit.tenancy.principal import Tenant
+from tribekit.tenancy.principal import Reach, Tenant
 
 from . import service
 from .repository import MemberFilters
@@ -42,10 +42,18 @@ Reader = Annotated[Tenant, authorized(Permission.MEMBERS_READ)]
 Writer = Annotated[Tenant, authorized(Permission.MEMBERS_WRITE)]
 
 
+async def _reach(principal: CurrentPrincipal) -> Reach:
+    return principal.reach(Permission.MEMBERS_READ)
+
+
+#: The list and one member: a leader reads the members of their communities (``Principal.reach``).
+ScopedReader = Annotated[Reach, Depends(_reach)]
+
+
 @router.get("", summary="List members, newest first, with filters")
 async def list_members(
     session: DbSession,
-    tenant: Reader,
+    reach: ScopedReader,
     limit: PageLimit = 50,
     cursor: Cursor = None,
     tag: Annotated[str | None, Query(max_length=50)] = None,
@@ -69,7 +77,7 @@ async def list_members(
         search=q,
         blocked=blocked,
     )
-    page = await service.list_members(session, tenant, filters, limit=limit, cursor=cursor)
+    page = await service.list_members(session, reach, filters, limit=limit, cursor=cursor)
     return MemberPage(items=[MemberOut.of(v) for v in page.items], next_cursor=page.next_cursor)
 
 
@@ -81,8 +89,8 @@ async def create_member(
 
 
 @router.get("/{member_id}", summary="One member")
-async def get_member(member_id: uuid.UUID, session: DbSession, tenant: Reader) -> MemberOut:
-    return MemberOut.model_validate(await service.read_member(session, tenant, member_id))
+async def get_member(member_id: uuid.UUID, session: DbSession, reach: ScopedReader) -> MemberOut:
+    return MemberOut.model_validate(await service.read_member(session, reach, member_id))
 
 
 @router.patch("/{member_id}", summary="Change a member; only the fields sent change")

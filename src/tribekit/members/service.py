@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from tribekit.kit.pagination import Page, paginate
 from tribekit.membership import card as membership_card
 from tribekit.membership import service as membership
 from tribekit.models.members import Member, MemberAddress, MemberEvent, MemberIdentity
-from tribekit.tenancy.principal import Tenant
+from tribekit.tenancy.principal import Reach, Tenant
 
 from . import access, privacy
 from .phones import InvalidPhone, normalise_phone
@@ -139,24 +139,43 @@ async def _current_or_404(
     return member
 
 
-async def read_member(
-    session: AsyncSession, tenant: Tenant, member_id: uuid.UUID
-) -> dict[str, Any]:
-    """One member as ``MemberOut`` shows it, for the read-only route: two cached statements."""
-    member = await Members(session, tenant.id).read(member_id)
-    if member is None:
+async def read_member(session: AsyncSession, reach: Reach, member_id: uuid.UUID) -> dict[str, Any]:
+    """One member as ``MemberOut`` shows it, for the read-only route: two cached statements
+    (a third for a leader: is the member, or were they, in one of the leader's communities?)."""
+    members = Members(session, reach.tenant.id)
+    member = await members.read(member_id)
+    within = reach.community_ids
+    if member is None or (within is not None and not await members.in_reach(member_id, within)):
         raise NotFound(f"no member with id {member_id} at this merchant")
+    if within is not None:  # the leader learns of no other group
+        member["community_ids"] = [c for c in member["community_ids"] if c in within]
     return member
 
 
 async def list_members(
-    session: AsyncSession, tenant: Tenant, filters: MemberFilters, *, limit: int, cursor: str | None
+    session: AsyncSession,
+    reach: Reach,
+    filters: MemberFilters,
+    *,
+    limit: int,
+    cursor: str | None,
 ) -> Page[MemberView]:
-    members = Members(session, tenant.id)
+    """Members matching ``filters``; for a leader, only those who are or were in one of their
+    communities, each showing only those communities."""
+    members = Members(session, reach.tenant.id)
+    within = reach.community_ids
+    if within is not None:
+        if filters.community_id is not None and filters.community_id not in within:
+            return Page(items=[], next_cursor=None)  # as for a community that does not exist
+        filters = replace(filters, within=within)
     page = await paginate(
         session, members.filtered(filters), key=Member.id, limit=limit, cursor=cursor
     )
-    return Page(items=await members.views(page.items), next_cursor=page.next_cursor)
+    views = await members.views(page.items)
+    if within is not None:
+        for view in views:
+            view.community_ids = [c for c in view.community_ids if c in within]
+    return Page(items=views, next_cursor=page.next_cursor)
 
 
 async def update_member(

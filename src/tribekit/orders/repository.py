@@ -45,6 +45,8 @@ class OrderFilters:
     channel: str | None = None
     placed_from: datetime | None = None
     placed_to: datetime | None = None
+    #: A leader's reach: only orders attributed to one of these communities.
+    within: frozenset[uuid.UUID] | None = None
 
 
 class Orders(TenantRepository[Order]):
@@ -66,6 +68,8 @@ class Orders(TenantRepository[Order]):
             stmt = stmt.where(Order.placed_at >= filters.placed_from)
         if filters.placed_to:
             stmt = stmt.where(Order.placed_at < filters.placed_to)
+        if filters.within is not None:
+            stmt = stmt.where(Order.community_id.in_(sorted(filters.within)))
         return stmt
 
     async def transition(

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import event
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -29,6 +29,7 @@ from tribekit.kit.security import (
     token_prefix,
     verify_password,
 )
+from tribekit.models.communities import CommunityLeader
 from tribekit.models.enums import Role
 from tribekit.models.tenancy import ApiToken, Merchant, StaffRole, StaffSession, StaffUser
 
@@ -37,6 +38,24 @@ from .permissions import Permission
 from .principal import Principal, Tenant
 
 SESSION_COOKIE = "tribekit_session"
+
+# The communities a staff user leads at a merchant: read with a leader's credential (one
+# indexed query, only for leaders), kept with the principal in the cache, which a change of
+# leaders forgets like a role change. Built once: composing costs more than running it.
+_LED = select(CommunityLeader.community_id).where(
+    CommunityLeader.merchant_id == bindparam("merchant_id"),
+    CommunityLeader.staff_user_id == bindparam("user_id"),
+)
+
+
+async def _led(
+    session: AsyncSession, role: Role | None, merchant_id: uuid.UUID, user_id: uuid.UUID
+) -> frozenset[uuid.UUID] | None:
+    """A leader's communities; None for every other role (their reach is the merchant)."""
+    if role is not Role.LEADER:
+        return None
+    rows = await session.scalars(_LED, {"merchant_id": merchant_id, "user_id": user_id})
+    return frozenset(rows.all())
 
 
 async def _principal(
@@ -51,13 +70,17 @@ async def _principal(
         raise Unauthenticated("this credential's staff user is deactivated")
     tenant: Tenant | None = None
     role: Role | None = None
+    led: frozenset[uuid.UUID] | None = None
     if merchant_id is not None:
         merchant = await session.get(Merchant, merchant_id)
         staff_role = await repo.StaffRoles(session, merchant_id).of_user(user_id)
         if merchant is None or staff_role is None:
             raise Unauthenticated("this credential's staff user no longer works for the merchant")
         tenant, role = Tenant.of(merchant), Role(staff_role.role)
-    return Principal(user.id, user.email, user.is_platform_admin, tenant, role, via, credential_id)
+        led = await _led(session, role, merchant_id, user_id)
+    return Principal(
+        user.id, user.email, user.is_platform_admin, tenant, role, via, credential_id, led
+    )
 
 
 # -- API tokens ----------------------------------------------------------------------------------
@@ -135,10 +158,12 @@ async def authenticate_token(
         raise Unauthenticated("this credential's staff user is deactivated")
     tenant: Tenant | None = None
     role: Role | None = None
+    led: frozenset[uuid.UUID] | None = None
     if token.merchant_id is not None:
         if merchant is None or staff_role is None:
             raise Unauthenticated("this credential's staff user no longer works for the merchant")
         tenant, role = Tenant.of(merchant), Role(staff_role.role)
+        led = await _led(session, role, token.merchant_id, user.id)
     if token.last_used_at is None or token.last_used_at < now - repo.LAST_USED_GRANULARITY:
         # Recording use changes no principal: the cache is not forgotten for it.
         session.info[_QUIET] = True
@@ -147,7 +172,7 @@ async def authenticate_token(
         finally:
             session.info.pop(_QUIET, None)
     principal = Principal(
-        user.id, user.email, user.is_platform_admin, tenant, role, "token", token.id
+        user.id, user.email, user.is_platform_admin, tenant, role, "token", token.id, led
     )
     if cache is not None:
         cache.put(token_hash, principal, generation, token.expires_at)
@@ -293,15 +318,17 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
 # Checking a credential costs a query of four tables per request. A process keeps what it found
 # for a few seconds (``TRIBEKIT_PRINCIPAL_CACHE_SECONDS``, default 5), keyed by the credential's
 # keyed hash. Every unit of work of this process that commits a change to tokens, sessions, staff
-# users, roles or merchants forgets every cached principal (a generation count, read before the
-# look-up, so an answer read before such a commit is never kept after it): a revocation, a
-# logout, a role change, a removal or a deactivation applies at once in the process that made it,
-# and within the cache's seconds in every other process. Expiry is checked on every use.
+# users, roles, merchants or community leaders (a leader's reach) forgets every cached principal
+# (a generation count, read before the look-up, so an answer read before such a commit is never
+# kept after it): a revocation, a logout, a role change, a removal, a deactivation or a change
+# of leaders applies at once in the process that made it, and within the cache's seconds in
+# every other process. Expiry is checked on every use. A leader's communities are read with the
+# credential (one more indexed query, for leaders only, once per cache period).
 
 _CREDENTIAL_TABLES = frozenset(
-    {"api_tokens", "staff_sessions", "staff_users", "staff_roles", "merchants"}
+    {"api_tokens", "staff_sessions", "staff_users", "staff_roles", "merchants", "community_leaders"}
 )
-_CREDENTIAL_MODELS = (ApiToken, StaffSession, StaffUser, StaffRole, Merchant)
+_CREDENTIAL_MODELS = (ApiToken, StaffSession, StaffUser, StaffRole, Merchant, CommunityLeader)
 _CHANGED = "tribekit.credentials_changed"
 _QUIET = "tribekit.recording_token_use"
 _generation = 0

@@ -1,4 +1,9 @@
-"""What each staff role may do. One table, read by the API's auth dependency."""
+"""What each staff role may do. One table, read by the API's auth dependency.
+
+``ROLE_PERMISSIONS`` is what a role may do across the merchant. ``SCOPED_PERMISSIONS`` is what a
+role may do only within the communities it leads (the leader role): a route honours it only if
+it filters by the caller's communities (``Principal.reach``); every other route answers 403, so
+a route that forgets the scope leaks nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ class Permission(StrEnum):
     MEMBERS_WRITE = "members:write"
     MEMBERS_ERASE = "members:erase"
     COMMUNITIES_READ = "communities:read"
-    COMMUNITIES_WRITE = "communities:write"
+    COMMUNITIES_WRITE = "communities:write"  # register, confirm, refuse, archive, change
+    COMMUNITIES_LEADERS = "communities:leaders"  # name leaders (what a leader sees follows)
     MEMBERSHIP_READ = "membership:read"  # levels, plans, members' points and levels
     MEMBERSHIP_CONFIGURE = "membership:configure"  # settings, levels, level prices, plans
     POINTS_WRITE = "points:write"  # adjust, redeem, reverse; assign levels; record plan sales
@@ -33,7 +39,6 @@ class Permission(StrEnum):
 _EVERYONE = {
     Permission.MERCHANT_READ,
     Permission.TOKENS_OWN,
-    Permission.COMMUNITIES_READ,
     Permission.CATALOG_READ,
 }
 
@@ -44,6 +49,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         _EVERYONE
         | {
             Permission.STAFF_READ,
+            Permission.COMMUNITIES_READ,
             Permission.MEMBERS_READ,
             Permission.MEMBERS_WRITE,
             Permission.COMMUNITIES_WRITE,
@@ -54,11 +60,24 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ORDERS_WRITE,
         }
     ),
-    # Leaders will see the members of their own groups once leaders own groups; until then they
-    # see nobody's personal data.
+    # A leader reads communities, members and orders only through ``SCOPED_PERMISSIONS``.
     Role.LEADER: frozenset(_EVERYONE),
     Role.ANALYST: frozenset(
-        _EVERYONE | {Permission.MEMBERS_READ, Permission.MEMBERSHIP_READ, Permission.ORDERS_READ}
+        _EVERYONE
+        | {
+            Permission.COMMUNITIES_READ,
+            Permission.MEMBERS_READ,
+            Permission.MEMBERSHIP_READ,
+            Permission.ORDERS_READ,
+        }
+    ),
+}
+
+#: Permissions a role holds only over the communities it leads: its own communities, the
+#: members present in them now or before, and the orders attributed to them.
+SCOPED_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.LEADER: frozenset(
+        {Permission.COMMUNITIES_READ, Permission.MEMBERS_READ, Permission.ORDERS_READ}
     ),
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import JSONResponse
 
 from tribekit.api.deps import (
@@ -37,6 +37,8 @@ from tribekit.orders.schemas import (
     StaffQuoteIn,
 )
 from tribekit.orders.service import checkout, lifecycle, paying, refunds
+from tribekit.tenancy.permissions import Permission
+from tribekit.tenancy.principal import Reach
 
 from ._shapes import (
     Answer,
@@ -50,6 +52,14 @@ from ._shapes import (
 )
 
 router = APIRouter(prefix=API_PREFIX)
+
+
+async def _reach(principal: CurrentPrincipal) -> Reach:
+    return principal.reach(Permission.ORDERS_READ)
+
+
+#: The list and one order: a leader reads the orders of their communities (``Principal.reach``).
+ScopedReader = Annotated[Reach, Depends(_reach)]
 
 
 # ---- staff: checkout --------------------------------------------------------------------------
@@ -98,7 +108,7 @@ async def place_order(
 @router.get("/orders", tags=["orders"], summary="List orders, newest first, with filters")
 async def list_orders(
     session: DbSession,
-    tenant: Reader,
+    reach: ScopedReader,
     limit: PageLimit = 50,
     cursor: Cursor = None,
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
@@ -111,7 +121,9 @@ async def list_orders(
     filters = OrderFilters(
         status_, member_id, community_id, channel.value if channel else None, placed_from, placed_to
     )
-    page = await lifecycle.list_orders(session, tenant, filters, limit=limit, cursor=cursor)
+    page = await lifecycle.list_orders(
+        session, reach.tenant, filters, limit=limit, cursor=cursor, reach=reach
+    )
     return OrderPage(
         items=[OrderSummary.model_validate(o, from_attributes=True) for o in page.items],
         next_cursor=page.next_cursor,
@@ -120,8 +132,9 @@ async def list_orders(
 
 # ``:uuid``: only an id matches, so ``GET /orders/quote`` is a 405 (Allow: POST), not a bad id.
 @router.get("/orders/{order_id:uuid}", tags=["orders"], summary="One order with lines and payments")
-async def get_order(order_id: uuid.UUID, session: DbSession, tenant: Reader) -> OrderOut:
-    return await order_out(session, tenant, await lifecycle.get_order(session, tenant, order_id))
+async def get_order(order_id: uuid.UUID, session: DbSession, reach: ScopedReader) -> OrderOut:
+    order = await lifecycle.get_order(session, reach.tenant, order_id, reach=reach)
+    return await order_out(session, reach.tenant, order, staff=reach.everything)
 
 
 @router.post(

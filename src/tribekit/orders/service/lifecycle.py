@@ -15,7 +15,7 @@ import itertools
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +33,7 @@ from tribekit.models.enums import OrderStatus, PaymentStatus
 from tribekit.models.orders import Order, OrderLine, Payment
 from tribekit.orders import events
 from tribekit.orders.repository import PAID_STATES, OrderFilters, Orders, Payments
-from tribekit.tenancy.principal import Tenant
+from tribekit.tenancy.principal import Reach, Tenant
 
 
 class WrongOrderState(Conflict):
@@ -49,8 +49,15 @@ def _refuse(order: Order, action: str, hint: str = "") -> WrongOrderState:
     )
 
 
-async def get_order(session: AsyncSession, tenant: Tenant, order_id: uuid.UUID) -> Order:
-    return await Orders(session, tenant.id).get_or_404(order_id)
+async def get_order(
+    session: AsyncSession, tenant: Tenant, order_id: uuid.UUID, *, reach: Reach | None = None
+) -> Order:
+    """One order; with a leader's ``reach``, only one attributed to their communities (any
+    other is answered as a missing id)."""
+    order = await Orders(session, tenant.id).get_or_404(order_id)
+    if reach is not None and not reach.sees(order.community_id):
+        raise NotFound(f"no order with id {order_id} at this merchant")
+    return order
 
 
 async def mark_paid(
@@ -244,6 +251,10 @@ async def list_orders(
     *,
     limit: int,
     cursor: str | None,
+    reach: Reach | None = None,
 ) -> Page[Order]:
+    """Orders matching ``filters``; with a leader's ``reach``, only those of their communities."""
+    if reach is not None and reach.community_ids is not None:
+        filters = replace(filters, within=reach.community_ids)
     stmt = Orders(session, tenant.id).filtered(filters)
     return await paginate(session, stmt, key=Order.id, limit=limit, cursor=cursor)
