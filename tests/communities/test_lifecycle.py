@@ -10,11 +10,11 @@ from httpx import AsyncClient
 from sqlalchemy import select
 
 from tests.concurrency import fire
-from tests.factories import Factory, Shop, bearer, count_rows
+from tests.factories import PASSWORD, Factory, Shop, bearer, count_rows
 from tribekit.communities import service
 from tribekit.kit import clock
 from tribekit.kit.db import Database
-from tribekit.models import ApiToken, Community, CommunityLeader
+from tribekit.models import ApiToken, Community, CommunityLeader, StaffUser
 from tribekit.models.enums import Channel, Role
 from tribekit.models.robot import RobotAccount
 
@@ -329,3 +329,30 @@ async def test_only_owners_and_admins_name_leaders_and_leaders_change_nothing(
     assert await count_rows(db, CommunityLeader) == 1
     mine = await client.get(f"{API}/{group['id']}", headers=bearer(leader_token))
     assert mine.status_code == 200
+
+
+async def test_a_leader_signed_in_with_a_session_sees_only_their_communities(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    """The web session's principal carries the led communities, as a token's does."""
+    shop = await factory.shop()
+    led, other = [
+        (await client.post(API, json={"name": name, "channel": "web"}, headers=shop.headers)).json()
+        for name in ("Led", "Other")
+    ]
+    user_id, _ = await _staff_user(factory, db, shop, Role.LEADER)
+    named = await client.post(
+        f"{API}/{led['id']}/leaders", json={"staff_user_id": user_id}, headers=shop.headers
+    )
+    assert named.status_code == 201
+    async with db.unit_of_work() as session:
+        email = await session.scalar(
+            select(StaffUser.email).where(StaffUser.id == uuid.UUID(user_id))
+        )
+    signed_in = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert signed_in.status_code == 200, signed_in.text
+    cookie = {"Cookie": f"tribekit_session={signed_in.cookies['tribekit_session']}"}
+    listed = await client.get(API, headers=cookie)
+    assert [c["id"] for c in listed.json()["items"]] == [led["id"]]
+    assert (await client.get(f"{API}/{other['id']}", headers=cookie)).status_code == 404
+    assert (await client.get(f"{API}/{led['id']}/members", headers=cookie)).status_code == 200

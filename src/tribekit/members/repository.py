@@ -178,6 +178,19 @@ _READ_CHILDREN = select(_children).order_by(
 )
 
 
+# A leader reading one member: is, or was, the member in one of the leader's communities? Built
+# once, like the read itself; the community ids expand at execution.
+_IN_REACH = (
+    select(_community.member_id)
+    .where(
+        _community.merchant_id == bindparam("merchant_id"),
+        _community.member_id == bindparam("id"),
+        _community.community_id.in_(bindparam("within", expanding=True)),
+    )
+    .limit(1)
+)
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -365,10 +378,11 @@ class Members(TenantRepository[Member]):
 
     async def in_reach(self, member_id: uuid.UUID, within: frozenset[uuid.UUID]) -> bool:
         """Whether the member is or was in one of ``within`` (a leader's communities)."""
-        found = await self.session.scalar(
-            select(member_in_any(self.merchant_id, member_id, within))
-        )
-        return bool(found)
+        if not within:
+            return False
+        conn = await self.session.connection()
+        params = {"merchant_id": self.merchant_id, "id": member_id, "within": sorted(within)}
+        return (await conn.execute(_IN_REACH, params)).first() is not None
 
     async def communities_of(self, member_id: uuid.UUID) -> list[dict[str, Any]]:
         """The groups the member is or was in: id, name, channel, when they joined and left."""
