@@ -35,6 +35,7 @@ from tribekit.membership.router import member_router as member_points_router
 from tribekit.orders import payments
 from tribekit.orders.router import me_router
 from tribekit.orders.router import router as orders_router
+from tribekit.robot import pipeline
 from tribekit.robot.channels import aclose as close_channels
 from tribekit.robot.channels import build_channels
 from tribekit.sweeps import all_sweeps
@@ -164,7 +165,8 @@ def create_app(
     app.include_router(media_router, responses=media_problems)
     for router in API_ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
-    web.install(app)  # the web community's pages, outside /api
+    # The web community's pages, outside /api; each member's post goes through the robot.
+    web.install(app, on_post=pipeline.handle)
     app.add_middleware(DatabaseErrorsMiddleware, attempts=settings.db_retry_attempts)
     app.add_middleware(
         BodyLimitMiddleware,

@@ -1,0 +1,407 @@
+"""The robot's inbound pipeline, one event at a time, in the transaction that recorded it:
+
+record once -> the group (a group the robot meets is ``pending``; nothing is moderated or sent
+in a group staff have not confirmed) -> identity (the member behind the channel identity) ->
+joins and leaves (a banned member is removed on sight) -> moderation (the group's policy, the
+merchant's one ban list, strikes) -> durable actions, carried out by the worker after commit.
+
+Every channel feeds the same pipeline: the Telegram webhook and the web community's post route
+alike. What it decided is the event's ``outcome`` (for the log and the stats).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.communities import service as communities
+from tribekit.communities.repository import Communities
+from tribekit.kit import clock
+from tribekit.models.communities import Community, CommunityLeader, CommunityMember
+from tribekit.models.enums import ActionKind, CommunityStatus
+from tribekit.models.moderation import Ban, ModerationEntry, Strike
+from tribekit.models.robot import RobotAccount, RobotEvent
+from tribekit.tenancy.principal import Tenant
+
+from . import actions, activity, bans, inbound, policies, replies
+from .channels import EventKind, InboundEvent, MediaKind, OutboundAction
+from .commands import CommandContext, Commands, member_commands
+from .identity import member_for
+from .moderation import engine as moderation
+from .moderation.policy import Action, is_exempt
+from .moderation.policy import MediaKind as RuleMedia
+from .moderation.strikes import escalate
+from .texts import say
+
+#: The channel's media kind as the moderation rules name it.
+_MEDIA: dict[MediaKind, RuleMedia | None] = {
+    MediaKind.NONE: None,
+    MediaKind.PHOTO: "photo",
+    MediaKind.VIDEO: "video",
+    MediaKind.DOCUMENT: "document",
+    MediaKind.AUDIO: "audio",
+    MediaKind.STICKER: "sticker",
+    MediaKind.OTHER: "other",
+}
+
+
+@dataclass(frozen=True)
+class RobotContext:
+    """What the pipeline needs beyond the event: the command registry, and what member links
+    are signed with and served at (``/me`` sends one)."""
+
+    commands: Commands = field(default_factory=member_commands)
+    secret_key: str | None = None
+    public_url: str | None = None
+
+
+DEFAULT_CONTEXT = RobotContext()
+
+
+async def handle(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: RobotAccount,
+    event: InboundEvent,
+    community: Community | None = None,
+    recorded: RobotEvent | None = None,
+    context: RobotContext = DEFAULT_CONTEXT,
+) -> str:
+    """Handle one inbound event; what was done. ``recorded``: the event's row when the caller
+    recorded it already; otherwise it is recorded here, and a redelivery does nothing."""
+    if recorded is None:
+        recorded = await inbound.record_once(session, account, event)
+        if recorded is None:
+            return "duplicate"
+    outcome = await _handle(session, tenant, account, event, community, recorded, context)
+    recorded.outcome = outcome[:64]
+    await session.flush()
+    return outcome
+
+
+async def _handle(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: RobotAccount,
+    event: InboundEvent,
+    community: Community | None,
+    recorded: RobotEvent,
+    context: RobotContext,
+) -> str:
+    if community is None:
+        community = await Communities(session, tenant.id).by_chat(account.channel, event.chat_id)
+    if community is None or event.kind == EventKind.ROBOT_ADDED:
+        community = await communities.register_found_group(
+            session,
+            tenant,
+            account.id,
+            account.channel,
+            event.chat_id,
+            event.chat_title or event.chat_id,
+        )
+        if community.status == CommunityStatus.ARCHIVED:
+            await _leave(session, tenant, account, community, recorded)
+            return "left a refused group"
+    recorded.community_id = community.id
+    if community.status != CommunityStatus.ACTIVE:
+        return f"group {community.status}"
+    if event.kind == EventKind.ROBOT_REMOVED or event.person is None or event.person.is_bot:
+        return "ignored"
+    member_id = await member_for(session, tenant, account.channel, event.person)
+    recorded.member_id = member_id
+    if event.kind == EventKind.MEMBER_JOINED:
+        return await _joined(session, tenant, account, community, event, member_id, recorded)
+    if event.kind == EventKind.MEMBER_LEFT:
+        if await communities.member_left(session, tenant, community.id, member_id, at=event.at):
+            await activity.count(session, tenant, community, "leaves", event.at)
+        return "left"
+    if event.kind in (EventKind.MESSAGE, EventKind.COMMAND):
+        # Someone who posts is in the group, whether or not the platform told of their join.
+        if await communities.member_joined(
+            session, tenant, community.id, member_id, source=None, at=event.at
+        ):
+            await activity.count(session, tenant, community, "joins", event.at)
+        await activity.posted(session, tenant, community, member_id, event.at)
+        banned = await bans.in_force(session, tenant, member_id)
+        if banned is not None:
+            await _remove_on_sight(session, tenant, account, community, event, banned, recorded)
+            return "banned member removed"
+        moderated = await _moderate(session, tenant, account, community, event, member_id, recorded)
+        if moderated != "clean":
+            return moderated
+        return await _answer(
+            session, tenant, account, community, event, member_id, recorded, context
+        )
+    return "ignored"
+
+
+async def _answer(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: RobotAccount,
+    community: Community,
+    event: InboundEvent,
+    member_id: uuid.UUID,
+    recorded: RobotEvent,
+    context: RobotContext,
+) -> str:
+    """A command's answer, or a keyword auto-reply, as a reply to the member's message."""
+    text: str | None = None
+    outcome = "clean"
+    if event.kind == EventKind.COMMAND and event.command:
+        handler = context.commands.get(event.command)
+        if handler is None:
+            return f"unknown command: {event.command}"[:64]
+        text = await handler(
+            CommandContext(
+                session,
+                tenant,
+                community,
+                member_id,
+                event,
+                secret_key=context.secret_key,
+                public_url=context.public_url,
+            )
+        )
+        outcome = f"command: {event.command}"
+    else:
+        text = await replies.answer(session, tenant, community.id, event.text)
+        outcome = "auto-reply" if text else "clean"
+    if text:
+        await actions.owe(
+            session,
+            tenant,
+            robot_account_id=account.id,
+            community_id=community.id,
+            decision=f"reply:{recorded.id}",
+            action=OutboundAction(
+                ActionKind.REPLY, recorded_chat(community), text=text, message_id=event.message_id
+            ),
+        )
+    return outcome
+
+
+async def _leave(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: RobotAccount,
+    community: Community,
+    recorded: RobotEvent,
+) -> None:
+    await actions.owe(
+        session,
+        tenant,
+        robot_account_id=account.id,
+        community_id=community.id,
+        decision=f"leave:{community.id}:{recorded.id}",
+        action=OutboundAction(ActionKind.LEAVE, recorded_chat(community)),
+    )
+
+
+def recorded_chat(community: Community) -> str:
+    assert community.external_id is not None  # a group the robot is in has its chat id
+    return community.external_id
+
+
+async def _joined(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: RobotAccount,
+    community: Community,
+    event: InboundEvent,
+    member_id: uuid.UUID,
+    recorded: RobotEvent,
+) -> str:
+    banned = await bans.in_force(session, tenant, member_id)
+    if banned is not None:
+        await _remove_on_sight(session, tenant, account, community, event, banned, recorded)
+        return "banned member removed"
+    if await communities.member_joined(
+        session, tenant, community.id, member_id, source=account.channel, at=event.at
+    ):
+        await activity.count(session, tenant, community, "joins", event.at)
+    if community.welcome_text:
+        person = event.person
+        assert person is not None
+        text = community.welcome_text.replace("{name}", person.display_name)
+        if community.rules_text:
+            text = f"{text}\n\n{community.rules_text}"
+        await actions.owe(
+            session,
+            tenant,
+            robot_account_id=account.id,
+            community_id=community.id,
+            decision=f"welcome:{recorded.id}",
+            action=OutboundAction(ActionKind.SEND, recorded_chat(community), text=text),
+        )
+    return "joined"
+
+
+async def _remove_on_sight(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: RobotAccount,
+    community: Community,
+    event: InboundEvent,
+    ban: Ban,
+    recorded: RobotEvent,
+) -> None:
+    person = event.person
+    assert person is not None
+    chat = recorded_chat(community)
+    if event.message_id and event.kind != EventKind.MEMBER_JOINED:
+        await actions.owe(
+            session,
+            tenant,
+            robot_account_id=account.id,
+            community_id=community.id,
+            decision=f"delete:{recorded.id}",
+            action=OutboundAction(ActionKind.DELETE, chat, message_id=event.message_id),
+        )
+    await actions.owe(
+        session,
+        tenant,
+        robot_account_id=account.id,
+        community_id=community.id,
+        decision=f"ban:{ban.id}:{community.id}:seen:{recorded.id}",
+        action=OutboundAction(ActionKind.BAN, chat, person_id=person.external_id),
+    )
+
+
+async def _moderate(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: RobotAccount,
+    community: Community,
+    event: InboundEvent,
+    member_id: uuid.UUID,
+    recorded: RobotEvent,
+) -> str:
+    person = event.person
+    assert person is not None
+    policy, engine = await policies.effective(session, tenant, community.id)
+    membership = await session.get(CommunityMember, (community.id, member_id))
+    leads = await session.scalar(
+        select(CommunityLeader.id).where(
+            CommunityLeader.community_id == community.id, CommunityLeader.member_id == member_id
+        )
+    )
+    now = clock.now()
+    verdict = engine.check(
+        moderation.Message(
+            text=event.text,
+            group_id=str(community.id),
+            at=event.at,
+            urls=event.links,
+            mentions=event.mentions,
+            forwarded_from_channel=event.forwarded_from_channel,
+            media=_MEDIA[event.media],
+            author_exempt=is_exempt(
+                policy.exemptions,
+                admin=person.is_admin,
+                leader=leads is not None,
+                member_id=member_id,
+            ),
+            # A member first seen posting (no join event: they were in the group before the
+            # robot) has been a member for an unknown time: no probation for them.
+            member_for=(
+                now - membership.joined_at if membership and membership.join_source else None
+            ),
+            # This message is counted already (``activity.posted``).
+            messages_before=max(membership.messages - 1, 0) if membership else None,
+        )
+    )
+    if verdict is None:
+        return "clean"
+    chat = recorded_chat(community)
+    entry = ModerationEntry(
+        merchant_id=tenant.id,
+        community_id=community.id,
+        member_id=member_id,
+        event_id=recorded.id,
+        message_id=event.message_id,
+        rule=verdict.rule.value,
+        action=verdict.action.value,
+        excerpt=verdict.excerpt[:200],
+        actor="robot",
+        at=now,
+    )
+    session.add(entry)
+    await session.flush()
+    await activity.count(session, tenant, community, "moderation_actions", now)
+    action, mute_for = verdict.action, verdict.mute_for
+    if verdict.strike:
+        past = (
+            await session.scalars(
+                select(Strike.at).where(
+                    Strike.merchant_id == tenant.id,
+                    Strike.member_id == member_id,
+                    Strike.at > now - timedelta(days=policy.strikes.window_days),
+                )
+            )
+        ).all()
+        reached = escalate(action, mute_for, list(past), now, policy.strikes)
+        action, mute_for = reached.action, reached.mute_for
+        session.add(
+            Strike(
+                merchant_id=tenant.id,
+                member_id=member_id,
+                community_id=community.id,
+                rule=verdict.rule.value,
+                entry_id=entry.id,
+                at=now,
+            )
+        )
+    entry.action = action.value
+
+    async def owe(step: str, outbound: OutboundAction) -> None:
+        await actions.owe(
+            session,
+            tenant,
+            robot_account_id=account.id,
+            community_id=community.id,
+            decision=f"mod:{recorded.id}:{step}",
+            action=outbound,
+        )
+
+    if verdict.delete_message and event.message_id:
+        await owe("delete", OutboundAction(ActionKind.DELETE, chat, message_id=event.message_id))
+    language, name = community.language, person.display_name
+    if action == Action.ban:
+        await bans.ban(
+            session,
+            tenant,
+            member_id,
+            reason=f"{verdict.rule.value}: {verdict.excerpt}"[:300],
+            actor="robot",
+            rule=verdict.rule.value,
+            community_id=community.id,
+            logged=True,  # the entry above is the ban's
+        )
+        await owe(
+            "say",
+            OutboundAction(
+                ActionKind.SEND, chat, text=say("moderation.banned", language, name=name)
+            ),
+        )
+        return f"banned: {verdict.rule.value}"
+    if action == Action.delete:
+        return f"deleted: {verdict.rule.value}"
+    warning = say(verdict.explanation, language, name=name)
+    if action == Action.mute and mute_for is not None:
+        minutes = int(mute_for.total_seconds() // 60)
+        await owe(
+            "mute",
+            OutboundAction(
+                ActionKind.RESTRICT, chat, person_id=person.external_id, until=now + mute_for
+            ),
+        )
+        warning = f"{warning} {say('moderation.muted', language, name=name, minutes=minutes)}"
+    elif action == Action.kick:
+        await owe("kick", OutboundAction(ActionKind.KICK, chat, person_id=person.external_id))
+    await owe("warn", OutboundAction(ActionKind.SEND, chat, text=warning))
+    return f"{action.value}: {verdict.rule.value}"
