@@ -138,7 +138,9 @@ async def test_ban_author_owes_a_ban_and_a_removal_and_only_moderators_may(
     ):
         await enter(alice, group, group.alice)
         token = await csrf_of(alice, group)
-        await alice.post(f"{group.url}/messages", data={"text": "are the mangoes ripe today", "csrf": token})
+        await alice.post(
+            f"{group.url}/messages", data={"text": "are the mangoes ripe today", "csrf": token}
+        )
         message = await _message(db)
         refused = await alice.post(f"{group.url}/messages/{message.id}/ban", data={"csrf": token})
         assert refused.status_code == 403
