@@ -172,13 +172,13 @@ async def _answer(
         text = await replies.answer(session, tenant, community.id, event.text)
         outcome = "auto-reply" if text else "clean"
     if text:
-        await actions.owe(
+        await _owe(
             session,
             tenant,
-            robot_account_id=account.id,
-            community_id=community.id,
-            decision=f"reply:{recorded.id}",
-            action=OutboundAction(
+            account,
+            community,
+            f"reply:{recorded.id}",
+            OutboundAction(
                 ActionKind.REPLY, recorded_chat(community), text=text, message_id=event.message_id
             ),
         )
@@ -192,13 +192,32 @@ async def _leave(
     community: Community,
     recorded: RobotEvent,
 ) -> None:
+    await _owe(
+        session,
+        tenant,
+        account,
+        community,
+        f"leave:{community.id}:{recorded.id}",
+        OutboundAction(ActionKind.LEAVE, recorded_chat(community)),
+    )
+
+
+async def _owe(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: RobotAccount,
+    community: Community,
+    decision: str,
+    action: OutboundAction,
+) -> None:
+    """Owe ``action`` in the group for ``decision`` (once, however often it is reached)."""
     await actions.owe(
         session,
         tenant,
         robot_account_id=account.id,
         community_id=community.id,
-        decision=f"leave:{community.id}:{recorded.id}",
-        action=OutboundAction(ActionKind.LEAVE, recorded_chat(community)),
+        decision=decision,
+        action=action,
     )
 
 
@@ -230,13 +249,13 @@ async def _joined(
         text = community.welcome_text.replace("{name}", person.display_name)
         if community.rules_text:
             text = f"{text}\n\n{community.rules_text}"
-        await actions.owe(
+        await _owe(
             session,
             tenant,
-            robot_account_id=account.id,
-            community_id=community.id,
-            decision=f"welcome:{recorded.id}",
-            action=OutboundAction(ActionKind.SEND, recorded_chat(community), text=text),
+            account,
+            community,
+            f"welcome:{recorded.id}",
+            OutboundAction(ActionKind.SEND, recorded_chat(community), text=text),
         )
     return "joined"
 
@@ -254,21 +273,21 @@ async def _remove_on_sight(
     assert person is not None
     chat = recorded_chat(community)
     if event.message_id and event.kind != EventKind.MEMBER_JOINED:
-        await actions.owe(
+        await _owe(
             session,
             tenant,
-            robot_account_id=account.id,
-            community_id=community.id,
-            decision=f"delete:{recorded.id}",
-            action=OutboundAction(ActionKind.DELETE, chat, message_id=event.message_id),
+            account,
+            community,
+            f"delete:{recorded.id}",
+            OutboundAction(ActionKind.DELETE, chat, message_id=event.message_id),
         )
-    await actions.owe(
+    await _owe(
         session,
         tenant,
-        robot_account_id=account.id,
-        community_id=community.id,
-        decision=f"ban:{ban.id}:{community.id}:seen:{recorded.id}",
-        action=OutboundAction(ActionKind.BAN, chat, person_id=person.external_id),
+        account,
+        community,
+        f"ban:{ban.id}:{community.id}:seen:{recorded.id}",
+        OutboundAction(ActionKind.BAN, chat, person_id=person.external_id),
     )
 
 
@@ -359,14 +378,7 @@ async def _moderate(
     entry.action = action.value
 
     async def owe(step: str, outbound: OutboundAction) -> None:
-        await actions.owe(
-            session,
-            tenant,
-            robot_account_id=account.id,
-            community_id=community.id,
-            decision=f"mod:{recorded.id}:{step}",
-            action=outbound,
-        )
+        await _owe(session, tenant, account, community, f"mod:{recorded.id}:{step}", outbound)
 
     if verdict.delete_message and event.message_id:
         await owe("delete", OutboundAction(ActionKind.DELETE, chat, message_id=event.message_id))
