@@ -240,6 +240,8 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/me/orders/{order_id}/cancel"): Spec(
         None, {"reason": "intrusion"}, member=True
     ),
+    # robot: accounts and webhooks
+    # robot: moderation, auto-replies, activity
 }
 
 

@@ -35,6 +35,7 @@ from tribekit.membership.router import member_router as member_points_router
 from tribekit.orders import payments
 from tribekit.orders.router import me_router
 from tribekit.orders.router import router as orders_router
+from tribekit.robot.router import router as robot_router
 from tribekit.robot import pipeline
 from tribekit.robot.channels import aclose as close_channels
 from tribekit.robot.channels import build_channels
@@ -64,6 +65,7 @@ API_ROUTERS = [
     catalog_router,
     orders_router,
     campaigns_router,
+    robot_router,
     me_router,
     member_card_router,
 ]

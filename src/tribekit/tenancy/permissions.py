@@ -34,6 +34,11 @@ class Permission(StrEnum):
     ORDERS_READ = "orders:read"
     ORDERS_WRITE = "orders:write"  # place, confirm payments, fulfil, cancel, check in
     REFUNDS_WRITE = "refunds:write"
+    ROBOT_READ = "robot:read"  # robot accounts, auto-replies
+    ROBOT_ACCOUNTS = "robot:accounts"  # register and remove robots, set their webhooks
+    ROBOT_CONFIGURE = "robot:configure"  # auto-replies / FAQ
+    MODERATION_READ = "moderation:read"  # policies, the ban list, the moderation log
+    MODERATION_WRITE = "moderation:write"  # policies, ban and unban, undo, review entries
 
 
 _EVERYONE = {
@@ -58,6 +63,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CATALOG_WRITE,
             Permission.ORDERS_READ,
             Permission.ORDERS_WRITE,
+            Permission.ROBOT_READ,
+            Permission.ROBOT_CONFIGURE,
+            Permission.MODERATION_READ,
+            Permission.MODERATION_WRITE,
         }
     ),
     # A leader reads communities, members and orders only through ``SCOPED_PERMISSIONS``.
@@ -69,15 +78,23 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MEMBERS_READ,
             Permission.MEMBERSHIP_READ,
             Permission.ORDERS_READ,
+            Permission.ROBOT_READ,
+            Permission.MODERATION_READ,
         }
     ),
 }
 
 #: Permissions a role holds only over the communities it leads: its own communities, the
-#: members present in them now or before, and the orders attributed to them.
+#: members present in them now or before, the orders attributed to them, and their moderation
+#: log.
 SCOPED_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.LEADER: frozenset(
-        {Permission.COMMUNITIES_READ, Permission.MEMBERS_READ, Permission.ORDERS_READ}
+        {
+            Permission.COMMUNITIES_READ,
+            Permission.MEMBERS_READ,
+            Permission.ORDERS_READ,
+            Permission.MODERATION_READ,
+        }
     ),
 }
 

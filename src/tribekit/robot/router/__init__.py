@@ -1,0 +1,19 @@
+"""HTTP routes of the robot, one module per concern, joined into one router:
+
+* ``accounts``: the merchant's robots (register a Telegram bot, set its webhook, remove it);
+* ``webhook``: the platforms' inbound calls (Telegram's webhook, one route per bot);
+* ``moderation``: policies, the ban list, the moderation log (undo, review);
+* ``replies``: keyword auto-replies / FAQ.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tribekit.api.deps import API_PREFIX
+
+from . import accounts, moderation, replies, webhook
+
+router = APIRouter(prefix=f"{API_PREFIX}/robot")
+for _part in (accounts, webhook, moderation, replies):
+    router.include_router(_part.router)

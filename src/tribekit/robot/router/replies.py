@@ -1,0 +1,7 @@
+"""HTTP routes: replies (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["robot"])

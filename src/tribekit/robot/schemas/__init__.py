@@ -1,0 +1,1 @@
+"""API shapes of the robot, one module per concern (as ``robot/router/``)."""
