@@ -130,6 +130,7 @@ async def test_cancel_gives_back_stock_and_points_once(
     )
     assert twice.status_code == 409
     assert twice.json()["code"] == "order_state"
+    assert (twice.json()["status"], twice.json()["order_status"]) == (409, "cancelled")
     assert await stock_of(db, store.mango) == 5
     assert await ledger_totals(db, member.id) == (400, 400, 400)
     paid = await pay(client, store, order["id"])

@@ -45,7 +45,7 @@ def _refuse(order: Order, action: str, hint: str = "") -> WrongOrderState:
     return WrongOrderState(
         f"order {order.number} is {order.status}; it cannot be {action}"
         + (f"; {hint}" if hint else ""),
-        status=order.status,
+        order_status=order.status,
     )
 
 

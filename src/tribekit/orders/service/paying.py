@@ -55,7 +55,7 @@ def _waiting(order: Order, action: str) -> None:
     if order.status != OrderStatus.PLACED:
         raise lifecycle.WrongOrderState(
             f"order {order.number} is {order.status}; it cannot be {action}",
-            status=order.status,
+            order_status=order.status,
         )
 
 

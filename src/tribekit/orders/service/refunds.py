@@ -107,7 +107,7 @@ async def refund(
             raise NothingToRefund(f"order {order.number} is refunded in full already")
         raise lifecycle.WrongOrderState(
             f"order {order.number} is {order.status}; only paid orders are refunded",
-            status=order.status,
+            order_status=order.status,
         )
     lines = await orders.lines(order.id)
     parts = _parts(lines, data)
