@@ -24,6 +24,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.methods import TelegramMethod
 from aiogram.types import (
     ChatPermissions,
     InlineKeyboardButton,
@@ -49,6 +50,9 @@ from .base import (
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = "https://api.telegram.org"
+#: The update kinds ``parse`` reads, asked for on ``setWebhook`` and ``getUpdates``
+#: (``chat_member`` is sent only when asked for).
+ALLOWED_UPDATES = ("message", "chat_member", "my_chat_member", "callback_query")
 #: Telegram's limits for bots: about 20 messages a minute into one group, 30 a second overall.
 CAPABILITIES = Capabilities(per_group_per_minute=20, per_bot_per_second=30, max_text=4096)
 _MEDIA = {
@@ -258,6 +262,19 @@ def _keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | No
     )
 
 
+class _RawUpdates(TelegramMethod[list[dict[str, Any]]]):
+    """``getUpdates`` answered as the plain JSON Telegram sends, as a webhook receives it (no
+    model objects: the same ``parse`` reads both)."""
+
+    __returning__ = list[dict[str, Any]]
+    __api_method__ = "getUpdates"
+
+    offset: int | None = None
+    limit: int | None = None
+    timeout: int | None = None
+    allowed_updates: list[str] | None = None
+
+
 class TelegramChannel:
     """One aiogram HTTP session shared by every bot of the process; a ``Bot`` per token."""
 
@@ -279,7 +296,10 @@ class TelegramChannel:
         return self._bots[token]
 
     def parse(self, account: RobotAccount, update: Mapping[str, Any]) -> list[InboundEvent]:
-        update_id = str(update.get("update_id"))
+        raw_id = update.get("update_id")
+        if type(raw_id) is not int:
+            raise ValueError("not a Telegram update: it has no integer update_id")
+        update_id = str(raw_id)
         if "message" in update:
             return _message_event(update_id, update["message"], account)
         if "chat_member" in update:
@@ -300,6 +320,36 @@ class TelegramChannel:
         return Person(
             external_id=str(me.id), display_name=me.first_name, username=me.username, is_bot=True
         )
+
+    async def set_webhook(self, token: str, url: str, secret: str) -> None:
+        """Ask Telegram to POST the bot's updates to ``url`` with ``secret`` in the
+        ``X-Telegram-Bot-Api-Secret-Token`` header."""
+        try:
+            await self.bot(token).set_webhook(
+                url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
+            )
+        except TelegramAPIError as exc:
+            raise _mapped(exc) from exc
+
+    async def delete_webhook(self, token: str) -> None:
+        """Stop webhook delivery (updates wait for ``getUpdates`` again)."""
+        try:
+            await self.bot(token).delete_webhook()
+        except TelegramAPIError as exc:
+            raise _mapped(exc) from exc
+
+    async def get_updates(
+        self, token: str, *, offset: int | None, wait: int, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The bot's next updates, waiting up to ``wait`` seconds for one (long polling).
+        ``offset`` confirms every update before it: Telegram forgets them."""
+        method = _RawUpdates(
+            offset=offset, limit=limit, timeout=wait, allowed_updates=list(ALLOWED_UPDATES)
+        )
+        try:
+            return await self.bot(token)(method, request_timeout=wait + 10)
+        except TelegramAPIError as exc:
+            raise _mapped(exc) from exc
 
     async def perform(self, account: RobotAccount, action: OutboundAction) -> Performed:
         bot = self.bot(account.token)
