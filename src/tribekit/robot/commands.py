@@ -10,7 +10,7 @@ answered twice. Texts follow the group's language.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from tribekit.models.orders import Order
 from tribekit.tenancy.principal import Tenant
 
 from .channels import InboundEvent
+from .texts import say
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,13 @@ Handler = Callable[[CommandContext], Awaitable[str]]
 
 @dataclass
 class Commands:
-    """Handlers by command name; ``help`` lists what each does, in each language."""
+    """Handlers by command name; ``help`` lists what each does (``summary``: the key of its
+    line in the robot's texts, ``texts.TEXTS``)."""
 
     handlers: dict[str, Handler] = field(default_factory=dict)
-    summaries: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    summaries: dict[str, str] = field(default_factory=dict)
 
-    def on(self, name: str, handler: Handler, summary: Mapping[str, str]) -> Commands:
+    def on(self, name: str, handler: Handler, summary: str) -> Commands:
         self.handlers[name] = handler
         self.summaries[name] = summary
         return self
@@ -78,29 +80,21 @@ class StartPayloads:
         return self
 
 
-def _t(ctx: CommandContext, en: str, zh: str) -> str:
-    return zh if ctx.language == "zh-CN" else en
-
-
 async def rules(ctx: CommandContext) -> str:
     if ctx.community.rules_text:
         return ctx.community.rules_text
-    return _t(ctx, "This group has no written rules yet.", "本群还没有群规。")
+    return say("command.rules.none", ctx.language)
 
 
 async def me(ctx: CommandContext) -> str:
     standing = await membership.member_level(ctx.session, ctx.tenant, ctx.member_id)
     balance, _ = await membership.points_balance(ctx.session, ctx.tenant, ctx.member_id)
-    level = standing.level.name if standing.level else _t(ctx, "no level", "无等级")
-    text = _t(
-        ctx,
-        f"Your level: {level}. Your points: {balance:,}.",
-        f"您的等级：{level}。您的积分：{balance:,}。",  # noqa: RUF001  # Chinese punctuation
-    )
+    level = standing.level.name if standing.level else say("command.me.no_level", ctx.language)
+    text = say("command.me", ctx.language, level=level, points=f"{balance:,}")
     if ctx.secret_key and ctx.public_url:
         token, _ = access.issue_link(ctx.secret_key, ctx.tenant, ctx.member_id)
         card = f"{ctx.public_url.rstrip('/')}/me?t={token}"
-        text += "\n" + _t(ctx, f"Your member card: {card}", f"会员卡：{card}")  # noqa: RUF001
+        text += "\n" + say("command.me.card", ctx.language, url=card)
     return text
 
 
@@ -114,9 +108,9 @@ async def orders(ctx: CommandContext) -> str:
         )
     ).all()
     if not latest:
-        return _t(ctx, "You have no orders yet.", "您还没有订单。")
+        return say("command.orders.none", ctx.language)
     lines = [f"{o.number}: {Money(o.total, o.currency)} ({o.status})" for o in latest]
-    return _t(ctx, "Your latest orders:\n", "您最近的订单：\n") + "\n".join(lines)  # noqa: RUF001
+    return say("command.orders.latest", ctx.language) + "\n" + "\n".join(lines)
 
 
 async def stop(ctx: CommandContext) -> str:
@@ -131,17 +125,14 @@ async def stop(ctx: CommandContext) -> str:
             member.id, "consent_withdrawn", "robot", consent_source=member.consent_source
         )
         await ctx.session.flush()
-    return _t(
-        ctx,
-        "Done: you will get no more offers from us. You can still order and ask here.",
-        "已退订：我们不会再向您发送优惠信息。您仍可下单和提问。",  # noqa: RUF001
-    )
+    return say("command.stop", ctx.language)
 
 
 def help_for(commands: Commands) -> Handler:
     async def help_(ctx: CommandContext) -> str:
-        lang = "zh-CN" if ctx.language == "zh-CN" else "en"
-        return "\n".join(f"/{name} — {text[lang]}" for name, text in commands.summaries.items())
+        return "\n".join(
+            f"/{name} — {say(key, ctx.language)}" for name, key in commands.summaries.items()
+        )
 
     return help_
 
@@ -152,11 +143,7 @@ def start_for(payloads: StartPayloads) -> Handler:
         handler = payloads.kinds.get(kind)
         if handler is not None:
             return await handler(ctx, value)
-        return _t(
-            ctx,
-            "Welcome! Send /help to see what I can do.",
-            "欢迎！发送 /help 查看我能做什么。",  # noqa: RUF001
-        )
+        return say("command.start", ctx.language)
 
     return start
 
@@ -164,12 +151,10 @@ def start_for(payloads: StartPayloads) -> Handler:
 def member_commands(payloads: StartPayloads | None = None) -> Commands:
     """The member commands of issue 10, listed explicitly."""
     commands = Commands()
-    commands.on("start", start_for(payloads or StartPayloads()), {"en": "start", "zh-CN": "开始"})
-    commands.on(
-        "me", me, {"en": "your level, points and member card", "zh-CN": "我的等级、积分和会员卡"}
-    )
-    commands.on("orders", orders, {"en": "your latest orders", "zh-CN": "我最近的订单"})
-    commands.on("rules", rules, {"en": "the group's rules", "zh-CN": "群规"})
-    commands.on("stop", stop, {"en": "no more offers", "zh-CN": "退订优惠信息"})
-    commands.on("help", help_for(commands), {"en": "this list", "zh-CN": "本列表"})
+    commands.on("start", start_for(payloads or StartPayloads()), "help.start")
+    commands.on("me", me, "help.me")
+    commands.on("orders", orders, "help.orders")
+    commands.on("rules", rules, "help.rules")
+    commands.on("stop", stop, "help.stop")
+    commands.on("help", help_for(commands), "help.help")
     return commands
