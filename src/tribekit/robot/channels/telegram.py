@@ -296,10 +296,7 @@ class TelegramChannel:
         return self._bots[token]
 
     def parse(self, account: RobotAccount, update: Mapping[str, Any]) -> list[InboundEvent]:
-        raw_id = update.get("update_id")
-        if type(raw_id) is not int:
-            raise ValueError("not a Telegram update: it has no integer update_id")
-        update_id = str(raw_id)
+        update_id = str(update.get("update_id"))
         if "message" in update:
             return _message_event(update_id, update["message"], account)
         if "chat_member" in update:
