@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     stripe_webhook_tolerance: int = Field(
         default=300, ge=1, description="oldest accepted Stripe webhook signature, in seconds"
     )
+    public_url: str | None = Field(
+        default=None,
+        description="the address the internet reaches this server at, e.g. "
+        "https://shop.example; Telegram's webhooks are set to it",
+    )
     telegram_api_base: str = Field(
         default="https://api.telegram.org",
         description="Telegram Bot API server base URL (a local Bot API server, or the tests')",

@@ -3,27 +3,35 @@
 Registering a bot checks its token with the platform (Telegram's ``getMe``) outside any
 transaction, then stores the account with a fresh webhook secret: Telegram echoes the secret
 in ``X-Telegram-Bot-Api-Secret-Token`` on every webhook call, which is how a call is known to
-come from Telegram for this bot. One bot is registered once, at one merchant.
+come from Telegram for this bot. One bot is registered once, at one merchant; a bot the
+merchant removed comes back as the same account (its groups and history) when registered again.
+
+Removing an account switches it off: its webhook is refused, the poller and the worker leave it
+alone, its token is forgotten; its groups stay. Setting a webhook calls Telegram outside any
+transaction. Each change forgets, on commit, the accounts this process keeps for the webhook's
+hot path (``changed``; ``receive.py`` reads ``generation``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 import uuid
 from collections.abc import Mapping
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.kit import outbox
 from tribekit.kit.db import add_unique, outside_transaction
-from tribekit.kit.errors import Conflict, ValidationFailed
+from tribekit.kit.errors import Conflict, NotFound, ValidationFailed
 from tribekit.models.enums import Channel as ChannelName
 from tribekit.models.robot import RobotAccount
 from tribekit.tenancy.principal import Tenant
 
-from .channels import ActionRefused, Channel, channel
+from .channels import ActionRefused, Channel, RetryLater, channel
 from .channels import RobotAccount as Account
 from .channels.telegram import TelegramChannel
 
@@ -41,6 +49,93 @@ class RobotRegistered(Conflict):
     title = "This robot is registered already"
 
 
+class NoPublicUrl(Conflict):
+    code = "robot_no_public_url"
+    title = "This server has no public URL for webhooks"
+
+
+class RobotPolls(Conflict):
+    code = "robot_polls"
+    title = "The robot is in poll mode"
+
+
+class RobotRemoved(Conflict):
+    code = "robot_removed"
+    title = "The robot was removed"
+
+
+class WebhookRefused(ValidationFailed):
+    code = "robot_webhook_refused"
+    title = "The platform refused the webhook"
+
+
+Mode = Literal["webhook", "poll"]
+
+# ---- what this process keeps for the webhook's hot path ----------------------------------------
+
+_generation = 0
+
+
+def generation() -> int:
+    """Bumped on commit of every account change in this process: a cache compares it."""
+    return _generation
+
+
+async def _forget() -> None:
+    global _generation  # one counter per process, read by every cache of accounts
+    _generation += 1
+
+
+def changed(session: AsyncSession) -> None:
+    """The unit of work changes an account: forget the cached ones once it commits."""
+    outbox.on_commit(session, _forget)
+
+
+# ---- reads -------------------------------------------------------------------------------------
+
+
+async def list_accounts(session: AsyncSession, tenant: Tenant) -> list[RobotAccount]:
+    """The merchant's robot accounts, the ones in service first, newest first."""
+    rows = await session.scalars(
+        select(RobotAccount)
+        .where(RobotAccount.merchant_id == tenant.id)
+        .order_by(RobotAccount.active.desc(), RobotAccount.created_at.desc(), RobotAccount.id)
+    )
+    return list(rows.all())
+
+
+async def get_account(
+    session: AsyncSession, tenant: Tenant, account_id: uuid.UUID, *, for_update: bool = False
+) -> RobotAccount:
+    """One of the merchant's accounts; another merchant's is answered as a missing one."""
+    stmt = select(RobotAccount).where(
+        RobotAccount.merchant_id == tenant.id, RobotAccount.id == account_id
+    )
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    account: RobotAccount | None = await session.scalar(stmt)
+    if account is None:
+        raise NotFound(f"no robot account with id {account_id} at this merchant")
+    return account
+
+
+async def poll_accounts(
+    session: AsyncSession, account_ids: list[uuid.UUID] | None = None
+) -> list[RobotAccount]:
+    """The Telegram accounts in service in poll mode, at every merchant (or these ones)."""
+    stmt = select(RobotAccount).where(
+        RobotAccount.channel == ChannelName.TELEGRAM,
+        RobotAccount.active.is_(True),
+        RobotAccount.mode == "poll",
+    )
+    if account_ids is not None:
+        stmt = stmt.where(RobotAccount.id.in_(account_ids))
+    return list((await session.scalars(stmt.order_by(RobotAccount.id))).all())
+
+
+# ---- writes ------------------------------------------------------------------------------------
+
+
 async def register_telegram_bot(
     session: AsyncSession,
     tenant: Tenant,
@@ -48,9 +143,10 @@ async def register_telegram_bot(
     *,
     token: str,
     name: str | None = None,
-    mode: Literal["webhook", "poll"] = "webhook",
+    mode: Mode = "webhook",
 ) -> RobotAccount:
-    """Check ``token`` with Telegram and register the bot behind it for the merchant."""
+    """Check ``token`` with Telegram and register the bot behind it for the merchant (the
+    account it had, if the merchant removed it)."""
     telegram = channel(channels, ChannelName.TELEGRAM)
     assert isinstance(telegram, TelegramChannel)  # the registry's Telegram channel
     async with outside_transaction(session):
@@ -61,6 +157,32 @@ async def register_telegram_bot(
                 "Telegram does not accept this bot token; copy it again from @BotFather",
                 field="token",
             ) from exc
+    changed(session)
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    # A removed account of this merchant comes back; a conditional update, so two
+    # registrations at once bring it back once (the other one meets the unique constraint).
+    revived = await session.execute(
+        update(RobotAccount)
+        .where(
+            RobotAccount.merchant_id == tenant.id,
+            RobotAccount.channel == ChannelName.TELEGRAM,
+            RobotAccount.external_id == me.external_id,
+            RobotAccount.active.is_(False),
+        )
+        .values(
+            name=name or me.display_name,
+            username=me.username,
+            token=token,
+            webhook_secret=secret,
+            mode=mode,
+            active=True,
+        )
+        .returning(RobotAccount.id)
+        .execution_options(synchronize_session=False)
+    )
+    revived_id = revived.scalar_one_or_none()
+    if revived_id is not None:
+        return await get_account(session, tenant, revived_id, for_update=False)
     account = RobotAccount(
         merchant_id=tenant.id,
         channel=ChannelName.TELEGRAM,
@@ -68,7 +190,7 @@ async def register_telegram_bot(
         username=me.username,
         external_id=me.external_id,
         token=token,
-        webhook_secret=secrets.token_urlsafe(SECRET_BYTES),
+        webhook_secret=secret,
         mode=mode,
         active=True,
     )
@@ -79,6 +201,81 @@ async def register_telegram_bot(
         error=RobotRegistered,
     )
     return account
+
+
+async def update_account(
+    session: AsyncSession,
+    tenant: Tenant,
+    account_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    mode: Mode | None = None,
+) -> RobotAccount:
+    """Rename an account or switch it between webhook and poll mode (what is given changes)."""
+    account = await get_account(session, tenant, account_id, for_update=True)
+    if not account.active:
+        raise RobotRemoved("this robot was removed; register its token again to bring it back")
+    if name is not None:
+        account.name = name
+    if mode is not None:
+        account.mode = mode
+    changed(session)
+    await session.flush()
+    return account
+
+
+async def remove_account(
+    session: AsyncSession, tenant: Tenant, channels: Mapping[str, Channel], account_id: uuid.UUID
+) -> None:
+    """Switch the account off (its groups stay); then, outside the transaction, ask Telegram to
+    stop calling its webhook (best effort: a refused call is answered 403 anyway)."""
+    account = await get_account(session, tenant, account_id, for_update=True)
+    token, had_webhook = account.token, account.active and account.mode == "webhook"
+    account.active, account.token = False, None
+    changed(session)
+    await session.flush()
+    telegram = channels.get(ChannelName.TELEGRAM)
+    if token and had_webhook and isinstance(telegram, TelegramChannel):
+        # Best effort: the webhook route refuses the removed robot's calls anyway.
+        async with outside_transaction(session):
+            with contextlib.suppress(ActionRefused, RetryLater):
+                await telegram.delete_webhook(token)
+
+
+def webhook_path(account_id: uuid.UUID) -> str:
+    """Where Telegram posts this account's updates (``router/webhook.py``)."""
+    return f"/api/v1/robot/telegram/{account_id}/webhook"
+
+
+async def set_webhook(
+    session: AsyncSession,
+    tenant: Tenant,
+    channels: Mapping[str, Channel],
+    account_id: uuid.UUID,
+    public_url: str | None,
+) -> str:
+    """Point the bot's webhook at this server (``public_url`` + the account's route), with the
+    account's secret; the URL set. Telegram is called outside any transaction."""
+    if not public_url:
+        raise NoPublicUrl(
+            "set TRIBEKIT_PUBLIC_URL to the https address Telegram reaches this server at, or "
+            "switch the robot to poll mode and run 'tribekit robot poll'"
+        )
+    account = await get_account(session, tenant, account_id)
+    if not account.active or not account.token:
+        raise RobotRemoved("this robot was removed; register its token again to bring it back")
+    if account.mode != "webhook":
+        raise RobotPolls("the robot is in poll mode; switch it to webhook mode first")
+    url = public_url.rstrip("/") + webhook_path(account.id)
+    telegram = channel(channels, ChannelName.TELEGRAM)
+    assert isinstance(telegram, TelegramChannel)  # the registry's Telegram channel
+    token, secret = account.token, account.webhook_secret
+    async with outside_transaction(session):
+        try:
+            await telegram.set_webhook(token, url, secret)
+        except ActionRefused as exc:
+            raise WebhookRefused(f"Telegram refused the webhook {url}: {exc.detail}") from exc
+    return url
 
 
 def as_channel_account(account: RobotAccount) -> Account:

@@ -1,0 +1,79 @@
+"""API shapes of the robot's accounts and of the Telegram webhook's answer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from tribekit.kit.schemas import Input, Output
+from tribekit.models.enums import Channel
+
+Mode = Literal["webhook", "poll"]
+
+
+class TelegramBotIn(Input):
+    """A Telegram bot to register: its token is checked with Telegram (``getMe``) first."""
+
+    channel: Literal["telegram"] = "telegram"
+    token: str = Field(
+        min_length=10,
+        max_length=200,
+        pattern=r"^\d+:[A-Za-z0-9_-]+$",
+        description="The bot's token from @BotFather; never shown again",
+        examples=["123456789:AAE-your-bot-token"],
+    )
+    name: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Default: the bot's name"
+    )
+    mode: Mode = Field(
+        default="webhook",
+        description="webhook: Telegram calls this server (needs TRIBEKIT_PUBLIC_URL); poll: "
+        "'tribekit robot poll' asks Telegram for updates",
+    )
+
+
+class RobotAccountUpdate(Input):
+    """Only the fields sent change."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    mode: Mode | None = None
+
+    @model_validator(mode="after")
+    def _not_null(self) -> RobotAccountUpdate:
+        for name in ("name", "mode"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} may be changed but not set to null")
+        return self
+
+
+class RobotAccountOut(Output):
+    """A robot account. Its token and webhook secret are never shown."""
+
+    id: uuid.UUID
+    channel: Channel
+    name: str
+    username: str | None
+    external_id: str | None = Field(description="The robot's own id on its channel")
+    mode: Mode
+    active: bool = Field(description="false: removed (its webhook is refused; its groups stay)")
+    webhook_path: str = Field(description="The route Telegram posts this robot's updates to")
+    created_at: datetime
+
+
+class RobotAccountList(Output):
+    items: list[RobotAccountOut]
+
+
+class WebhookSet(Output):
+    account_id: uuid.UUID
+    url: str = Field(description="Where Telegram now posts the robot's updates")
+    allowed_updates: list[str]
+
+
+class WebhookAnswer(Output):
+    """What the robot did with each event of the update ("duplicate": handled before)."""
+
+    outcomes: list[str]
