@@ -6,6 +6,7 @@ banned member who joins another group is removed on sight."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -207,8 +208,11 @@ async def test_commands_and_keyword_replies_answer_in_the_groups_language(
         assert member is not None
         member.marketing_consent = True
 
-    for text in ("/rules", "/me@shop_robot", "请问营业时间？", "/stop", "/nope"):  # noqa: RUF001
-        [update_] = fake_telegram.feed(fake_telegram.message(GROUPS[0], REGULAR, text))
+    start = int(time.time())
+    for i, text in enumerate(("/rules", "/me@shop_robot", "请问营业时间？", "/stop", "/nope")):  # noqa: RUF001
+        # 11 s apart: seven messages within seconds would be a flood
+        at = start + 11 * (i + 1)
+        [update_] = fake_telegram.feed(fake_telegram.message(GROUPS[0], REGULAR, text, date=at))
         await robot.receive(update_)
     await robot.work()
     answers = [m.text for m in fake_telegram.sent(GROUPS[0]) if m.text]

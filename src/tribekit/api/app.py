@@ -35,10 +35,10 @@ from tribekit.membership.router import member_router as member_points_router
 from tribekit.orders import payments
 from tribekit.orders.router import me_router
 from tribekit.orders.router import router as orders_router
-from tribekit.robot.router import router as robot_router
-from tribekit.robot import pipeline
+from tribekit.robot import pipeline, recent
 from tribekit.robot.channels import aclose as close_channels
 from tribekit.robot.channels import build_channels
+from tribekit.robot.router import router as robot_router
 from tribekit.sweeps import all_sweeps
 from tribekit.tenancy.auth import PrincipalCache
 from tribekit.tenancy.router import router as tenancy_router
@@ -111,6 +111,8 @@ def create_app(
             limiter = token_limiter = MemoryRateLimiter()
         providers = payments.build_providers(settings)
         channels = build_channels(settings, database)
+        # Members' recent posts (flood, duplicates): in Redis when configured, else the database.
+        robot_hook.context = pipeline.RobotContext(recent=recent.build(client))
         app.state.tribekit = AppState(
             settings,
             database,
@@ -168,7 +170,8 @@ def create_app(
     for router in API_ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
     # The web community's pages, outside /api; each member's post goes through the robot.
-    web.install(app, on_post=pipeline.handle)
+    robot_hook = pipeline.Hook()
+    web.install(app, on_post=robot_hook)
     app.add_middleware(DatabaseErrorsMiddleware, attempts=settings.db_retry_attempts)
     app.add_middleware(
         BodyLimitMiddleware,

@@ -4,7 +4,9 @@
   platform token is kept to act; it is never shown again after registration.
 * ``RobotEvent``: every inbound event, once per (account, platform event id) — a redelivered
   update finds its row and is not processed again. Text is kept only where a rule or the web
-  history needs it, and cleared after the retention period.
+  history needs it, and cleared after the retention period. A member's post keeps the moderation
+  engine's ``fingerprint`` of its text (empty for none), which the flood and duplicate rules read
+  back within their windows when Redis is not configured (``robot/recent.py``).
 * ``RobotAction``: an outbound action that must happen (a reply, a delete, a ban in one group):
   a durable row with a due time, claimed by the worker, retried with backoff, honouring the
   platform's ``retry_after``. ``decision`` names what decided it and is unique per merchant:
@@ -17,7 +19,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tribekit.kit import clock
@@ -48,6 +60,7 @@ class RobotEvent(TenantRow):
     __table_args__ = (
         UniqueConstraint("robot_account_id", "event_id"),
         Index(None, "merchant_id", "community_id", "at"),
+        Index(None, "merchant_id", "member_id", "at"),
     )
 
     robot_account_id: Mapped[uuid.UUID] = mapped_column(
@@ -62,6 +75,7 @@ class RobotEvent(TenantRow):
         ForeignKey("members.id", ondelete="SET NULL")
     )
     text: Mapped[str | None] = mapped_column(Text)
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)  # a post's; see above
     outcome: Mapped[str] = mapped_column(String(64), default="")
     at: Mapped[datetime] = mapped_column(default=clock.now)
 

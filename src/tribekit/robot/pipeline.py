@@ -32,9 +32,11 @@ from .channels import EventKind, InboundEvent, MediaKind, OutboundAction
 from .commands import CommandContext, Commands, member_commands
 from .identity import member_for
 from .moderation import engine as moderation
+from .moderation.fingerprint import fingerprint
 from .moderation.policy import Action, is_exempt
 from .moderation.policy import MediaKind as RuleMedia
 from .moderation.strikes import escalate
+from .recent import DatabaseRecentPosts, RecentPosts, Windows
 from .texts import say
 
 #: The channel's media kind as the moderation rules name it.
@@ -51,10 +53,12 @@ _MEDIA: dict[MediaKind, RuleMedia | None] = {
 
 @dataclass(frozen=True)
 class RobotContext:
-    """What the pipeline needs beyond the event: the command registry, and what member links
-    are signed with and served at (``/me`` sends one)."""
+    """What the pipeline needs beyond the event: the command registry, the memory of members'
+    recent posts (Redis or the database, chosen at start: ``recent.build``), and what member
+    links are signed with and served at (``/me`` sends one)."""
 
     commands: Commands = field(default_factory=member_commands)
+    recent: RecentPosts = field(default_factory=DatabaseRecentPosts)
     secret_key: str | None = None
     public_url: str | None = None
 
@@ -81,6 +85,25 @@ async def handle(
     recorded.outcome = outcome[:64]
     await session.flush()
     return outcome
+
+
+class Hook:
+    """``handle`` with the context the app builds when it starts (its Redis is known only then):
+    the web community's post hook."""
+
+    def __init__(self, context: RobotContext = DEFAULT_CONTEXT) -> None:
+        self.context = context
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        tenant: Tenant,
+        account: RobotAccount,
+        event: InboundEvent,
+        community: Community | None,
+        recorded: RobotEvent | None,
+    ) -> str:
+        return await handle(session, tenant, account, event, community, recorded, self.context)
 
 
 async def _handle(
@@ -130,7 +153,9 @@ async def _handle(
         if banned is not None:
             await _remove_on_sight(session, tenant, account, community, event, banned, recorded)
             return "banned member removed"
-        moderated = await _moderate(session, tenant, account, community, event, member_id, recorded)
+        moderated = await _moderate(
+            session, tenant, account, community, event, member_id, recorded, context.recent
+        )
         if moderated != "clean":
             return moderated
         return await _answer(
@@ -299,6 +324,7 @@ async def _moderate(
     event: InboundEvent,
     member_id: uuid.UUID,
     recorded: RobotEvent,
+    recent_posts: RecentPosts,
 ) -> str:
     person = event.person
     assert person is not None
@@ -309,7 +335,26 @@ async def _moderate(
             CommunityLeader.community_id == community.id, CommunityLeader.member_id == member_id
         )
     )
+    if is_exempt(
+        policy.exemptions, admin=person.is_admin, leader=leads is not None, member_id=member_id
+    ):
+        return "clean"
     now = clock.now()
+    recent = moderation.NOTHING_RECENT
+    windows = Windows(
+        flood=timedelta(seconds=policy.flood.per_seconds) if policy.flood.enabled else None,
+        duplicates=(
+            timedelta(minutes=policy.duplicates.within_minutes)
+            if policy.duplicates.enabled
+            else None
+        ),
+    )
+    if windows.flood or windows.duplicates:
+        # The text's fingerprint only where the duplicate rule can read it.
+        sketch = fingerprint(event.text) if windows.duplicates and event.text else ()
+        recent = await recent_posts.remember(
+            session, recorded, moderation.RecentPost(str(community.id), event.at, sketch), windows
+        )
     verdict = engine.check(
         moderation.Message(
             text=event.text,
@@ -319,12 +364,6 @@ async def _moderate(
             mentions=event.mentions,
             forwarded_from_channel=event.forwarded_from_channel,
             media=_MEDIA[event.media],
-            author_exempt=is_exempt(
-                policy.exemptions,
-                admin=person.is_admin,
-                leader=leads is not None,
-                member_id=member_id,
-            ),
             # A member first seen posting (no join event: they were in the group before the
             # robot) has been a member for an unknown time: no probation for them.
             member_for=(
@@ -332,7 +371,8 @@ async def _moderate(
             ),
             # This message is counted already (``activity.posted``).
             messages_before=max(membership.messages - 1, 0) if membership else None,
-        )
+        ),
+        recent,
     )
     if verdict is None:
         return "clean"
