@@ -7,7 +7,7 @@ import typer
 from tribekit.kit.logging import configure_logging
 from tribekit.kit.settings import get_settings
 
-from . import catalog, db, demo, members, merchants, server
+from . import catalog, db, demo, members, merchants, robot, server
 
 app = typer.Typer(
     name="tribekit",
@@ -22,6 +22,7 @@ app.add_typer(merchants.app, name="merchant")
 app.command("platform-admin")(merchants.platform_admin)
 app.add_typer(members.app, name="members")
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(robot.app, name="robot")
 demo.register(app)
 
 
