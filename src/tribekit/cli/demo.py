@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 
 from tribekit import migrations
@@ -13,21 +14,29 @@ from tribekit.kit.settings import get_settings
 from .common import console, database, progress_bar, run
 
 
-def print_login(login: DemoLogin) -> None:
+def print_login(login: DemoLogin, base_url: str) -> None:
+    """The staff login, the API token and, when the demo has its web groups, a member's signed
+    link to their group page (valid for three days; each run prints a fresh one)."""
     what = "created" if login.created else "already there"
-    console.print(
-        Panel.fit(
-            f"Demo merchant [bold]{login.merchant_slug}[/bold] ({what})\n"
-            f"Staff login: {login.email} / {login.password}\n"
-            f"API token:   [bold]{login.api_token}[/bold]\n"
-            "Try it: open /docs, press Authorize, paste the token.",
-            title="Tribekit demo",
+    lines = [
+        f"Demo merchant [bold]{login.merchant_slug}[/bold] ({what})",
+        f"Staff login: {login.email} / {login.password}",
+        f"API token:   [bold]{login.api_token}[/bold]",
+        "Try it: open /docs, press Authorize, paste the token.",
+    ]
+    link = login.group_link
+    if link is not None:
+        lines.append(
+            f"Group page:  {escape(link.member_name)} in {escape(link.group_name)} (link below)"
         )
-    )
+    console.print(Panel.fit("\n".join(lines), title="Tribekit demo"))
+    if link is not None:
+        # Outside the panel and never wrapped, so the long link copies in one piece.
+        console.print(f"{base_url}{link.path}", soft_wrap=True, highlight=False, markup=False)
 
 
 async def seed_with_progress(db: Database) -> DemoLogin:
-    with progress_bar("demo members and points", DEMO_STEPS) as advance:
+    with progress_bar("demo members, points and chat", DEMO_STEPS) as advance:
         return await seed_demo(db, get_settings().resolved_secret_key(), advance)
 
 
@@ -36,13 +45,14 @@ def register(app: typer.Typer) -> None:
 
 
 def demo() -> None:
-    """Create the demo merchant "Greenwood Fruit" (staff, groups, ~500 members, levels,
-    points history, Black card holders) if missing and
-    print a staff login and a fresh API token."""
+    """Create the demo merchant "Greenwood Fruit" (staff, four web community groups with their
+    chat, ~500 members, levels, points history, Black card holders) if missing and print a
+    staff login, a fresh API token and a member's link to their group page."""
 
     async def work() -> DemoLogin:
         async with database() as db:
             await migrations.upgrade(db)
             return await seed_with_progress(db)
 
-    print_login(run(work))
+    settings = get_settings()
+    print_login(run(work), f"http://{settings.host}:{settings.port}")

@@ -52,19 +52,19 @@ def serve(
     """Upgrade the database, then serve the API (docs at /docs) and, unless --no-worker, run the
     worker loop in each server process."""
     settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
 
     async def prepare() -> None:
         async with database() as db:
             await migrations.upgrade(db)
             if demo:
-                print_login(await seed_with_progress(db))
+                print_login(await seed_with_progress(db), f"http://{host}:{port}")
 
     run(prepare)
     if no_worker:
         os.environ["TRIBEKIT_IN_PROCESS_WORKER"] = "false"
         get_settings.cache_clear()
-    host = host or settings.host
-    port = port or settings.port
     console.print(f"Tribekit on [bold]http://{host}:{port}[/bold]  (API docs: /docs)")
     uvicorn.run(
         "tribekit.api.app:create_app_from_env",

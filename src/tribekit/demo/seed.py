@@ -1,5 +1,6 @@
-"""Greenwood Fruit: a believable fruit shop in Shanghai with staff, groups, ~500 members and
-its membership program (levels, points history, Black card holders).
+"""Greenwood Fruit: a believable fruit shop in Shanghai with staff, four web community groups
+(their policy, FAQ and a few days of chat: ``community.py``), ~500 members and its membership
+program (levels, points history, Black card holders).
 
 Everything is created through the real services, deterministically (fixed random seed).
 """
@@ -10,7 +11,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +28,7 @@ from tribekit.tenancy import service as tenancy
 from tribekit.tenancy.principal import Principal, Tenant
 from tribekit.tenancy.schemas import MerchantCreate, OwnerCreate, StaffCreate
 
+from . import community
 from .commerce import Buyer, seed_shop
 from .membership import seed_history, seed_levels
 
@@ -35,8 +37,9 @@ PASSWORD = "greenwood-demo"  # noqa: S105  # printed for newcomers; demo data on
 OWNER_EMAIL = "owner@greenwood.example"
 DEMO_TOKEN_NAME = "demo"  # noqa: S105  # a label, not a secret
 MEMBER_COUNT = 500
-#: Progress steps of a fresh demo: each member created, then each member's points settled.
-DEMO_STEPS = 2 * MEMBER_COUNT
+#: Progress steps of a fresh demo: each member created, each member's points settled, then
+#: each line of the groups' chat.
+DEMO_STEPS = 2 * MEMBER_COUNT + len(community.SCRIPT)
 
 STAFF = [
     ("admin@greenwood.example", "Chen Jing", Role.ADMIN),
@@ -44,12 +47,7 @@ STAFF = [
     ("leader@greenwood.example", "Sun Mei", Role.LEADER),
     ("analyst@greenwood.example", "Zhou Yang", Role.ANALYST),
 ]
-COMMUNITIES = [
-    ("Greenwood Fruit Lovers", Channel.TELEGRAM, "-1001000000001"),
-    ("Greenwood Office Workers", Channel.TELEGRAM, "-1001000000002"),
-    ("Greenwood Young Parents", Channel.MATRIX, "!parents:greenwood.example"),
-    ("Greenwood Weekend Outings", Channel.WEB, "outings"),
-]
+COMMUNITIES = [(group.name, Channel.WEB, group.key) for group in community.GROUPS]
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程"
 )
@@ -115,6 +113,7 @@ class DemoLogin:
     password: str
     api_token: str
     created: bool
+    group_link: community.GroupLink | None = None
 
 
 def _member(rng: random.Random, index: int, used_phones: set[str]) -> MemberCreate:
@@ -166,12 +165,15 @@ def _member(rng: random.Random, index: int, used_phones: set[str]) -> MemberCrea
 
 async def _fill(
     session: AsyncSession, tenant: Tenant, owner: Principal, progress: Callable[[int], None]
-) -> None:
+) -> community.Cast:
     rng = random.Random(20261122)
+    leader: uuid.UUID | None = None
     for email, name, role in STAFF:
-        await tenancy.add_staff(
+        staff = await tenancy.add_staff(
             session, owner, StaffCreate(email=email, name=name, role=role, password=PASSWORD)
         )
+        if role == Role.LEADER:
+            leader = staff.user_id
     groups = [
         await communities.create_community(
             session, tenant, CommunityCreate(name=name, channel=channel, external_id=chat)
@@ -181,22 +183,32 @@ async def _fill(
     used_phones: set[str] = set()
     member_ids = []
     groups_of: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
+    in_group: dict[uuid.UUID, list[tuple[uuid.UUID, str, datetime]]] = {}
+    people: dict[uuid.UUID, tuple[uuid.UUID, str, datetime]] = {}
     for index in range(MEMBER_COUNT):
         view = await members.create_member(
             session, tenant, "demo", _member(rng, index, used_phones)
         )
-        member_ids.append(view.member.id)
+        who = (view.member.id, view.member.display_name, view.member.joined_at)
+        member_ids.append(who[0])
+        people[who[0]] = who
         for group in rng.sample(groups, k=rng.choice([1, 1, 2, 3])):
-            await communities.add_member(session, tenant, group.community.id, view.member.id)
-            groups_of.setdefault(view.member.id, []).append(
-                (group.community.id, group.community.channel)
-            )
+            with clock.frozen_at(min(who[2] + timedelta(hours=1), clock.now())):
+                await communities.add_member(session, tenant, group.community.id, who[0])
+            groups_of.setdefault(who[0], []).append((group.community.id, group.community.channel))
+            in_group.setdefault(group.community.id, []).append(who)
         progress(1)
+    # The two members who run the leader pickup points lead groups too.
+    leaders = [people[member_id] for member_id in member_ids[:2]]
+    cast = await community.set_up(
+        session, tenant, owner, groups, in_group, staff_leader=leader, member_leaders=leaders
+    )
     levels, card = await seed_levels(session, tenant)
     shop = await seed_shop(session, tenant, levels[2], member_ids[:2])
     buyer = Buyer(session, tenant, shop, groups_of, rng)
     await seed_history(session, tenant, member_ids, rng, progress, card=card, buy=buyer.buy)
     await buyer.loose_ends(member_ids)
+    return cast
 
 
 def _no_progress(_: int) -> None:
@@ -245,5 +257,11 @@ async def seed_demo(
             # other transaction can wait for them, so thousands of orders in one transaction
             # need not keep one lock order across them.
             locks.only_new_rows(session)
-            await _fill(session, tenant, principal, progress)
-    return DemoLogin(SLUG, OWNER_EMAIL, PASSWORD, secret, created)
+            cast = await _fill(session, tenant, principal, progress)
+    if created:
+        # After the merchant committed: each post is its own unit of work, as over HTTP, and
+        # the worker's sweep carries out the robot's actions in units of work of its own.
+        await community.play(db, cast, progress)
+    async with db.unit_of_work(read_only=True) as session:
+        link = await community.group_link(session, tenant, secret_key)
+    return DemoLogin(SLUG, OWNER_EMAIL, PASSWORD, secret, created, link)
