@@ -55,4 +55,5 @@ def demo() -> None:
             return await seed_with_progress(db)
 
     settings = get_settings()
-    print_login(run(work), f"http://{settings.host}:{settings.port}")
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    print_login(run(work), base.rstrip("/"))

@@ -59,7 +59,8 @@ def serve(
         async with database() as db:
             await migrations.upgrade(db)
             if demo:
-                print_login(await seed_with_progress(db), f"http://{host}:{port}")
+                base = settings.public_url or f"http://{host}:{port}"
+                print_login(await seed_with_progress(db), base.rstrip("/"))
 
     run(prepare)
     if no_worker:
