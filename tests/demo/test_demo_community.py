@@ -10,8 +10,10 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 
 from tests.conftest import SECRET
-from tribekit.demo.community import FAQ, SCRIPT, SHOP_DOMAIN, Say
-from tribekit.demo.seed import seed_demo
+from tribekit.cli.common import console
+from tribekit.cli.demo import print_login
+from tribekit.demo.community import FAQ, SCRIPT, SHOP_DOMAIN, GroupLink, Say
+from tribekit.demo.seed import DemoLogin, seed_demo
 from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.members import access
@@ -187,3 +189,20 @@ async def test_demo_groups_hold_a_community_the_robot_runs(
     assert again.group_link.path.split("?")[0] == link.path.split("?")[0]
     async with db.unit_of_work() as session:
         assert await session.scalar(select(func.count()).select_from(WebMessage)) == len(messages)
+
+
+def test_the_printed_group_link_is_one_unbroken_line() -> None:
+    path = "/c/01a23501-b960-724b-a3bd-14f1c745c7ac?t=tkm_" + "x" * 200
+    login = DemoLogin(
+        "greenwood-fruit",
+        "owner@greenwood.example",
+        "pw",
+        "tkt_token",
+        created=True,
+        group_link=GroupLink(path, "韩娟", "Greenwood Fruit Lovers"),
+    )
+    with console.capture() as captured:
+        print_login(login, "http://127.0.0.1:8000")
+    lines = captured.get().splitlines()
+    assert f"http://127.0.0.1:8000{path}" in lines  # copied in one piece from the terminal
+    assert any("韩娟 in Greenwood Fruit Lovers" in line for line in lines)
