@@ -9,11 +9,13 @@ answered twice. Texts follow the group's language.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
@@ -21,11 +23,18 @@ from tribekit.kit.money import Money
 from tribekit.members import access
 from tribekit.members.repository import Members
 from tribekit.membership import service as membership
-from tribekit.models.communities import Community
+from tribekit.models.communities import Community, CommunityLeader
+from tribekit.models.enums import ActionKind
+from tribekit.models.members import MemberIdentity
+from tribekit.models.moderation import ModerationEntry, Strike
 from tribekit.models.orders import Order
 from tribekit.tenancy.principal import Tenant
 
-from .channels import InboundEvent
+from . import actions, activity, bans, policies
+from .channels import InboundEvent, OutboundAction
+from .identity import member_for
+from .moderation.policy import Action
+from .moderation.strikes import escalate
 from .texts import say
 
 
@@ -40,6 +49,11 @@ class CommandContext:
     secret_key: str | None = None
     #: Where member pages are served, e.g. "https://shop.example"; links need it.
     public_url: str | None = None
+    #: The robot account the event came to, and the event's recorded row: staff commands owe
+    #: actions in the group, named after the event.
+    account_id: uuid.UUID | None = None
+    event_row_id: uuid.UUID | None = None
+    channel: str = ""
 
     @property
     def language(self) -> str:
@@ -56,10 +70,14 @@ class Commands:
 
     handlers: dict[str, Handler] = field(default_factory=dict)
     summaries: dict[str, str] = field(default_factory=dict)
+    #: Commands only the group's staff may use; the pipeline refuses them to anyone else.
+    staff_only: set[str] = field(default_factory=set)
 
-    def on(self, name: str, handler: Handler, summary: str) -> Commands:
+    def on(self, name: str, handler: Handler, summary: str, *, staff: bool = False) -> Commands:
         self.handlers[name] = handler
         self.summaries[name] = summary
+        if staff:
+            self.staff_only.add(name)
         return self
 
     def get(self, name: str) -> Handler | None:
@@ -148,8 +166,232 @@ def start_for(payloads: StartPayloads) -> Handler:
     return start
 
 
+# -- staff commands in groups: /warn, /mute 1h, /ban, /unban -----------------------------------
+#
+# Each replies to the offender's message (or names them: "/ban @username" where the channel has
+# usernames). The pipeline lets only the group's staff reach these handlers. Each writes a
+# moderation log entry with the staff member as the actor, counts a strike where the policy
+# says (a warn or a mute escalates like the robot's), and owes durable actions: the command
+# message is deleted, a mute restricts in this group, a ban or an unban goes everywhere
+# (``bans.py``).
+
+_DURATION = re.compile(r"^(\d{1,6})\s*([mhd])$")
+_UNITS = {"m": 1, "h": 60, "d": 24 * 60}
+_MAX_MUTE_MINUTES = 525_600  # a year, the policy's own bound
+
+
+@dataclass(frozen=True)
+class _Target:
+    member_id: uuid.UUID
+    external_id: str
+    name: str
+
+
+async def _target(ctx: CommandContext) -> _Target | str:
+    """Whom the command is about, or the text that says why no one."""
+    event, command = ctx.event, ctx.event.command or ""
+    person = event.reply_to_person
+    if person is not None and not person.is_bot:
+        member_id = await member_for(ctx.session, ctx.tenant, ctx.channel, person)
+        return _Target(member_id, person.external_id, person.display_name)
+    who = next((w for w in event.command_args.split() if w.startswith("@")), None)
+    if who is None:
+        return say("staff.no_target", ctx.language, command=command)
+    found = (
+        await ctx.session.execute(
+            select(MemberIdentity.member_id, MemberIdentity.external_id)
+            .where(
+                MemberIdentity.merchant_id == ctx.tenant.id,
+                MemberIdentity.channel == ctx.channel,
+                func.lower(MemberIdentity.username) == who[1:].lower(),
+            )
+            .limit(1)
+        )
+    ).first()
+    if found is None:
+        return say("staff.unknown_target", ctx.language, who=who)
+    return _Target(found.member_id, found.external_id, who)
+
+
+async def _owe(ctx: CommandContext, step: str, action: OutboundAction) -> None:
+    assert ctx.account_id is not None  # the pipeline gives both
+    assert ctx.event_row_id is not None
+    await actions.owe(
+        ctx.session,
+        ctx.tenant,
+        robot_account_id=ctx.account_id,
+        community_id=ctx.community.id,
+        decision=f"staff:{ctx.event_row_id}:{step}",
+        action=action,
+    )
+
+
+def _chat(ctx: CommandContext) -> str:
+    assert ctx.community.external_id is not None  # a group the robot is in has its chat id
+    return ctx.community.external_id
+
+
+async def _remove_command(ctx: CommandContext) -> None:
+    if ctx.event.message_id:
+        await _owe(
+            ctx,
+            "delete",
+            OutboundAction(ActionKind.DELETE, _chat(ctx), message_id=ctx.event.message_id),
+        )
+
+
+def _actor(ctx: CommandContext) -> str:
+    return f"member:{ctx.member_id}"
+
+
+async def _is_leader(ctx: CommandContext, member_id: uuid.UUID) -> bool:
+    found = await ctx.session.scalar(
+        select(CommunityLeader.id).where(
+            CommunityLeader.community_id == ctx.community.id, CommunityLeader.member_id == member_id
+        )
+    )
+    return found is not None
+
+
+async def _sanction(ctx: CommandContext, action: Action, mute_for: timedelta | None) -> str:
+    """/warn and /mute: a log entry and a strike as the policy says (escalating), then the
+    action reached."""
+    target = await _target(ctx)
+    if isinstance(target, str):
+        return target
+    if target.member_id == ctx.member_id or await _is_leader(ctx, target.member_id):
+        return say("staff.target_is_staff", ctx.language, name=target.name)
+    session, tenant, now = ctx.session, ctx.tenant, clock.now()
+    policy, _ = await policies.effective(session, tenant, ctx.community.id)
+    entry = ModerationEntry(
+        merchant_id=tenant.id,
+        community_id=ctx.community.id,
+        member_id=target.member_id,
+        event_id=ctx.event_row_id,
+        message_id=ctx.event.reply_to_message_id,
+        rule="staff",
+        action=action.value,
+        excerpt=ctx.event.text[:200],
+        actor=_actor(ctx),
+        at=now,
+    )
+    session.add(entry)
+    await session.flush()
+    await activity.count(session, tenant, ctx.community, "moderation_actions", now)
+    if policy.strikes.enabled:
+        past = (
+            await session.scalars(
+                select(Strike.at).where(
+                    Strike.merchant_id == tenant.id,
+                    Strike.member_id == target.member_id,
+                    Strike.at > now - timedelta(days=policy.strikes.window_days),
+                )
+            )
+        ).all()
+        reached = escalate(action, mute_for, list(past), now, policy.strikes)
+        action, mute_for = reached.action, reached.mute_for
+        session.add(
+            Strike(
+                merchant_id=tenant.id,
+                member_id=target.member_id,
+                community_id=ctx.community.id,
+                rule="staff",
+                entry_id=entry.id,
+                at=now,
+            )
+        )
+    entry.action = action.value
+    await _remove_command(ctx)
+    if action is Action.ban:
+        await bans.ban(
+            session,
+            tenant,
+            target.member_id,
+            reason=f"staff: {ctx.event.text}"[:300],
+            actor=_actor(ctx),
+            rule="staff",
+            community_id=ctx.community.id,
+            logged=True,  # the entry above is the ban's
+        )
+        return say("moderation.banned", ctx.language, name=target.name)
+    text = say("staff.warned", ctx.language, name=target.name)
+    if action is Action.mute and mute_for is not None:
+        await _owe(
+            ctx,
+            "mute",
+            OutboundAction(
+                ActionKind.RESTRICT, _chat(ctx), person_id=target.external_id, until=now + mute_for
+            ),
+        )
+        minutes = int(mute_for.total_seconds() // 60)
+        text = say("moderation.muted", ctx.language, name=target.name, minutes=minutes)
+    elif action is Action.kick:
+        await _owe(
+            ctx, "kick", OutboundAction(ActionKind.KICK, _chat(ctx), person_id=target.external_id)
+        )
+    return text
+
+
+async def warn(ctx: CommandContext) -> str:
+    return await _sanction(ctx, Action.warn, None)
+
+
+async def mute(ctx: CommandContext) -> str:
+    """``/mute 30m`` (``h``, ``d``); without a length, the mute of the policy's escalation."""
+    length = next((w for w in ctx.event.command_args.split() if not w.startswith("@")), None)
+    if length is None:
+        policy, _ = await policies.effective(ctx.session, ctx.tenant, ctx.community.id)
+        steps = [s.mute_minutes for s in policy.strikes.steps if s.mute_minutes]
+        minutes = steps[0] if steps else 60
+    else:
+        matched = _DURATION.match(length.lower())
+        minutes = int(matched[1]) * _UNITS[matched[2]] if matched else 0
+        if not 1 <= minutes <= _MAX_MUTE_MINUTES:
+            return say("staff.bad_duration", ctx.language)
+    return await _sanction(ctx, Action.mute, timedelta(minutes=minutes))
+
+
+async def ban(ctx: CommandContext) -> str:
+    target = await _target(ctx)
+    if isinstance(target, str):
+        return target
+    if target.member_id == ctx.member_id or await _is_leader(ctx, target.member_id):
+        return say("staff.target_is_staff", ctx.language, name=target.name)
+    await _remove_command(ctx)
+    if ctx.event.reply_to_message_id:  # the offending message goes too
+        await _owe(
+            ctx,
+            "delete-offence",
+            OutboundAction(ActionKind.DELETE, _chat(ctx), message_id=ctx.event.reply_to_message_id),
+        )
+    made = await bans.ban(
+        ctx.session,
+        ctx.tenant,
+        target.member_id,
+        reason=f"staff: {ctx.event.text}"[:300],
+        actor=_actor(ctx),
+        rule="staff",
+        community_id=ctx.community.id,
+    )
+    if made is None:
+        return say("staff.banned_already", ctx.language, name=target.name)
+    await activity.count(ctx.session, ctx.tenant, ctx.community, "moderation_actions", made.at)
+    return say("moderation.banned", ctx.language, name=target.name)
+
+
+async def unban(ctx: CommandContext) -> str:
+    target = await _target(ctx)
+    if isinstance(target, str):
+        return target
+    await _remove_command(ctx)
+    lifted = await bans.unban(ctx.session, ctx.tenant, target.member_id, actor=_actor(ctx))
+    if lifted is None:
+        return say("staff.not_banned", ctx.language, name=target.name)
+    return say("staff.unbanned", ctx.language, name=target.name)
+
+
 def member_commands(payloads: StartPayloads | None = None) -> Commands:
-    """The member commands of issue 10, listed explicitly."""
+    """The member commands and the staff commands of issue 10, listed explicitly."""
     commands = Commands()
     commands.on("start", start_for(payloads or StartPayloads()), "help.start")
     commands.on("me", me, "help.me")
@@ -157,4 +399,8 @@ def member_commands(payloads: StartPayloads | None = None) -> Commands:
     commands.on("rules", rules, "help.rules")
     commands.on("stop", stop, "help.stop")
     commands.on("help", help_for(commands), "help.help")
+    commands.on("warn", warn, "help.warn", staff=True)
+    commands.on("mute", mute, "help.mute", staff=True)
+    commands.on("ban", ban, "help.ban", staff=True)
+    commands.on("unban", unban, "help.unban", staff=True)
     return commands

@@ -177,22 +177,34 @@ async def _answer(
     """A command's answer, or a keyword auto-reply, as a reply to the member's message."""
     text: str | None = None
     outcome = "clean"
+    kind = ActionKind.REPLY
     if event.kind == EventKind.COMMAND and event.command:
         handler = context.commands.get(event.command)
         if handler is None:
             return f"unknown command: {event.command}"[:64]
-        text = await handler(
-            CommandContext(
-                session,
-                tenant,
-                community,
-                member_id,
-                event,
-                secret_key=context.secret_key,
-                public_url=context.public_url,
+        if event.command in context.commands.staff_only:
+            kind = ActionKind.SEND  # the command message itself is removed
+            if not await _is_staff(session, community, event, member_id):
+                text = say("staff.refused", community.language, command=event.command)
+                handler = None
+        if handler is not None:
+            text = await handler(
+                CommandContext(
+                    session,
+                    tenant,
+                    community,
+                    member_id,
+                    event,
+                    secret_key=context.secret_key,
+                    public_url=context.public_url,
+                    account_id=account.id,
+                    event_row_id=recorded.id,
+                    channel=account.channel,
+                )
             )
-        )
-        outcome = f"command: {event.command}"
+            outcome = f"command: {event.command}"
+        else:
+            outcome = f"refused: {event.command}"[:64]
     else:
         text = await replies.answer(session, tenant, community.id, event.text)
         outcome = "auto-reply" if text else "clean"
@@ -204,10 +216,27 @@ async def _answer(
             community,
             f"reply:{recorded.id}",
             OutboundAction(
-                ActionKind.REPLY, recorded_chat(community), text=text, message_id=event.message_id
+                kind,
+                recorded_chat(community),
+                text=text,
+                message_id=event.message_id if kind == ActionKind.REPLY else None,
             ),
         )
     return outcome
+
+
+async def _is_staff(
+    session: AsyncSession, community: Community, event: InboundEvent, member_id: uuid.UUID
+) -> bool:
+    """The group's staff: its leaders, and the platform's group admins as the channel says."""
+    if event.person is not None and event.person.is_admin:
+        return True
+    leads = await session.scalar(
+        select(CommunityLeader.id).where(
+            CommunityLeader.community_id == community.id, CommunityLeader.member_id == member_id
+        )
+    )
+    return leads is not None
 
 
 async def _leave(

@@ -1,0 +1,194 @@
+"""Staff commands in groups over Telegram (the fake Bot API server, the real aiogram client):
+a group's leader replies to an offender's message with /warn, /mute 1h, /ban, or names them
+with /unban @username; each is logged with the leader as the actor, counts strikes as the
+policy says, and is carried out by the worker (the command message removed, the mute in the
+group, the ban and the unban in every group). A member who is not staff is refused and
+nothing changes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select, update
+
+from tests.factories import Factory, count_rows
+from tribekit.kit.db import Database
+from tribekit.models.communities import Community, CommunityLeader
+from tribekit.models.enums import CommunityStatus
+from tribekit.models.members import Member
+from tribekit.models.moderation import Ban, ModerationEntry, Strike
+from tribekit.models.robot import RobotAction
+from tribekit.robot import accounts, pipeline
+from tribekit.robot.channels.telegram import TelegramChannel
+
+from .fake_telegram import FakeTelegram
+from .test_recent import Robot
+
+TOKEN = "700003:staff-token"
+GROUPS = [-5001, -5002]
+LEADER, OFFENDER, BYSTANDER = 61, 62, 63
+
+
+@pytest.fixture
+async def robot(
+    db: Database, factory: Factory, fake_telegram: FakeTelegram
+) -> AsyncIterator[Robot]:
+    bot = fake_telegram.add_bot(TOKEN, "staff_robot")
+    fake_telegram.add_user(LEADER, "Lin")
+    fake_telegram.add_user(OFFENDER, "Otto", username="otto_sells")
+    fake_telegram.add_user(BYSTANDER, "Bea")
+    for chat_id in GROUPS:
+        fake_telegram.add_chat(chat_id, f"Tea {chat_id}")
+        fake_telegram.add_member(chat_id, bot, status="administrator")
+    channel = TelegramChannel(fake_telegram.base_url)
+    shop = await factory.shop()
+    async with db.unit_of_work() as session:
+        account = await accounts.register_telegram_bot(
+            session, shop.tenant, {"telegram": channel}, token=TOKEN
+        )
+    robot = Robot(db, shop.tenant, account, channel, pipeline.RobotContext())
+    for chat_id in GROUPS:  # the robot meets the groups; staff confirm them
+        [hello] = fake_telegram.feed(fake_telegram.message(chat_id, BYSTANDER, "hello"))
+        await robot.receive(hello)
+    async with db.unit_of_work() as session:
+        await session.execute(update(Community).values(status=CommunityStatus.ACTIVE))
+    for chat_id in GROUPS:
+        for user in (LEADER, OFFENDER):
+            [hello] = fake_telegram.feed(fake_telegram.message(chat_id, user, f"hi from {user}"))
+            await robot.receive(hello)
+    async with db.unit_of_work() as session:
+        first = await session.scalar(select(Community).where(Community.external_id == "-5001"))
+        lin = await session.scalar(select(Member).where(Member.display_name == "Lin"))
+        assert first is not None
+        assert lin is not None
+        session.add(
+            CommunityLeader(merchant_id=shop.tenant.id, community_id=first.id, member_id=lin.id)
+        )
+    yield robot
+    await channel.aclose()
+
+
+async def _say(robot: Robot, fake: FakeTelegram, user: int, text: str, **kw: int) -> str:
+    [message] = fake.feed(fake.message(GROUPS[0], user, text, **kw))
+    [outcome] = await robot.receive(message)
+    return outcome
+
+
+async def _offence(fake: FakeTelegram, robot: Robot) -> int:
+    [message] = fake.feed(fake.message(GROUPS[0], OFFENDER, "buy my tea elsewhere"))
+    assert await robot.receive(message) == ["clean"]
+    return int(message["message"]["message_id"])
+
+
+async def _log(db: Database) -> list[tuple[str | None, str, str]]:
+    async with db.unit_of_work(read_only=True) as session:
+        rows = await session.execute(
+            select(ModerationEntry.rule, ModerationEntry.action, ModerationEntry.actor).order_by(
+                ModerationEntry.at
+            )
+        )
+    return [tuple(row) for row in rows]
+
+
+async def test_a_member_who_is_not_staff_is_refused_and_nothing_changes(
+    robot: Robot, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    offence = await _offence(fake_telegram, robot)
+    for command in ("/ban", "/mute 1h", "/warn"):
+        outcome = await _say(robot, fake_telegram, BYSTANDER, command, reply_to=offence)
+        assert outcome == f"refused: {command.split()[0][1:]}"
+    await robot.work()
+    assert [m.text for m in fake_telegram.sent(GROUPS[0])] == [
+        "Only the group's staff may use /ban.",
+        "Only the group's staff may use /mute.",
+        "Only the group's staff may use /warn.",
+    ]
+    assert fake_telegram.status(GROUPS[0], OFFENDER) == "member"
+    assert await _log(db) == []
+    assert await count_rows(db, Strike) == 0
+    assert await count_rows(db, Ban) == 0
+    assert fake_telegram.calls_to("deleteMessage") == []
+
+
+async def test_a_leader_warns_mutes_bans_and_unbans(
+    robot: Robot, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    async with db.unit_of_work(read_only=True) as session:
+        lin = await session.scalar(select(Member.id).where(Member.display_name == "Lin"))
+    actor = f"member:{lin}"
+
+    offence = await _offence(fake_telegram, robot)
+    assert await _say(robot, fake_telegram, LEADER, "/warn", reply_to=offence) == "command: warn"
+    await robot.work()
+    assert fake_telegram.status(GROUPS[0], OFFENDER) == "member"
+
+    offence = await _offence(fake_telegram, robot)
+    mute = await _say(robot, fake_telegram, LEADER, "/mute 1h", reply_to=offence)
+    assert mute == "command: mute"
+    await robot.work()
+    assert fake_telegram.status(GROUPS[0], OFFENDER) == "restricted"
+    assert fake_telegram.status(GROUPS[1], OFFENDER) == "member"  # a mute is the group's
+    assert [m.text for m in fake_telegram.sent(GROUPS[0])] == [
+        "Otto, this is a warning from the group's staff.",
+        "Otto is muted for 60 minutes.",
+    ]
+    # Every command message is removed; the offences stay (staff may delete them).
+    assert len(fake_telegram.calls_to("deleteMessage")) == 2
+    assert await count_rows(db, Strike) == 2
+
+    fake_telegram.add_member(GROUPS[0], OFFENDER)  # the mute has ended
+    offence = await _offence(fake_telegram, robot)
+    assert await _say(robot, fake_telegram, LEADER, "/ban", reply_to=offence) == "command: ban"
+    await robot.work()
+    assert fake_telegram.status(GROUPS[0], OFFENDER) == "kicked"
+    assert fake_telegram.status(GROUPS[1], OFFENDER) == "kicked"  # banned everywhere
+    assert [m.deleted for m in fake_telegram.messages(GROUPS[0]) if m.message_id == offence] == [
+        True
+    ]
+
+    # A banned member's messages are gone: staff name them.
+    unban = await _say(robot, fake_telegram, LEADER, "/unban @otto_sells")
+    assert unban == "command: unban"
+    await robot.work()
+    assert fake_telegram.status(GROUPS[0], OFFENDER) == "left"
+    assert fake_telegram.status(GROUPS[1], OFFENDER) == "left"
+    assert await _say(robot, fake_telegram, LEADER, "/unban @otto_sells") == "command: unban"
+    assert await _say(robot, fake_telegram, LEADER, "/unban @nobody") == "command: unban"
+    await robot.work()
+    assert [m.text for m in fake_telegram.sent(GROUPS[0])][2:] == [
+        "Otto is removed from the shop's groups.",
+        "@otto_sells may join the shop's groups again.",
+        "@otto_sells is not banned.",
+        "I do not know @nobody in this group.",
+    ]
+    assert await _log(db) == [
+        ("staff", "warn", actor),
+        ("staff", "mute", actor),
+        ("staff", "ban", actor),
+        (None, "unban", actor),
+    ]
+    async with db.unit_of_work(read_only=True) as session:
+        failed = (
+            await session.scalars(
+                select(RobotAction.last_error).where(RobotAction.status != "done")
+            )
+        ).all()
+    assert failed == []
+
+
+async def test_a_staff_command_with_no_one_named_says_how_to_use_it(
+    robot: Robot, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    assert await _say(robot, fake_telegram, LEADER, "/mute") == "command: mute"
+    offence = await _offence(fake_telegram, robot)
+    assert await _say(robot, fake_telegram, LEADER, "/mute 1y", reply_to=offence) == (
+        "command: mute"
+    )
+    await robot.work()
+    assert [m.text for m in fake_telegram.sent(GROUPS[0])] == [
+        "Reply to the member's message with /mute, or name them: /mute @username.",
+        "Write the mute's length as 30m, 1h or 2d.",
+    ]
+    assert await _log(db) == []
+    assert fake_telegram.status(GROUPS[0], OFFENDER) == "member"
