@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from httpx import AsyncClient
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from tests.conftest import SECRET, test_settings
 from tests.factories import PASSWORD, Factory, Shop
@@ -190,3 +190,41 @@ async def browser() -> AsyncIterator[Browser]:
             yield chromium
         finally:
             await chromium.close()
+
+
+# ---- pages in the browser -------------------------------------------------------------------
+
+SECOND = 1000  # Playwright's timeouts are in milliseconds
+
+
+async def open_page(browser: Browser, live: Live, group: Group, link: str | None) -> Page:
+    context = await browser.new_context(base_url=live.url, viewport={"width": 390, "height": 800})
+    page = await context.new_page()
+    if link is not None:
+        await page.goto(f"{group.url}?t={link}")
+        assert page.url == f"{live.url}{group.url}"  # the token left the address
+        cookies = {c["name"] for c in await context.cookies()}
+        assert access.MEMBER_COOKIE in cookies
+    return page
+
+
+async def connected(page: Page) -> None:
+    """Wait until the page's event source is open."""
+    await page.wait_for_function(
+        "() => { const el = document.getElementById('messages');"
+        " const s = el && htmx && el['htmx-internal-data'] &&"
+        " el['htmx-internal-data'].sseEventSource;"
+        " return !!s && s.readyState === 1; }",
+        timeout=5 * SECOND,
+    )
+
+
+async def staff_login_in_browser(page: Page, live: Live, group: Group) -> None:
+    """Sign staff in through the API from the page's own context (its cookies keep the
+    session)."""
+    response = await page.context.request.post(
+        f"{live.url}/api/v1/auth/login",
+        data={"email": group.shop.owner_email, "password": PASSWORD},
+    )
+    assert response.status == 200, await response.text()
+    assert auth.SESSION_COOKIE in {c["name"] for c in await page.context.cookies()}

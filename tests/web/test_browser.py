@@ -7,52 +7,26 @@ from __future__ import annotations
 import time
 import uuid
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 from sqlalchemy import select
 
-from tests.factories import PASSWORD, Factory
+from tests.factories import Factory
 from tribekit.kit.db import Database
-from tribekit.members import access
 from tribekit.models.web import WebMessage
-from tribekit.tenancy import auth
 
-from .conftest import Group, Live, make_group
-
-SECOND = 1000  # Playwright's timeouts are in milliseconds
-
-
-async def _open(browser: Browser, live: Live, group: Group, link: str | None) -> Page:
-    context = await browser.new_context(base_url=live.url, viewport={"width": 390, "height": 800})
-    page = await context.new_page()
-    if link is not None:
-        await page.goto(f"{group.url}?t={link}")
-        assert page.url == f"{live.url}{group.url}"  # the token left the address
-        cookies = {c["name"] for c in await context.cookies()}
-        assert access.MEMBER_COOKIE in cookies
-    return page
-
-
-async def _connected(page: Page) -> None:
-    """Wait until the page's event source is open."""
-    await page.wait_for_function(
-        "() => { const el = document.getElementById('messages');"
-        " const s = el && htmx && el['htmx-internal-data'] &&"
-        " el['htmx-internal-data'].sseEventSource;"
-        " return !!s && s.readyState === 1; }",
-        timeout=5 * SECOND,
-    )
+from .conftest import SECOND, Live, connected, make_group, open_page, staff_login_in_browser
 
 
 async def test_two_members_see_a_post_and_its_removal_live(
     browser: Browser, live_worker: Live, db: Database, factory: Factory
 ) -> None:
     group = await make_group(factory, db)
-    alice = await _open(browser, live_worker, group, group.alice.link)
-    bob = await _open(browser, live_worker, group, group.bob.link)
-    staff = await _open(browser, live_worker, group, None)
+    alice = await open_page(browser, live_worker, group, group.alice.link)
+    bob = await open_page(browser, live_worker, group, group.bob.link)
+    staff = await open_page(browser, live_worker, group, None)
     try:
-        await _connected(alice)
-        await _connected(bob)
+        await connected(alice)
+        await connected(bob)
         text = "Plums are in! <script>window.pwned = 1</script>"
         await alice.fill("#post-text", text)
         started = time.monotonic()
@@ -70,7 +44,7 @@ async def test_two_members_see_a_post_and_its_removal_live(
         # Staff open the group with their session and remove the message.
         await staff_login_in_browser(staff, live_worker, group)
         await staff.goto(group.url)
-        await _connected(staff)
+        await connected(staff)
         started = time.monotonic()
         await staff.click(f"#m-{message_id} button.delete")
         for page in (alice, bob, staff):
@@ -88,14 +62,3 @@ async def test_two_members_see_a_post_and_its_removal_live(
     )
     assert seen_after < 1.0
     assert removed_after < 1.0
-
-
-async def staff_login_in_browser(page: Page, live: Live, group: Group) -> None:
-    """Sign staff in through the API from the page's own context (its cookies keep the
-    session)."""
-    response = await page.context.request.post(
-        f"{live.url}/api/v1/auth/login",
-        data={"email": group.shop.owner_email, "password": PASSWORD},
-    )
-    assert response.status == 200, await response.text()
-    assert auth.SESSION_COOKIE in {c["name"] for c in await page.context.cookies()}

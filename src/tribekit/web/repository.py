@@ -1,5 +1,6 @@
 """The web community's queries: messages by place and by change, a member's standing, who
-leads a group, the merchant's web robot."""
+leads a group, the merchant's web robot. (The merchant's ban list is the robot's:
+``robot.bans.in_force``.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from tribekit.kit.repository import TenantRepository
 from tribekit.models.communities import CommunityLeader
 from tribekit.models.enums import Channel
 from tribekit.models.members import MemberIdentity
-from tribekit.models.moderation import Ban
 from tribekit.models.robot import RobotAccount
 from tribekit.models.web import WebCounter, WebMemberState, WebMessage
 
@@ -71,16 +71,6 @@ async def member_state(
             WebMemberState.member_id == member_id,
         )
     )
-
-
-async def ban_in_force(session: AsyncSession, merchant_id: uuid.UUID, member_id: uuid.UUID) -> bool:
-    """Whether the merchant's one ban list holds a ban of the member now."""
-    found = await session.scalar(
-        select(func.count())
-        .select_from(Ban)
-        .where(Ban.merchant_id == merchant_id, Ban.member_id == member_id, Ban.lifted_at.is_(None))
-    )
-    return bool(found)
 
 
 async def clear_removal(

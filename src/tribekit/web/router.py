@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -39,7 +39,7 @@ from tribekit.tenancy.principal import Tenant
 
 from . import csrf, service
 from .i18n import html_lang, translations
-from .service import PostHook, Viewer
+from .service import PostHook, Standing, Viewer
 
 PACKAGE = Path(__file__).parent
 STATIC_DIR = PACKAGE / "static"
@@ -69,11 +69,13 @@ router = APIRouter(prefix="/c", include_in_schema=False)
 class WebConfig:
     """What the app gives the web community (``app.state.web``): the robot pipeline's hook for
     each post (None: posts are stored and recorded, nothing more), the posts a member may send
-    per minute, and how often the live stream looks for changes."""
+    per minute, how often the live stream looks for changes, and how often at least it reads a
+    member's standing (a ban or mute decided in another group, a mute that ran out)."""
 
     on_post: PostHook | None = None
     posts_per_minute: int = 20
     poll_seconds: float = 0.3
+    standing_seconds: float = 1.0
     ping_seconds: int = 15
 
 
@@ -384,10 +386,28 @@ async def ban_author(
 # ---- the live stream -----------------------------------------------------------------------------
 
 
-async def _changes(
-    session: AsyncSession, *, tenant: Tenant, community: uuid.UUID, after: int
-) -> Sequence[WebMessage]:
-    return await service.changes(session, tenant, community, after)
+@dataclass(frozen=True)
+class _Look:
+    changed: Sequence[WebMessage]
+    standing: Standing | None  # None: not read this time
+
+
+async def _look(
+    session: AsyncSession,
+    *,
+    tenant: Tenant,
+    community: uuid.UUID,
+    after: int,
+    member_id: uuid.UUID | None,
+    standing_due: bool,
+) -> _Look:
+    """The group's changes after ``after``, and the member's standing when it is due or when
+    something changed (a strike's ban commits with the post that earned it)."""
+    changed = await service.changes(session, tenant, community, after)
+    standing = None
+    if member_id is not None and (changed or standing_due):
+        standing = await service.standing_of(session, tenant, community, member_id)
+    return _Look(changed, standing)
 
 
 @router.get("/{community_id}/stream")
@@ -397,8 +417,11 @@ async def stream(
     state: State,
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    """Server-sent events: each new or removed message as an HTML fragment (event
-    ``message``; its id is the change number, so a reconnecting browser resumes after it)."""
+    """Server-sent events (event ``message``): each new or removed message as an HTML fragment
+    (its id is the change number, so a reconnecting browser resumes after it), and a member's
+    change of standing as an out-of-band swap: a mute swaps the post form for the notice (and
+    back when it ends); a ban or a removal swaps the page for the notice, and the stream ends
+    (the event source goes with the page it was on)."""
     db = state.db
 
     async def who(session: AsyncSession) -> Caller:
@@ -414,21 +437,45 @@ async def stream(
     config = _config(request)
     context = _context(state, caller)
     fragment = templates.get_template("_message.html")
-    tenant = caller.viewer.tenant
+    tenant, member_id = caller.viewer.tenant, caller.viewer.member_id
+    loop = asyncio.get_running_loop()
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        after = cursor
+        after, viewer = cursor, caller.viewer
+        standing_read = loop.time()
         while True:
             # One short read unit of work per look: no connection is held between looks.
-            changed = await db.run(
-                partial(_changes, tenant=tenant, community=community_id, after=after),
+            due = loop.time() - standing_read >= config.standing_seconds
+            look = await db.run(
+                partial(
+                    _look,
+                    tenant=tenant,
+                    community=community_id,
+                    after=after,
+                    member_id=member_id,
+                    standing_due=due,
+                ),
                 read_only=True,
             )
-            if changed:
+            if look.standing is not None:
+                standing_read = loop.time()
+                if look.standing != viewer.standing:
+                    viewer = replace(viewer, standing=look.standing)
+                    live = {**context, "viewer": viewer, "live": True}
+                    if not look.standing.reads:
+                        html = templates.get_template("_barred.html").render(live)
+                        yield ServerSentEvent(data=html, event="message")
+                        return
+                    html = templates.get_template("_compose.html").render(live)
+                    yield ServerSentEvent(data=html, event="message")
+            if look.changed:
+                # A removal replaces the message where the reader has it (out of band); one
+                # posted after the reader's cursor was never seen: it is added, as removed.
                 html = "".join(
-                    fragment.render({**context, "message": m, "live": True}) for m in changed
+                    fragment.render({**context, "message": m, "live": m.seq <= after})
+                    for m in look.changed
                 )
-                after = changed[-1].rev
+                after = look.changed[-1].rev
                 yield ServerSentEvent(data=html, event="message", id=str(after))
                 continue
             await asyncio.sleep(config.poll_seconds)

@@ -30,7 +30,7 @@ from tribekit.models.enums import Channel, CommunityStatus
 from tribekit.models.members import MemberIdentity
 from tribekit.models.robot import RobotAccount, RobotEvent
 from tribekit.models.web import AuthorKind, WebMemberState, WebMessage
-from tribekit.robot import actions
+from tribekit.robot import actions, bans
 from tribekit.robot.channels import ActionKind, InboundEvent, OutboundAction
 from tribekit.robot.channels import RobotAccount as Account
 from tribekit.robot.channels.web import MAX_TEXT, WebChannel, add_message
@@ -133,16 +133,24 @@ def _standing(state: WebMemberState | None, merchant_ban: bool) -> Standing:
     )
 
 
+async def standing_of(
+    session: AsyncSession, tenant: Tenant, community_id: uuid.UUID, member_id: uuid.UUID
+) -> Standing:
+    """What the member may do in the group now: the web community's own ban, mute or removal
+    of them (the robot's actions there) and the merchant's one ban list."""
+    state = await repo.member_state(session, tenant.id, community_id, member_id)
+    return _standing(state, await bans.in_force(session, tenant, member_id) is not None)
+
+
 async def member_viewer(
     session: AsyncSession, tenant: Tenant, community: Community, member_id: uuid.UUID
 ) -> Viewer:
     member = await Members(session, tenant.id).get_current(member_id)
     if member is None:
         raise NotFound(f"no web community with id {community.id} at this merchant")
-    state = await repo.member_state(session, tenant.id, community.id, member_id)
-    standing = _standing(state, await repo.ban_in_force(session, tenant.id, member_id))
+    standing_now = await standing_of(session, tenant, community.id, member_id)
     moderates = await repo.leads(session, tenant.id, community.id, member_id=member_id)
-    return Viewer(tenant, member_id, None, member.display_name, moderates, standing)
+    return Viewer(tenant, member_id, None, member.display_name, moderates, standing_now)
 
 
 async def staff_viewer(session: AsyncSession, principal: Principal, community: Community) -> Viewer:
@@ -301,9 +309,11 @@ async def post(
     )
     robot = await robot_of(session, tenant, community)
     await _web_identity(session, tenant, viewer.member_id)
-    if community.external_id is None:
-        # A web group's chat id is its own id: the robot's actions name the group by it.
-        community.external_id = str(community.id)
+    if community.external_id is None or community.robot_account_id is None:
+        # A web group's chat id is its own id: the robot's actions name the group by it. Its
+        # robot is named too, so the merchant's ban list owes its ban here as in any group.
+        community.external_id = community.external_id or str(community.id)
+        community.robot_account_id = community.robot_account_id or robot.id
         await session.flush()
     account = Account(str(robot.id), Channel.WEB.value, "", robot.username)
     update = {
