@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,12 +18,15 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import select
 
+from tribekit.api.app import create_app
 from tribekit.kit.db import Base, Database
 from tribekit.models import ApiToken, StaffRole, StaffUser
 from tribekit.models.enums import Channel, Role
 from tribekit.tenancy.permissions import ROLE_PERMISSIONS, SCOPED_PERMISSIONS, Permission
 
+from .conftest import test_settings
 from .factories import Factory, Shop, bearer
+from .robot.fake_telegram import FakeTelegram
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ SECOND_MEMBER = "<a second member of the acting merchant>"
 OWN_LEVEL = "<a level of the acting merchant>"
 OWN_PLAN = "<a plan of the acting merchant>"
 OWN_PRODUCT = "<a product of the acting merchant>"
+OWN_ROBOT_TOKEN = "<a Telegram bot token of the acting merchant>"
 SOME_ID = "0191a4c4-0000-7000-8000-000000000002"
 MEMBER_CART = {"lines": [{"product_id": OWN_PRODUCT, "quantity": 1}]}
 CART = {"member_id": SECOND_MEMBER, **MEMBER_CART}
@@ -53,6 +58,26 @@ NEW_MERCHANT = {
     "country": "CN",
     "owner": {"email": "x@intruder.example", "name": "X", "password": "long enough pw"},
 }
+
+#: Each shop's own Telegram bot, known to the fake Bot API server the app talks to (registering
+#: a robot checks its token with getMe).
+ROBOT_TOKENS = {"shop-a": "700201:isolation-robot-a", "shop-b": "700202:isolation-robot-b"}
+
+
+@pytest.fixture(scope="module")
+def telegram() -> Iterator[FakeTelegram]:
+    with FakeTelegram() as fake:
+        for slug, token in ROBOT_TOKENS.items():
+            fake.add_bot(token, f"{slug.replace('-', '_')}_robot")
+        yield fake
+
+
+@pytest.fixture
+async def app(db: Database, telegram: FakeTelegram) -> AsyncIterator[FastAPI]:
+    application = create_app(test_settings(db, telegram_api_base=telegram.base_url), db=db)
+    async with application.router.lifespan_context(application):
+        yield application
+
 
 ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/platform/merchants"): Spec(None, NEW_MERCHANT, platform=True),
@@ -241,6 +266,15 @@ ROUTES: dict[tuple[str, str], Spec] = {
         None, {"reason": "intrusion"}, member=True
     ),
     # robot: accounts and webhooks
+    ("GET", "/api/v1/robot/accounts"): Spec(Permission.ROBOT_READ),
+    ("POST", "/api/v1/robot/accounts"): Spec(Permission.ROBOT_ACCOUNTS, {"token": OWN_ROBOT_TOKEN}),
+    ("GET", "/api/v1/robot/accounts/{account_id}"): Spec(Permission.ROBOT_READ),
+    ("PATCH", "/api/v1/robot/accounts/{account_id}"): Spec(
+        Permission.ROBOT_ACCOUNTS, {"name": "Taken over", "mode": "poll"}
+    ),
+    ("DELETE", "/api/v1/robot/accounts/{account_id}"): Spec(Permission.ROBOT_ACCOUNTS),
+    ("POST", "/api/v1/robot/accounts/{account_id}/webhook"): Spec(Permission.ROBOT_ACCOUNTS),
+    ("POST", "/api/v1/robot/telegram/{account_id}/webhook"): Spec(None, public=True),
     # robot: moderation, auto-replies, activity
 }
 
@@ -342,7 +376,12 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         headers=a.headers,
     )
     assert invitation.status_code == 201
+    robot = await client.post(
+        "/api/v1/robot/accounts", json={"token": ROBOT_TOKENS[a.tenant.slug]}, headers=a.headers
+    )
+    assert robot.status_code == 201, robot.text
     ids = {
+        "account_id": robot.json()["id"],
         "member_id": str(member.member.id),
         "identity_id": str(member.identities[0].id),
         "community_id": community["id"],
@@ -383,6 +422,7 @@ async def _membership_objects(client: AsyncClient, shop: Shop) -> dict[str, str]
         OWN_LEVEL: level.json()["id"],
         OWN_PLAN: plan.json()["id"],
         OWN_PRODUCT: product.json()["id"],
+        OWN_ROBOT_TOKEN: ROBOT_TOKENS[shop.tenant.slug],
     }
 
 

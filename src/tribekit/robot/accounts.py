@@ -256,12 +256,12 @@ async def set_webhook(
 ) -> str:
     """Point the bot's webhook at this server (``public_url`` + the account's route), with the
     account's secret; the URL set. Telegram is called outside any transaction."""
+    account = await get_account(session, tenant, account_id)
     if not public_url:
         raise NoPublicUrl(
             "set TRIBEKIT_PUBLIC_URL to the https address Telegram reaches this server at, or "
             "switch the robot to poll mode and run 'tribekit robot poll'"
         )
-    account = await get_account(session, tenant, account_id)
     if not account.active or not account.token:
         raise RobotRemoved("this robot was removed; register its token again to bring it back")
     if account.mode != "webhook":
