@@ -1,6 +1,6 @@
 """A member's standing, live (SQLite and PostgreSQL): the stream swaps the post form for the
-mute notice and back, a ban (the web community's own, or the merchant's ban list) swaps the page
-for the ban notice in the group's language and ends the stream; a message removed before a
+mute notice and back, a ban on the merchant's list or the robot's removal swaps the page for
+the notice in the group's language and ends the stream; a message removed before a
 reader saw it arrives removed; three strikes through the post route ban the member, and the ban
 list's action in the web group is carried out by the worker."""
 
@@ -161,6 +161,27 @@ async def test_a_ban_on_the_merchants_list_swaps_the_page_and_ends_the_stream(
     assert "sse-connect" not in barred
     assert 'name="text"' not in barred
     assert again.status_code == 403  # a reconnect is refused
+
+
+async def test_a_removal_by_the_robot_ends_the_members_stream_and_a_new_link_lets_her_back(
+    live: Live, db: Database, factory: Factory
+) -> None:
+    group = await make_group(factory, db)
+    web_config(live.app).standing_seconds = 0.1
+    robot = await _robot(live.app, db, group)
+    async with AsyncClient(base_url=live.url) as alice:
+        await enter(alice, group, group.alice)
+        async with until_closed(alice, f"{group.url}/stream") as alices:
+            await robot.do(
+                OutboundAction(ActionKind.KICK, group.community_id, person_id=group.alice.member_id)
+            )
+            (barred,) = await asyncio.wait_for(alices, 3.0)
+        await enter(alice, group, group.alice)  # a new link from the shop
+        page = await alice.get(group.url)
+    assert barred.startswith('<main class="group" id="group" hx-swap-oob="true">')
+    assert "You were removed from this group." in barred
+    assert "sse-connect" in page.text
+    assert 'name="text"' in page.text
 
 
 async def test_a_message_removed_before_a_reader_saw_it_arrives_removed(
