@@ -48,6 +48,7 @@ OWN_LEVEL = "<a level of the acting merchant>"
 OWN_PLAN = "<a plan of the acting merchant>"
 OWN_PRODUCT = "<a product of the acting merchant>"
 OWN_ROBOT_TOKEN = "<a Telegram bot token of the acting merchant>"
+OWN_COMMUNITY = "<a web community of the acting merchant>"
 SOME_ID = "0191a4c4-0000-7000-8000-000000000002"
 MEMBER_CART = {"lines": [{"product_id": OWN_PRODUCT, "quantity": 1}]}
 CART = {"member_id": SECOND_MEMBER, **MEMBER_CART}
@@ -276,6 +277,41 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/robot/accounts/{account_id}/webhook"): Spec(Permission.ROBOT_ACCOUNTS),
     ("POST", "/api/v1/robot/telegram/{account_id}/webhook"): Spec(None, public=True),
     # robot: moderation, auto-replies, activity
+    ("GET", "/api/v1/robot/policy"): Spec(Permission.MODERATION_READ),
+    ("PUT", "/api/v1/robot/policy"): Spec(
+        Permission.MODERATION_WRITE, {"flood": {"max_messages": 9}}
+    ),
+    ("GET", "/api/v1/robot/policy/communities/{community_id}"): Spec(Permission.MODERATION_READ),
+    ("PUT", "/api/v1/robot/policy/communities/{community_id}"): Spec(
+        Permission.MODERATION_WRITE, {"links": {"mode": "block_all"}}
+    ),
+    ("DELETE", "/api/v1/robot/policy/communities/{community_id}"): Spec(
+        Permission.MODERATION_WRITE
+    ),
+    ("GET", "/api/v1/robot/bans"): Spec(Permission.MODERATION_READ),
+    ("POST", "/api/v1/robot/bans"): Spec(
+        Permission.MODERATION_WRITE, {"member_id": SECOND_MEMBER, "reason": "intrusion"}
+    ),
+    ("POST", "/api/v1/robot/bans/{ban_id}/lift"): Spec(Permission.MODERATION_WRITE),
+    ("GET", "/api/v1/robot/moderation"): Spec(Permission.MODERATION_READ, scoped=True),
+    ("POST", "/api/v1/robot/moderation/reports"): Spec(
+        Permission.MODERATION_WRITE, {"community_id": OWN_COMMUNITY, "message_id": "m-1"}
+    ),
+    ("POST", "/api/v1/robot/moderation/{entry_id}/undo"): Spec(Permission.MODERATION_WRITE),
+    ("POST", "/api/v1/robot/moderation/{entry_id}/review"): Spec(
+        Permission.MODERATION_WRITE, {"verdict": "confirmed"}
+    ),
+    ("GET", "/api/v1/robot/replies"): Spec(Permission.ROBOT_READ),
+    ("POST", "/api/v1/robot/replies"): Spec(
+        Permission.ROBOT_CONFIGURE, {"match": "contains", "pattern": "hours", "reply": "9-5"}
+    ),
+    ("PATCH", "/api/v1/robot/replies/{reply_id}"): Spec(
+        Permission.ROBOT_CONFIGURE, {"reply": "taken over"}
+    ),
+    ("DELETE", "/api/v1/robot/replies/{reply_id}"): Spec(Permission.ROBOT_CONFIGURE),
+    ("GET", "/api/v1/communities/{community_id}/activity"): Spec(
+        Permission.COMMUNITIES_READ, scoped=True
+    ),
 }
 
 
@@ -376,12 +412,27 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         headers=a.headers,
     )
     assert invitation.status_code == 201
+    banned = await factory.member(a, display_name="Banned")
+    ban = await client.post(
+        "/api/v1/robot/bans",
+        json={"member_id": str(banned.member.id), "reason": "spam"},
+        headers=a.headers,
+    )
+    assert ban.status_code == 201, ban.text
+    reply = await client.post(
+        "/api/v1/robot/replies",
+        json={"match": "exact", "pattern": "hours?", "reply": "9 to 5"},
+        headers=a.headers,
+    )
+    assert reply.status_code == 201, reply.text
     robot = await client.post(
         "/api/v1/robot/accounts", json={"token": ROBOT_TOKENS[a.tenant.slug]}, headers=a.headers
     )
     assert robot.status_code == 201, robot.text
     ids = {
         "account_id": robot.json()["id"],
+        "ban_id": ban.json()["id"],
+        "reply_id": reply.json()["id"],
         "member_id": str(member.member.id),
         "identity_id": str(member.identities[0].id),
         "community_id": community["id"],
@@ -418,11 +469,18 @@ async def _membership_objects(client: AsyncClient, shop: Shop) -> dict[str, str]
         headers=shop.headers,
     )
     assert product.status_code == 201
+    community = await client.post(
+        "/api/v1/communities",
+        json={"name": "Own web group", "channel": "web"},
+        headers=shop.headers,
+    )
+    assert community.status_code == 201
     return {
         OWN_LEVEL: level.json()["id"],
         OWN_PLAN: plan.json()["id"],
         OWN_PRODUCT: product.json()["id"],
         OWN_ROBOT_TOKEN: ROBOT_TOKENS[shop.tenant.slug],
+        OWN_COMMUNITY: community.json()["id"],
     }
 
 
@@ -766,7 +824,7 @@ async def test_a_leader_of_x_gets_404_on_y_and_sees_x(
         for (method, template), spec in ROUTES.items()
         if spec.scoped and spec.permission in SCOPED_PERMISSIONS[Role.LEADER]
     ]
-    assert len(scoped) == 8
+    assert len(scoped) == 10
     for method, template in scoped:
         if "{" not in template:
             continue

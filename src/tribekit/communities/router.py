@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 
 from tribekit.api.deps import (
     API_PREFIX,
@@ -15,12 +16,18 @@ from tribekit.api.deps import (
     PageLimit,
     authorized,
 )
+from tribekit.kit import clock
+from tribekit.kit.errors import field_error
 from tribekit.models.enums import Channel, CommunityStatus
+from tribekit.robot import activity
 from tribekit.tenancy.permissions import Permission
 from tribekit.tenancy.principal import Reach, Tenant
 
 from . import service
 from .schemas import (
+    ActiveMember,
+    ActivityDay,
+    CommunityActivity,
     CommunityCreate,
     CommunityJoin,
     CommunityMemberOut,
@@ -153,6 +160,42 @@ async def list_community_members(
             for row, name in page.items
         ],
         next_cursor=page.next_cursor,
+    )
+
+
+@router.get(
+    "/{community_id}/activity",
+    summary="What happened in the community per day, and who posted most (its timezone)",
+)
+async def community_activity(
+    community_id: uuid.UUID,
+    session: DbSession,
+    reach: Reader,
+    start: Annotated[
+        date | None, Query(alias="from", description="First day; default: 29 days before to")
+    ] = None,
+    end: Annotated[date | None, Query(alias="to", description="Last day; default: today")] = None,
+) -> CommunityActivity:
+    community = (await service.get_community(session, reach, community_id)).community
+    tenant = reach.tenant
+    # Default: 30 days, ending today in the community's timezone.
+    today = activity.day_of(community, tenant, clock.now())
+    end = end or (start + timedelta(days=29) if start else today)
+    start = start or end - timedelta(days=29)
+    if start > end:
+        raise field_error("from", "from is after to; send from <= to")
+    if (end - start).days + 1 > activity.MAX_DAYS:
+        raise field_error("to", f"the range is longer than {activity.MAX_DAYS} days; split it")
+    read = await activity.read(session, tenant, community, start, end)
+    return CommunityActivity.model_validate(
+        {
+            "community_id": community.id,
+            "timezone": community.timezone or tenant.timezone,
+            "from": read.start,
+            "to": read.end,
+            "days": [ActivityDay.model_validate(d) for d in read.days],
+            "top_members": [ActiveMember.model_validate(m) for m in read.top_members],
+        }
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -110,3 +110,28 @@ class CommunityMemberOut(Output):
 class CommunityMemberPage(Output):
     items: list[CommunityMemberOut]
     next_cursor: str | None
+
+
+class ActivityDay(Output):
+    day: date = Field(description="A day in the community's timezone")
+    messages: int
+    active_members: int = Field(description="Members who posted that day")
+    joins: int
+    leaves: int
+    moderation_actions: int
+
+
+class ActiveMember(Output):
+    member_id: uuid.UUID
+    display_name: str
+    messages: int = Field(description="Messages within the range")
+    last_active_at: datetime | None = Field(description="Their last message in the group")
+
+
+class CommunityActivity(Output):
+    community_id: uuid.UUID
+    timezone: str = Field(description="The timezone the days are in")
+    from_: date = Field(alias="from", serialization_alias="from")
+    to: date
+    days: list[ActivityDay] = Field(description="Every day of the range, oldest first")
+    top_members: list[ActiveMember] = Field(description="Who posted most within the range")

@@ -8,7 +8,7 @@ log, and keyword auto-replies.
   most one is in force per member; lifting it (``lifted_at``) undoes it everywhere.
 * ``Strike``: one rule broken once; escalation counts a member's strikes in a window.
 * ``ModerationEntry``: who, what (an excerpt), which rule, which action, where, by the robot
-  or which staff member; undone from the API.
+  or which staff member; undone (once) and reviewed (once) from the API.
 * ``AutoReply``: keyword replies / FAQ, per community or merchant-wide.
 """
 
@@ -69,6 +69,7 @@ class Ban(TenantRow):
     reason: Mapped[str] = mapped_column(String(300))
     banned_by: Mapped[str] = mapped_column(String(100))  # "robot" or the staff actor
     at: Mapped[datetime] = mapped_column(default=clock.now)
+    until: Mapped[datetime | None]  # None: until lifted; else the platforms lift it then
     lifted_at: Mapped[datetime | None]
     lifted_by: Mapped[str | None] = mapped_column(String(100))
 
@@ -93,6 +94,7 @@ class ModerationEntry(TenantRow):
     __table_args__ = (
         Index(None, "merchant_id", "at"),
         Index(None, "merchant_id", "member_id"),
+        Index(None, "merchant_id", "community_id", "at"),
     )
 
     community_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -112,6 +114,11 @@ class ModerationEntry(TenantRow):
     at: Mapped[datetime] = mapped_column(default=clock.now)
     undone_at: Mapped[datetime | None]
     undone_by: Mapped[str | None] = mapped_column(String(100))
+    # The ban this entry made, so that undoing it lifts that ban and no later one.
+    ban_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bans.id", ondelete="SET NULL"))
+    review: Mapped[str | None] = mapped_column(String(16))  # staff's verdict: fine / confirmed
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class AutoReply(TenantRow):

@@ -1,20 +1,23 @@
 """Counting what happens in each community, per day in its timezone (``models/activity.py``),
 and each member's last activity there. One upsert per counter: concurrent messages add up
-exactly (the database adds, nobody reads then writes)."""
+exactly (the database adds, nobody reads then writes). ``read`` is what the API shows of a
+community: each day of a range and its most active members."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.models.activity import CommunityDay, MemberDay
 from tribekit.models.communities import Community, CommunityMember
+from tribekit.models.members import Member
 from tribekit.tenancy.principal import Tenant
 
 COUNTERS = ("messages", "joins", "leaves", "moderation_actions")
@@ -85,4 +88,106 @@ async def posted(
         )
         .values(messages=CommunityMember.messages + 1, last_active_at=at)
         .execution_options(synchronize_session=False)
+    )
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+#: The longest range one read covers.
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    messages: int
+    active_members: int
+    joins: int
+    leaves: int
+    moderation_actions: int
+
+
+@dataclass(frozen=True)
+class TopMember:
+    member_id: uuid.UUID
+    display_name: str
+    messages: int  # within the range
+    last_active_at: datetime | None  # in the group, ever
+
+
+@dataclass(frozen=True)
+class Activity:
+    start: date
+    end: date
+    days: list[Day]
+    top_members: list[TopMember]
+
+
+async def read(
+    session: AsyncSession,
+    tenant: Tenant,
+    community: Community,
+    start: date,
+    end: date,
+    *,
+    top: int = 10,
+) -> Activity:
+    """Each day from ``start`` to ``end`` (both included; a day without activity is zeros)
+    and the members who posted most within them."""
+    counted = {
+        row.day: row
+        for row in await session.scalars(
+            select(CommunityDay).where(
+                CommunityDay.merchant_id == tenant.id,
+                CommunityDay.community_id == community.id,
+                CommunityDay.day.between(start, end),
+            )
+        )
+    }
+    in_range = (
+        MemberDay.merchant_id == tenant.id,
+        MemberDay.community_id == community.id,
+        MemberDay.day.between(start, end),
+    )
+    active: dict[date, int] = {
+        day: int(n)
+        for day, n in await session.execute(
+            select(MemberDay.day, func.count()).where(*in_range).group_by(MemberDay.day)
+        )
+    }
+    days = []
+    for offset in range((end - start).days + 1):
+        day = start + timedelta(days=offset)
+        row = counted.get(day)
+        days.append(
+            Day(
+                day=day,
+                messages=row.messages if row else 0,
+                active_members=active.get(day, 0),
+                joins=row.joins if row else 0,
+                leaves=row.leaves if row else 0,
+                moderation_actions=row.moderation_actions if row else 0,
+            )
+        )
+    posted = func.sum(MemberDay.messages).label("posted")
+    leaders = (
+        await session.execute(
+            select(MemberDay.member_id, Member.display_name, posted, CommunityMember.last_active_at)
+            .join(Member, Member.id == MemberDay.member_id)
+            .outerjoin(
+                CommunityMember,
+                (CommunityMember.community_id == MemberDay.community_id)
+                & (CommunityMember.member_id == MemberDay.member_id),
+            )
+            .where(*in_range)
+            .group_by(MemberDay.member_id, Member.display_name, CommunityMember.last_active_at)
+            .order_by(posted.desc(), MemberDay.member_id)
+            .limit(top)
+        )
+    ).all()
+    return Activity(
+        start,
+        end,
+        days,
+        [TopMember(m, name, int(n), last) for m, name, n, last in leaders],
     )

@@ -2,19 +2,25 @@
 community of the merchant on every channel where the member is known, at once; lifting it undoes
 it everywhere. At most one ban is in force per member (a partial unique index decides a race:
 two staff banning at once make one ban). Actions a lifted ban still owed are cancelled, and one
-already claimed by a worker is dropped when it is claimed again (``still_wanted``)."""
+already claimed by a worker is dropped when it is claimed again (``still_wanted``).
+
+A ban may end by itself (``until``): the platforms are told the end with the ban and lift it
+then; the list counts it as lifted from that time (``in_force``), and marks it lifted when the
+member is banned again."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
 from tribekit.kit.db import add_unique
-from tribekit.kit.errors import Conflict
+from tribekit.kit.errors import Conflict, NotFound
+from tribekit.kit.pagination import Page, paginate
 from tribekit.models.communities import Community
 from tribekit.models.enums import ActionKind, ActionStatus, CommunityStatus
 from tribekit.models.members import MemberIdentity
@@ -24,6 +30,16 @@ from tribekit.tenancy.principal import Tenant
 
 from . import actions
 from .channels import OutboundAction
+
+
+class AlreadyBanned(Conflict):
+    code = "already_banned"
+    title = "The member is banned already"
+
+
+class NotBanned(Conflict):
+    code = "ban_lifted"
+    title = "The ban is lifted already"
 
 
 def _where_known(
@@ -53,12 +69,44 @@ def _where_known(
     )
 
 
+def _running(now: datetime) -> Any:
+    """A ban that is not lifted and has not ended by itself."""
+    return Ban.lifted_at.is_(None) & or_(Ban.until.is_(None), Ban.until > now)
+
+
 async def in_force(session: AsyncSession, tenant: Tenant, member_id: uuid.UUID) -> Ban | None:
     ban: Ban | None = await session.scalar(
         select(Ban).where(
-            Ban.merchant_id == tenant.id, Ban.member_id == member_id, Ban.lifted_at.is_(None)
+            Ban.merchant_id == tenant.id, Ban.member_id == member_id, _running(clock.now())
         )
     )
+    return ban
+
+
+async def page(
+    session: AsyncSession,
+    tenant: Tenant,
+    *,
+    lifted: bool | None,
+    member_id: uuid.UUID | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[Ban]:
+    """The ban list, newest first: in force (``lifted`` False), lifted or ended (True), or
+    both (None)."""
+    stmt = select(Ban).where(Ban.merchant_id == tenant.id)
+    if member_id is not None:
+        stmt = stmt.where(Ban.member_id == member_id)
+    if lifted is not None:
+        running = _running(clock.now())
+        stmt = stmt.where(~running if lifted else running)
+    return await paginate(session, stmt, key=Ban.id, limit=limit, cursor=cursor)
+
+
+async def get(session: AsyncSession, tenant: Tenant, ban_id: uuid.UUID) -> Ban:
+    ban = await session.get(Ban, ban_id, populate_existing=True)
+    if ban is None or ban.merchant_id != tenant.id:
+        raise NotFound(f"no ban with id {ban_id} at this merchant")
     return ban
 
 
@@ -84,7 +132,12 @@ async def _owe_everywhere(
             robot_account_id=account_id,
             community_id=community_id,
             decision=f"{prefix}:{ban.id}:{community_id}",
-            action=OutboundAction(kind, chat_id, person_id=person_id),
+            action=OutboundAction(
+                kind,
+                chat_id,
+                person_id=person_id,
+                until=ban.until if kind == ActionKind.BAN else None,
+            ),
             due_at=(after or {}).get(community_id),
         )
         owed += row is not None
@@ -101,16 +154,33 @@ async def ban(
     rule: str | None = None,
     community_id: uuid.UUID | None = None,
     logged: bool = False,
+    until: datetime | None = None,
 ) -> Ban | None:
-    """Ban the member from every group; None if a ban is in force already (nothing changes).
-    ``logged``: the caller wrote the moderation log's entry for it already (the robot's)."""
+    """Ban the member from every group (until ``until``, or until lifted); None if a ban is in
+    force already (nothing changes). ``logged``: the caller wrote the moderation log's entry
+    for it already (the robot's); that entry, the member's newest ban entry with no ban yet,
+    is linked to the ban so that undoing it lifts this ban."""
+    now = clock.now()
+    # A ban that ended by itself no longer holds the one-in-force index.
+    await session.execute(
+        update(Ban)
+        .where(
+            Ban.merchant_id == tenant.id,
+            Ban.member_id == member_id,
+            Ban.lifted_at.is_(None),
+            Ban.until <= now,
+        )
+        .values(lifted_at=Ban.until, lifted_by="expired")
+        .execution_options(synchronize_session=False)
+    )
     row = Ban(
         merchant_id=tenant.id,
         member_id=member_id,
         rule=rule,
         reason=reason[:300],
         banned_by=actor,
-        at=clock.now(),
+        at=now,
+        until=until,
     )
     try:
         await add_unique(session, "banned already", row)
@@ -118,6 +188,24 @@ async def ban(
         return None
     await _owe_everywhere(session, tenant, row, ActionKind.BAN, "ban")
     if logged:
+        newest = (
+            select(ModerationEntry.id)
+            .where(
+                ModerationEntry.merchant_id == tenant.id,
+                ModerationEntry.member_id == member_id,
+                ModerationEntry.action == "ban",
+                ModerationEntry.ban_id.is_(None),
+            )
+            .order_by(ModerationEntry.at.desc(), ModerationEntry.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        await session.execute(
+            update(ModerationEntry)
+            .where(ModerationEntry.id == newest)
+            .values(ban_id=row.id)
+            .execution_options(synchronize_session=False)
+        )
         return row
     session.add(
         ModerationEntry(
@@ -129,6 +217,7 @@ async def ban(
             excerpt=reason[:200],
             actor=actor,
             at=row.at,
+            ban_id=row.id,
         )
     )
     await session.flush()
@@ -136,15 +225,26 @@ async def ban(
 
 
 async def unban(
-    session: AsyncSession, tenant: Tenant, member_id: uuid.UUID, *, actor: str
+    session: AsyncSession,
+    tenant: Tenant,
+    member_id: uuid.UUID,
+    *,
+    actor: str,
+    ban_id: uuid.UUID | None = None,
 ) -> Ban | None:
-    """Lift the member's ban everywhere; None if no ban is in force (nothing changes)."""
+    """Lift the member's ban everywhere (only ban ``ban_id``, when given); None if no such ban
+    is in force (nothing changes). A ban that ended by itself is marked lifted too, and the
+    platforms are told again (an unban where nobody is banned changes nothing)."""
     now = clock.now()
+    where = [Ban.merchant_id == tenant.id, Ban.member_id == member_id, Ban.lifted_at.is_(None)]
+    if ban_id is not None:
+        where.append(Ban.id == ban_id)
     lifted_id = await session.scalar(
         update(Ban)
-        .where(Ban.merchant_id == tenant.id, Ban.member_id == member_id, Ban.lifted_at.is_(None))
+        .where(*where)
         .values(lifted_at=now, lifted_by=actor)
         .returning(Ban.id)
+        .execution_options(synchronize_session=False)
     )
     if lifted_id is None:
         return None

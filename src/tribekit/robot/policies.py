@@ -1,13 +1,19 @@
 """The moderation policy a group follows: the merchant's (or the default one) with the group's
-override merged over it, and the compiled engine for it, rebuilt only when either changes."""
+override merged over it, and the compiled engine for it, rebuilt only when either changes; and
+staff's changes to both, each a conditional update on the version they read (``save``)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.kit import clock
+from tribekit.kit.db import add_unique
+from tribekit.kit.errors import Conflict, TribekitError
 from tribekit.models.moderation import ModerationPolicy
 from tribekit.tenancy.principal import Tenant
 
@@ -43,3 +49,147 @@ async def effective(
         override.version if override else 0,
     )
     return policy, compile(policy, version=version)
+
+
+# -- staff's changes --------------------------------------------------------------------------
+
+
+#: A change to a policy: the policy as it is now in, the changed one out.
+Change = Callable[[Policy], Policy]
+
+
+class PolicyChanged(Conflict):
+    code = "policy_changed"
+    title = "The policy was changed by someone else"
+
+
+class VersionRequired(TribekitError):
+    status = 428
+    code = "version_required"
+    title = "Say which version of the policy you changed"
+
+
+async def row(
+    session: AsyncSession, tenant: Tenant, community_id: uuid.UUID | None
+) -> ModerationPolicy | None:
+    """The merchant's policy row (``community_id`` None) or a community's override row."""
+    where = (
+        ModerationPolicy.community_id.is_(None)
+        if community_id is None
+        else ModerationPolicy.community_id == community_id
+    )
+    found: ModerationPolicy | None = await session.scalar(
+        select(ModerationPolicy)
+        .where(ModerationPolicy.merchant_id == tenant.id, where)
+        .execution_options(populate_existing=True)
+    )
+    return found
+
+
+def _changed(community_id: uuid.UUID | None, expected: int) -> PolicyChanged:
+    what = "the merchant's policy" if community_id is None else f"community {community_id}'s"
+    return PolicyChanged(
+        f"{what} is no longer at version {expected}; read it again, redo your change on what "
+        "it is now and send that version in If-Match",
+        expected_version=expected,
+    )
+
+
+async def save(
+    session: AsyncSession,
+    tenant: Tenant,
+    community_id: uuid.UUID | None,
+    rules: dict[str, Any],
+    *,
+    expected_version: int,
+    actor: str,
+) -> ModerationPolicy:
+    """Store ``rules`` if the row is still at ``expected_version`` (0: there is none yet);
+    the version moves by one. Two staff saving the same version: one wins, the other gets
+    ``policy_changed`` (a conditional update, or the unique index for the first one)."""
+    now = clock.now()
+    if expected_version == 0:
+        created = ModerationPolicy(
+            merchant_id=tenant.id,
+            community_id=community_id,
+            rules=rules,
+            version=1,
+            updated_at=now,
+            updated_by=actor,
+        )
+        await add_unique(session, "", created, error=PolicyChanged)
+        return created
+    where = [
+        ModerationPolicy.merchant_id == tenant.id,
+        ModerationPolicy.version == expected_version,
+        ModerationPolicy.community_id.is_(None)
+        if community_id is None
+        else ModerationPolicy.community_id == community_id,
+    ]
+    saved_id = await session.scalar(
+        update(ModerationPolicy)
+        .where(*where)
+        .values(
+            rules=rules,
+            version=ModerationPolicy.version + 1,
+            updated_at=now,
+            updated_by=actor,
+        )
+        .returning(ModerationPolicy.id)
+        .execution_options(synchronize_session=False)
+    )
+    if saved_id is None:
+        raise _changed(community_id, expected_version)
+    saved = await session.get(ModerationPolicy, saved_id, populate_existing=True)
+    assert saved is not None
+    return saved
+
+
+async def remove_override(
+    session: AsyncSession, tenant: Tenant, community_id: uuid.UUID, *, expected_version: int
+) -> bool:
+    """Delete the community's override if it is still at ``expected_version``; False when the
+    community has none. The group then follows the merchant's policy."""
+    deleted = await session.scalar(
+        delete(ModerationPolicy)
+        .where(
+            ModerationPolicy.merchant_id == tenant.id,
+            ModerationPolicy.community_id == community_id,
+            ModerationPolicy.version == expected_version,
+        )
+        .returning(ModerationPolicy.id)
+        .execution_options(synchronize_session=False)
+    )
+    if deleted is not None:
+        return True
+    if await row(session, tenant, community_id) is None:
+        return False
+    raise _changed(community_id, expected_version)
+
+
+async def amend(session: AsyncSession, tenant: Tenant, change: Change, *, actor: str) -> Policy:
+    """Apply ``change`` to the merchant's policy (the robot's own edits: allow-listing what
+    staff marked fine, a reported phrase). Read, change, conditional update; a concurrent
+    change makes it read again and re-apply, so neither change is lost."""
+    for _ in range(_AMEND_ATTEMPTS):
+        current = await row(session, tenant, None)
+        before = Policy.model_validate(current.rules) if current else Policy()
+        after = change(before)
+        if after == before:
+            return before
+        try:
+            await save(
+                session,
+                tenant,
+                None,
+                after.model_dump(mode="json"),
+                expected_version=current.version if current else 0,
+                actor=actor,
+            )
+        except PolicyChanged:
+            continue
+        return after
+    raise _changed(None, current.version if current else 0)
+
+
+_AMEND_ATTEMPTS = 5
