@@ -69,8 +69,10 @@ async def robot(
     await channel.aclose()
 
 
-async def _say(robot: Robot, fake: FakeTelegram, user: int, text: str, **kw: int) -> str:
-    [message] = fake.feed(fake.message(GROUPS[0], user, text, **kw))
+async def _say(
+    robot: Robot, fake: FakeTelegram, user: int, text: str, reply_to: int | None = None
+) -> str:
+    [message] = fake.feed(fake.message(GROUPS[0], user, text, reply_to=reply_to))
     [outcome] = await robot.receive(message)
     return outcome
 
@@ -88,7 +90,7 @@ async def _log(db: Database) -> list[tuple[str | None, str, str]]:
                 ModerationEntry.at
             )
         )
-    return [tuple(row) for row in rows]
+    return [(rule, action, actor) for rule, action, actor in rows]
 
 
 async def test_a_member_who_is_not_staff_is_refused_and_nothing_changes(

@@ -11,6 +11,9 @@
   a durable row with a due time, claimed by the worker, retried with backoff, honouring the
   platform's ``retry_after``. ``decision`` names what decided it and is unique per merchant:
   one decision is never carried out twice, whichever worker runs it.
+* ``JoinCaptcha``: a member's join captcha in one group (``robot/captcha.py``): ``pending``
+  until they press the button (``solved``) or its due time passes (``expired``: the worker
+  removes them), or they leave (``left``). One row per member and group, reset on a new join.
 """
 
 from __future__ import annotations
@@ -106,3 +109,24 @@ class RobotAction(TenantRow):
     message_id: Mapped[str | None] = mapped_column(String(64))  # what the platform answered
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     done_at: Mapped[datetime | None]
+
+
+class JoinCaptcha(TenantRow):
+    __tablename__ = "join_captchas"
+    __table_args__ = (
+        UniqueConstraint("community_id", "member_id"),
+        Index(None, "status", "due_at"),
+    )
+
+    community_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE")
+    )
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    robot_account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("robot_accounts.id", ondelete="CASCADE")
+    )
+    person_id: Mapped[str] = mapped_column(String(64))  # who they are on the channel
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    due_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    settled_at: Mapped[datetime | None]

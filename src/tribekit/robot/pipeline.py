@@ -27,13 +27,13 @@ from tribekit.models.moderation import Ban, ModerationEntry, Strike
 from tribekit.models.robot import RobotAccount, RobotEvent
 from tribekit.tenancy.principal import Tenant
 
-from . import actions, activity, bans, inbound, policies, replies
-from .channels import EventKind, InboundEvent, MediaKind, OutboundAction
+from . import actions, activity, bans, captcha, inbound, policies, replies
+from .channels import Button, EventKind, InboundEvent, MediaKind, OutboundAction
 from .commands import CommandContext, Commands, member_commands
 from .identity import member_for
 from .moderation import engine as moderation
 from .moderation.fingerprint import fingerprint
-from .moderation.policy import Action, is_exempt
+from .moderation.policy import Action, Policy, is_exempt
 from .moderation.policy import MediaKind as RuleMedia
 from .moderation.strikes import escalate
 from .recent import DatabaseRecentPosts, RecentPosts, Windows
@@ -141,7 +141,10 @@ async def _handle(
     if event.kind == EventKind.MEMBER_LEFT:
         if await communities.member_left(session, tenant, community.id, member_id, at=event.at):
             await activity.count(session, tenant, community, "leaves", event.at)
+            await captcha.forget(session, community.id, member_id)
         return "left"
+    if event.kind == EventKind.BUTTON:
+        return await _button(session, tenant, account, community, event, member_id, recorded)
     if event.kind in (EventKind.MESSAGE, EventKind.COMMAND):
         # Someone who posts is in the group, whether or not the platform told of their join.
         if await communities.member_joined(
@@ -153,8 +156,31 @@ async def _handle(
         if banned is not None:
             await _remove_on_sight(session, tenant, account, community, event, banned, recorded)
             return "banned member removed"
+        policy, engine = await policies.effective(session, tenant, community.id)
+        if policy.captcha.enabled and await captcha.pending(session, community.id, member_id):
+            if event.message_id:  # removed quietly until they press the button
+                await _owe(
+                    session,
+                    tenant,
+                    account,
+                    community,
+                    f"captcha-delete:{recorded.id}",
+                    OutboundAction(
+                        ActionKind.DELETE, recorded_chat(community), message_id=event.message_id
+                    ),
+                )
+            return "captcha pending: removed"
         moderated = await _moderate(
-            session, tenant, account, community, event, member_id, recorded, context.recent
+            session,
+            tenant,
+            account,
+            community,
+            event,
+            member_id,
+            recorded,
+            context.recent,
+            policy,
+            engine,
         )
         if moderated != "clean":
             return moderated
@@ -293,25 +319,93 @@ async def _joined(
     if banned is not None:
         await _remove_on_sight(session, tenant, account, community, event, banned, recorded)
         return "banned member removed"
-    if await communities.member_joined(
+    joined = await communities.member_joined(
         session, tenant, community.id, member_id, source=account.channel, at=event.at
-    ):
+    )
+    if joined:
         await activity.count(session, tenant, community, "joins", event.at)
+    person = event.person
+    assert person is not None
+    policy, _ = await policies.effective(session, tenant, community.id)
+    asked = (
+        policy.captcha.enabled
+        and not person.is_admin
+        and await captcha.challenge(
+            session,
+            tenant,
+            community_id=community.id,
+            member_id=member_id,
+            robot_account_id=account.id,
+            person_id=person.external_id,
+            minutes=policy.captcha.minutes,
+        )
+    )
+    # One welcome per join (a platform may report a join twice), with the captcha when on.
+    if not (joined or asked) or not (community.welcome_text or asked):
+        return "joined"
+    parts = []
     if community.welcome_text:
-        person = event.person
-        assert person is not None
-        text = community.welcome_text.replace("{name}", person.display_name)
+        parts.append(community.welcome_text.replace("{name}", person.display_name))
         if community.rules_text:
-            text = f"{text}\n\n{community.rules_text}"
+            parts.append(community.rules_text)
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if asked:
+        language, minutes = community.language, policy.captcha.minutes
+        parts.append(say("captcha.prompt", language, name=person.display_name, minutes=minutes))
+        buttons = ((Button(say("captcha.button", language), data=captcha.button_data(member_id)),),)
+    await _owe(
+        session,
+        tenant,
+        account,
+        community,
+        f"welcome:{recorded.id}",
+        OutboundAction(
+            ActionKind.SEND, recorded_chat(community), text="\n\n".join(parts), buttons=buttons
+        ),
+    )
+    return "joined: captcha" if asked else "joined"
+
+
+async def _button(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: RobotAccount,
+    community: Community,
+    event: InboundEvent,
+    member_id: uuid.UUID,
+    recorded: RobotEvent,
+) -> str:
+    """A button pressed: the join captcha's, by the member it asks, solves it (the prompt is
+    removed and the press answered); anyone else's press does nothing."""
+    if not captcha.is_button(event.button_data):
+        return "ignored"
+    if event.button_data != captcha.button_data(member_id):
+        return "captcha: not theirs"
+    if not await captcha.solve(session, community.id, member_id):
+        return "captcha: not pending"
+    chat = recorded_chat(community)
+    if event.button_query_id:
+        text = say("captcha.solved", community.language)
         await _owe(
             session,
             tenant,
             account,
             community,
-            f"welcome:{recorded.id}",
-            OutboundAction(ActionKind.SEND, recorded_chat(community), text=text),
+            f"captcha-answer:{recorded.id}",
+            OutboundAction(
+                ActionKind.ANSWER_BUTTON, chat, text=text, button_query_id=event.button_query_id
+            ),
         )
-    return "joined"
+    if event.message_id:
+        await _owe(
+            session,
+            tenant,
+            account,
+            community,
+            f"captcha-prompt:{recorded.id}",
+            OutboundAction(ActionKind.DELETE, chat, message_id=event.message_id),
+        )
+    return "captcha solved"
 
 
 async def _remove_on_sight(
@@ -354,10 +448,11 @@ async def _moderate(
     member_id: uuid.UUID,
     recorded: RobotEvent,
     recent_posts: RecentPosts,
+    policy: Policy,
+    engine: moderation.Engine,
 ) -> str:
     person = event.person
     assert person is not None
-    policy, engine = await policies.effective(session, tenant, community.id)
     membership = await session.get(CommunityMember, (community.id, member_id))
     leads = await session.scalar(
         select(CommunityLeader.id).where(

@@ -37,7 +37,7 @@ from tribekit.kit.worker import Sweep, claim_due
 from tribekit.models.enums import ActionKind, ActionStatus
 from tribekit.models.robot import RobotAccount, RobotAction
 
-from . import bans
+from . import bans, captcha
 from .channels import ActionRefused, Channel, OutboundAction, RetryLater
 from .channels import RobotAccount as Account
 
@@ -200,4 +200,6 @@ def actions_sweep(db: Database, channels: Mapping[str, Channel]) -> Sweep:
 
 
 def sweeps(db: Database, channels: Mapping[str, Channel]) -> list[Sweep]:
-    return [actions_sweep(db, channels)]
+    """The robot's sweeps: its durable actions, and the join captchas past their time (each
+    owes the member's removal as an action)."""
+    return [actions_sweep(db, channels), captcha.sweep()]

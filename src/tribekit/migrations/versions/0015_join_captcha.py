@@ -1,6 +1,7 @@
 """The robot's memory of recent posts and the join captcha: a member's post keeps the moderation
 engine's fingerprint of its text on its event row (the flood and duplicate rules read the
-member's posts back within their windows, by member and time).
+member's posts back within their windows, by member and time); a member's join captcha in a
+group, pending until pressed or due (then the worker removes them).
 
 Revision ID: 0015_join_captcha
 Revises: 0014_moderation_review
@@ -29,8 +30,57 @@ def upgrade() -> None:
             unique=False,
         )
 
+    op.create_table(
+        "join_captchas",
+        sa.Column("community_id", sa.Uuid(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("robot_account_id", sa.Uuid(), nullable=False),
+        sa.Column("person_id", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("merchant_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["community_id"],
+            ["communities.id"],
+            name=op.f("fk_join_captchas_community_id_communities"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["members.id"],
+            name=op.f("fk_join_captchas_member_id_members"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"],
+            ["merchants.id"],
+            name=op.f("fk_join_captchas_merchant_id_merchants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["robot_account_id"],
+            ["robot_accounts.id"],
+            name=op.f("fk_join_captchas_robot_account_id_robot_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_join_captchas")),
+        sa.UniqueConstraint(
+            "community_id", "member_id", name=op.f("uq_join_captchas_community_id_member_id")
+        ),
+    )
+    with op.batch_alter_table("join_captchas", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_join_captchas_status_due_at"), ["status", "due_at"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("join_captchas", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_join_captchas_status_due_at"))
+    op.drop_table("join_captchas")
     with op.batch_alter_table("robot_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_robot_events_merchant_id_member_id_at"))
         batch_op.drop_column("fingerprint")

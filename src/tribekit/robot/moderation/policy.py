@@ -167,6 +167,16 @@ class ProbationRule(Input):
     on_hit: RuleAction = Field(default_factory=lambda: RuleAction(action=Action.delete))
 
 
+class CaptchaRule(Input):
+    """The join captcha: a member who joins gets the welcome with an "I'm not a robot" button
+    and may not post until they press it (their messages are removed quietly); one who has not
+    pressed it within ``minutes`` is removed from the group. Exempt members (e.g. admins) are
+    not asked."""
+
+    enabled: bool = False
+    minutes: int = Field(default=5, ge=1, le=1440)
+
+
 class Exemptions(Input):
     """Who is never moderated. The pipeline applies these (``is_exempt``) and tells the engine
     whether the author is exempt."""
@@ -224,6 +234,7 @@ class Policy(Input):
     duplicates: DuplicateRule = Field(default_factory=DuplicateRule)
     channel_forwards: ChannelForwardRule = Field(default_factory=ChannelForwardRule)
     probation: ProbationRule = Field(default_factory=ProbationRule)
+    captcha: CaptchaRule = Field(default_factory=CaptchaRule)
     exemptions: Exemptions = Field(default_factory=Exemptions)
     strikes: Strikes = Field(default_factory=Strikes)
 
