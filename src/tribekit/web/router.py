@@ -12,6 +12,7 @@ so they stay out of the OpenAPI document.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -33,7 +34,7 @@ from tribekit.kit.errors import TribekitError, Unauthenticated
 from tribekit.members import access
 from tribekit.models.communities import Community
 from tribekit.models.web import WebMessage
-from tribekit.robot.channels.web import MAX_TEXT, WebChannel
+from tribekit.robot.channels.web import CHANGES, MAX_TEXT, WebChannel
 from tribekit.tenancy import auth
 from tribekit.tenancy.principal import Tenant
 
@@ -441,44 +442,48 @@ async def stream(
     loop = asyncio.get_running_loop()
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        after, viewer = cursor, caller.viewer
-        standing_read = loop.time()
-        while True:
-            # One short read unit of work per look: no connection is held between looks.
-            due = loop.time() - standing_read >= config.standing_seconds
-            look = await db.run(
-                partial(
-                    _look,
-                    tenant=tenant,
-                    community=community_id,
-                    after=after,
-                    member_id=member_id,
-                    standing_due=due,
-                ),
-                read_only=True,
-            )
-            if look.standing is not None:
-                standing_read = loop.time()
-                if look.standing != viewer.standing:
-                    viewer = replace(viewer, standing=look.standing)
-                    live = {**context, "viewer": viewer, "live": True}
-                    if not look.standing.reads:
-                        html = templates.get_template("_barred.html").render(live)
-                        yield ServerSentEvent(data=html, event="message")
-                        return
-                    html = templates.get_template("_compose.html").render(live)
-                    yield ServerSentEvent(data=html, event="message")
-            if look.changed:
-                # A removal replaces the message where the reader has it (out of band); one
-                # posted after the reader's cursor was never seen: it is added, as removed.
-                html = "".join(
-                    fragment.render({**context, "message": m, "live": m.seq <= after})
-                    for m in look.changed
+        with CHANGES.reading(community_id) as woken:
+            after, viewer = cursor, caller.viewer
+            standing_read = loop.time()
+            while True:
+                woken.clear()  # a change committed from here on wakes the wait below
+                # One short read unit of work per look: no connection is held between looks.
+                due = loop.time() - standing_read >= config.standing_seconds
+                look = await db.run(
+                    partial(
+                        _look,
+                        tenant=tenant,
+                        community=community_id,
+                        after=after,
+                        member_id=member_id,
+                        standing_due=due,
+                    ),
+                    read_only=True,
                 )
-                after = look.changed[-1].rev
-                yield ServerSentEvent(data=html, event="message", id=str(after))
-                continue
-            await asyncio.sleep(config.poll_seconds)
+                if look.standing is not None:
+                    standing_read = loop.time()
+                    if look.standing != viewer.standing:
+                        viewer = replace(viewer, standing=look.standing)
+                        live = {**context, "viewer": viewer, "live": True}
+                        if not look.standing.reads:
+                            html = templates.get_template("_barred.html").render(live)
+                            yield ServerSentEvent(data=html, event="message")
+                            return
+                        html = templates.get_template("_compose.html").render(live)
+                        yield ServerSentEvent(data=html, event="message")
+                if look.changed:
+                    # A removal replaces the message where the reader has it (out of band); one
+                    # posted after the reader's cursor was never seen: it is added, as removed.
+                    html = "".join(
+                        fragment.render({**context, "message": m, "live": m.seq <= after})
+                        for m in look.changed
+                    )
+                    after = look.changed[-1].rev
+                    yield ServerSentEvent(data=html, event="message", id=str(after))
+                    continue
+                # Woken by a change made in this process, else the next poll.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), config.poll_seconds)
 
     return EventSourceResponse(
         events(), ping=config.ping_seconds, headers={"Cache-Control": "no-store"}

@@ -13,10 +13,12 @@ person's external id on this channel, so an action's ``person_id`` is a member i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -26,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tribekit.kit import clock
+from tribekit.kit import clock, outbox
 from tribekit.kit.db import Database
 from tribekit.models.communities import Community
 from tribekit.models.enums import Channel
@@ -66,11 +68,41 @@ CAPABILITIES = Capabilities(
 )
 
 
+class GroupChanges:
+    """This process's live readers of each web group, woken once a change of the group commits
+    so that they look at once instead of at their next poll. Best effort: a change committed in
+    another process is found by polling."""
+
+    def __init__(self) -> None:
+        self._readers: defaultdict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
+
+    def changed(self, community_id: uuid.UUID) -> None:
+        for reader in self._readers.get(community_id, ()):
+            reader.set()
+
+    @contextlib.contextmanager
+    def reading(self, community_id: uuid.UUID) -> Iterator[asyncio.Event]:
+        """An event set on each change of the group while the block runs."""
+        reader = asyncio.Event()
+        self._readers[community_id].add(reader)
+        try:
+            yield reader
+        finally:
+            readers = self._readers[community_id]
+            readers.discard(reader)
+            if not readers:
+                del self._readers[community_id]
+
+
+CHANGES = GroupChanges()
+
+
 async def next_number(
     session: AsyncSession, merchant_id: uuid.UUID, community_id: uuid.UUID
 ) -> int:
     """The group's next change number. The counter row stays locked until commit, so numbers
-    become visible in the order they were taken (the live stream's cursor relies on it)."""
+    become visible in the order they were taken (the live stream's cursor relies on it); the
+    group's readers in this process are woken after the commit."""
     values = {"merchant_id": merchant_id, "community_id": community_id, "last": 0}
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -82,6 +114,11 @@ async def next_number(
         .returning(WebCounter.last)
     )
     assert number is not None
+
+    async def wake() -> None:
+        CHANGES.changed(community_id)
+
+    outbox.on_commit(session, wake)
     return int(number)
 
 
