@@ -18,8 +18,8 @@ from tribekit.models.communities import Community, CommunityLeader
 from tribekit.models.enums import CommunityStatus
 from tribekit.models.members import Member
 from tribekit.models.moderation import Ban, ModerationEntry, Strike
-from tribekit.models.robot import RobotAction
-from tribekit.robot import accounts, pipeline
+from tribekit.models.robot import ChatAdmins, RobotAction
+from tribekit.robot import accounts, pipeline, tasks
 from tribekit.robot.channels.telegram import TelegramChannel
 
 from .fake_telegram import FakeTelegram
@@ -194,3 +194,34 @@ async def test_a_staff_command_with_no_one_named_says_how_to_use_it(
     ]
     assert await _log(db) == []
     assert fake_telegram.status(GROUPS[0], OFFENDER) == "member"
+
+
+async def test_the_groups_telegram_admins_are_staff_once_the_worker_has_read_them(
+    robot: Robot, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    fake_telegram.add_member(GROUPS[0], BYSTANDER, status="administrator")  # promoted
+    offence = await _offence(fake_telegram, robot)
+    # Not read yet: the pipeline never asks the platform itself.
+    assert await _say(robot, fake_telegram, BYSTANDER, "/mute 30m", reply_to=offence) == (
+        "refused: mute"
+    )
+    sweep = tasks.admins_sweep(robot.db, {"telegram": robot.channel})
+    assert await db.run(lambda session: sweep.run(session, sweep.batch_size)) == 2
+    assert await db.run(lambda session: sweep.run(session, sweep.batch_size)) == 0  # not due
+    assert len(fake_telegram.calls_to("getChatAdministrators")) == 2
+    async with db.unit_of_work(read_only=True) as session:
+        kept = {
+            chat: sorted(ids)
+            for chat, ids in await session.execute(
+                select(Community.external_id, ChatAdmins.person_ids).join(
+                    Community, Community.id == ChatAdmins.community_id
+                )
+            )
+        }
+    assert kept == {"-5001": [str(BYSTANDER)], "-5002": []}  # the robot itself left out
+    assert await _say(robot, fake_telegram, BYSTANDER, "/mute 30m", reply_to=offence) == (
+        "command: mute"
+    )
+    await robot.work()
+    assert fake_telegram.status(GROUPS[0], OFFENDER) == "restricted"
+    assert [m.text for m in fake_telegram.sent(GROUPS[0])][-1] == "Otto is muted for 30 minutes."

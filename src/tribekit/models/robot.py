@@ -14,6 +14,9 @@
 * ``JoinCaptcha``: a member's join captcha in one group (``robot/captcha.py``): ``pending``
   until they press the button (``solved``) or its due time passes (``expired``: the worker
   removes them), or they leave (``left``). One row per member and group, reset on a new join.
+* ``ChatAdmins``: the platform's admins of a group (Telegram: ``getChatAdministrators``), read
+  by the worker outside any transaction and kept here, so that the pipeline knows who is staff
+  without calling the platform; due again an hour later, or at once when the robot is added.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tribekit.kit import clock
-from tribekit.kit.db import StrEnumText, TenantRow
+from tribekit.kit.db import Base, StrEnumText, TenantMixin, TenantRow
 from tribekit.models.enums import ActionKind, ActionStatus, Channel
 
 
@@ -130,3 +133,15 @@ class JoinCaptcha(TenantRow):
     due_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     settled_at: Mapped[datetime | None]
+
+
+class ChatAdmins(TenantMixin, Base):
+    __tablename__ = "robot_chat_admins"
+    __table_args__ = (Index(None, "due_at"),)
+
+    community_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # ids on the channel
+    due_at: Mapped[datetime]  # when to read them again
+    refreshed_at: Mapped[datetime | None]

@@ -24,7 +24,7 @@ from tribekit.kit import clock
 from tribekit.models.communities import Community, CommunityLeader, CommunityMember
 from tribekit.models.enums import ActionKind, CommunityStatus
 from tribekit.models.moderation import Ban, ModerationEntry, Strike
-from tribekit.models.robot import RobotAccount, RobotEvent
+from tribekit.models.robot import ChatAdmins, RobotAccount, RobotEvent
 from tribekit.tenancy.principal import Tenant
 
 from . import actions, activity, bans, captcha, inbound, policies, replies
@@ -254,8 +254,15 @@ async def _answer(
 async def _is_staff(
     session: AsyncSession, community: Community, event: InboundEvent, member_id: uuid.UUID
 ) -> bool:
-    """The group's staff: its leaders, and the platform's group admins as the channel says."""
-    if event.person is not None and event.person.is_admin:
+    """The group's staff: its leaders, and the platform's group admins: as the channel says in
+    the event, or as the worker last read them (``tasks.admins_sweep``)."""
+    person = event.person
+    if person is not None and person.is_admin:
+        return True
+    admins = await session.scalar(
+        select(ChatAdmins.person_ids).where(ChatAdmins.community_id == community.id)
+    )
+    if person is not None and admins and person.external_id in admins:
         return True
     leads = await session.scalar(
         select(CommunityLeader.id).where(

@@ -20,22 +20,25 @@ duplicate message. Either way one decision is never carried out twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import Protocol, runtime_checkable
 
-from sqlalchemy import select
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock, outbox
-from tribekit.kit.db import Database
-from tribekit.kit.errors import TribekitError
+from tribekit.kit.db import Database, add_unique
+from tribekit.kit.errors import Conflict, TribekitError
 from tribekit.kit.worker import Sweep, claim_due
-from tribekit.models.enums import ActionKind, ActionStatus
-from tribekit.models.robot import RobotAccount, RobotAction
+from tribekit.models.communities import Community
+from tribekit.models.enums import ActionKind, ActionStatus, CommunityStatus
+from tribekit.models.robot import ChatAdmins, RobotAccount, RobotAction
 
 from . import bans, captcha
 from .channels import ActionRefused, Channel, OutboundAction, RetryLater
@@ -199,7 +202,140 @@ def actions_sweep(db: Database, channels: Mapping[str, Channel]) -> Sweep:
     return Sweep("robot.carry_out_actions", run, every_seconds=0.5, batch_size=50)
 
 
+# -- the platforms' group admins ----------------------------------------------------------------
+#
+# Who administers a group on the platform counts as its staff (staff commands). Telegram says
+# so only when asked (getChatAdministrators), and the pipeline never calls a platform inside its
+# transaction: the worker reads each active group's admins (claim, call after commit, record,
+# like the actions above) and keeps them on ``robot_chat_admins``, read again every hour.
+
+ADMINS_EVERY = timedelta(hours=1)
+ADMINS_RETRY = timedelta(minutes=5)
+
+
+@runtime_checkable
+class ListsAdmins(Protocol):
+    """A channel that can list a group's admins (Telegram)."""
+
+    async def admins(self, account: Account, chat_id: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class AdminsClaim:
+    community_id: uuid.UUID
+    chat_id: str
+    channel: str
+    account: Account
+
+
+async def claim_admin_lists(
+    session: AsyncSession, channels: Mapping[str, Channel], batch_size: int
+) -> list[AdminsClaim]:
+    """Groups whose admins are due to be read (a group met for the first time is due at once),
+    each leased so that no other worker reads it meanwhile."""
+    names = [name for name, found in channels.items() if isinstance(found, ListsAdmins)]
+    if not names:
+        return []
+    now = clock.now()
+    active = (
+        (Community.status == CommunityStatus.ACTIVE)
+        & Community.channel.in_(names)
+        & Community.external_id.is_not(None)
+        & Community.robot_account_id.is_not(None)
+    )
+    unknown = (
+        await session.execute(
+            select(Community.id, Community.merchant_id)
+            .where(active, ~exists().where(ChatAdmins.community_id == Community.id))
+            .limit(batch_size)
+        )
+    ).all()
+    for community_id, merchant_id in unknown:
+        with contextlib.suppress(Conflict):  # another worker met it at the same time
+            await add_unique(
+                session,
+                "listed already",
+                ChatAdmins(
+                    merchant_id=merchant_id, community_id=community_id, person_ids=[], due_at=now
+                ),
+            )
+    due = (
+        select(ChatAdmins)
+        .join(Community, Community.id == ChatAdmins.community_id)
+        .where(ChatAdmins.due_at <= now, active)
+        .order_by(ChatAdmins.due_at)
+    )
+    claims = []
+    for row in (
+        await session.scalars(
+            due.limit(batch_size).with_for_update(of=ChatAdmins, skip_locked=True)
+        )
+    ).all():
+        community = await session.get(Community, row.community_id)
+        assert community is not None  # joined above
+        assert community.robot_account_id is not None
+        assert community.external_id is not None
+        account = await session.get(RobotAccount, community.robot_account_id)
+        row.due_at = now + ATTEMPT_LEASE
+        if account is None or not account.active:
+            row.due_at = now + ADMINS_EVERY
+            continue
+        claims.append(
+            AdminsClaim(
+                row.community_id,
+                community.external_id,
+                community.channel,
+                Account(str(account.id), account.channel, account.token or "", account.username),
+            )
+        )
+    await session.flush()
+    return claims
+
+
+async def read_admins(
+    db: Database, channels: Mapping[str, Channel], claims: list[AdminsClaim]
+) -> None:
+    """Ask each platform (outside any transaction), then keep what it said."""
+    for claim in claims:
+        found = channels.get(claim.channel)
+        admins: list[str] | None = None
+        if isinstance(found, ListsAdmins):
+            try:
+                admins = await found.admins(claim.account, claim.chat_id)
+            except TribekitError as exc:
+                log.warning("could not read a group's admins", extra={"error": exc.detail})
+
+        async def keep(
+            session: AsyncSession, claim: AdminsClaim = claim, admins: list[str] | None = admins
+        ) -> None:
+            now = clock.now()
+            values: dict[str, object] = {"due_at": now + ADMINS_RETRY}
+            if admins is not None:
+                values = {"person_ids": admins, "refreshed_at": now, "due_at": now + ADMINS_EVERY}
+            await session.execute(
+                update(ChatAdmins)
+                .where(ChatAdmins.community_id == claim.community_id)
+                .values(**values)
+            )
+
+        await db.run(keep)
+
+
+def admins_sweep(db: Database, channels: Mapping[str, Channel]) -> Sweep:
+    async def run(session: AsyncSession, batch_size: int) -> int:
+        claims = await claim_admin_lists(session, channels, batch_size)
+
+        async def after_commit() -> None:
+            await read_admins(db, channels, claims)
+
+        if claims:
+            outbox.on_commit(session, after_commit)
+        return len(claims)
+
+    return Sweep("robot.read_group_admins", run, every_seconds=10, batch_size=50)
+
+
 def sweeps(db: Database, channels: Mapping[str, Channel]) -> list[Sweep]:
-    """The robot's sweeps: its durable actions, and the join captchas past their time (each
-    owes the member's removal as an action)."""
-    return [actions_sweep(db, channels), captcha.sweep()]
+    """The robot's sweeps: its durable actions, the join captchas past their time (each owes
+    the member's removal as an action), and the platforms' group admins."""
+    return [actions_sweep(db, channels), captcha.sweep(), admins_sweep(db, channels)]

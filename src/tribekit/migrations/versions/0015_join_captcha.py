@@ -1,7 +1,8 @@
 """The robot's memory of recent posts and the join captcha: a member's post keeps the moderation
 engine's fingerprint of its text on its event row (the flood and duplicate rules read the
 member's posts back within their windows, by member and time); a member's join captcha in a
-group, pending until pressed or due (then the worker removes them).
+group, pending until pressed or due (then the worker removes them); the platform's admins of
+each group, as the worker last read them.
 
 Revision ID: 0015_join_captcha
 Revises: 0014_moderation_review
@@ -76,8 +77,35 @@ def upgrade() -> None:
             batch_op.f("ix_join_captchas_status_due_at"), ["status", "due_at"], unique=False
         )
 
+    op.create_table(
+        "robot_chat_admins",
+        sa.Column("community_id", sa.Uuid(), nullable=False),
+        sa.Column("person_ids", sa.JSON(), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("merchant_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["community_id"],
+            ["communities.id"],
+            name=op.f("fk_robot_chat_admins_community_id_communities"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"],
+            ["merchants.id"],
+            name=op.f("fk_robot_chat_admins_merchant_id_merchants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("community_id", name=op.f("pk_robot_chat_admins")),
+    )
+    with op.batch_alter_table("robot_chat_admins", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_robot_chat_admins_due_at"), ["due_at"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("robot_chat_admins", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_robot_chat_admins_due_at"))
+    op.drop_table("robot_chat_admins")
     with op.batch_alter_table("join_captchas", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_join_captchas_status_due_at"))
     op.drop_table("join_captchas")

@@ -395,6 +395,15 @@ class TelegramChannel:
             raise _mapped(exc) from exc
         return Performed()
 
+    async def admins(self, account: RobotAccount, chat_id: str) -> list[str]:
+        """The group's admins' user ids (``getChatAdministrators``), bots left out; called by
+        the worker outside any transaction."""
+        try:
+            found = await self.bot(account.token).get_chat_administrators(chat_id)
+        except TelegramAPIError as exc:
+            raise _mapped(exc) from exc
+        return [str(member.user.id) for member in found if not member.user.is_bot]
+
     async def aclose(self) -> None:
         await self._session.close()
 
