@@ -91,7 +91,8 @@ def check_pattern(match: str, pattern: str) -> None:
     try:
         re.compile(pattern)
         parsed = sre.parse(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:
+        # OverflowError: a repeat count past the engine's limit, e.g. a{99999999999}.
         raise field_error("pattern", f"the regex does not compile: {exc}") from exc
     if _repeats(parsed.data, False):
         raise field_error(

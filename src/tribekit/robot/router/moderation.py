@@ -8,7 +8,6 @@ silently."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Response, status
@@ -17,6 +16,7 @@ from tribekit.api.deps import CurrentPrincipal, Cursor, DbSession, PageLimit, au
 from tribekit.communities.repository import Communities
 from tribekit.kit import clock
 from tribekit.kit.errors import FieldProblem, NotFound, ValidationFailed, field_error
+from tribekit.kit.schemas import UtcDatetime
 from tribekit.members.repository import Members
 from tribekit.models.moderation import Ban, ModerationEntry, ModerationPolicy
 from tribekit.robot import bans, log, policies
@@ -320,7 +320,7 @@ async def list_moderation(
     member_id: uuid.UUID | None = None,
     rule: str | None = None,
     actor: str | None = None,
-    since: datetime | None = None,
+    since: UtcDatetime | None = None,
 ) -> EntryPage:
     page = await log.page(
         session,
