@@ -19,7 +19,7 @@ from tribekit.models.enums import ActionKind, ActionStatus
 from tribekit.models.robot import RobotAction
 from tribekit.models.web import WebMemberState, WebMessage
 
-from .conftest import Group, Live, csrf_of, enter, make_group, staff_login
+from .conftest import Group, Live, csrf_of, enter, make_group, staff_login, web_config
 
 
 @asynccontextmanager
@@ -177,3 +177,31 @@ async def test_ban_author_owes_a_ban_and_a_removal_and_only_moderators_may(
     assert str(state.member_id) == group.alice.member_id
     assert state.banned_at is not None
     assert state.banned_until is None
+
+
+async def test_a_change_in_the_same_process_wakes_the_stream_before_its_poll(
+    live_worker: Live, db: Database, factory: Factory
+) -> None:
+    group = await make_group(factory, db)
+    config = web_config(live_worker.app)
+    config.poll_seconds = config.standing_seconds = 30  # only a wake-up is this quick
+    async with (
+        AsyncClient(base_url=live_worker.url) as alice,
+        AsyncClient(base_url=live_worker.url) as staff,
+    ):
+        await enter(alice, group, group.alice)
+        token = await csrf_of(alice, group)
+        await staff_login(staff, group.shop)
+        async with listening(alice, f"{group.url}/stream?after=0") as events:
+            await asyncio.sleep(0.3)  # past the stream's first look: it waits now
+            await alice.post(f"{group.url}/messages", data={"text": "quick", "csrf": token})
+            posted_id, _ = await asyncio.wait_for(events.get(), 2.0)
+            message = await _message(db)
+            staff_token = await csrf_of(staff, group)  # from the message's moderation form
+            await staff.post(
+                f"{group.url}/messages/{message.id}/delete", data={"csrf": staff_token}
+            )
+            # The worker's removal commits in this process too.
+            removed_id, removed = await asyncio.wait_for(events.get(), 2.0)
+    assert (posted_id, removed_id) == ("1", "2")
+    assert "A message was removed." in removed

@@ -440,6 +440,10 @@ async def stream(
     fragment = templates.get_template("_message.html")
     tenant, member_id = caller.viewer.tenant, caller.viewer.member_id
     loop = asyncio.get_running_loop()
+    # A member's standing is read at least every ``standing_seconds``: no wait is longer.
+    wait = config.poll_seconds
+    if member_id is not None:
+        wait = min(wait, config.standing_seconds)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         with CHANGES.reading(community_id) as woken:
@@ -483,7 +487,7 @@ async def stream(
                     continue
                 # Woken by a change made in this process, else the next poll.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), config.poll_seconds)
+                    await asyncio.wait_for(woken.wait(), wait)
 
     return EventSourceResponse(
         events(), ping=config.ping_seconds, headers={"Cache-Control": "no-store"}
