@@ -190,16 +190,13 @@ def test_robot_commands_register_list_and_check_their_options(
     assert "tribekit robot poll" in registered.output
     listed = runner.invoke(app, ["robot", "accounts", "--merchant", "greenwood"])
     assert listed.exit_code == 0, listed.output
-    row = next(line for line in listed.output.splitlines() if "@shop_robot" in line)
-    assert row.split() == [
-        "greenwood",
-        row.split()[1],
+    [row] = [line for line in listed.output.splitlines() if "@shop_robot" in line]
+    assert row.split("  ")[2:] == [
         "telegram",
-        "Greenwood",
-        "robot",
         "@shop_robot",
         "poll",
-        "yes",
+        "in service",
+        "'Greenwood robot'",
     ]
     assert TOKEN not in listed.output
 

@@ -10,13 +10,12 @@ import uuid
 from datetime import datetime
 
 import typer
-from rich import box
-from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit import migrations
 from tribekit.kit.db import Database
+from tribekit.kit.ratelimit import redis_client
 from tribekit.kit.settings import get_settings
 from tribekit.models.robot import RobotAccount
 from tribekit.models.tenancy import Merchant
@@ -56,18 +55,30 @@ def poll(
         async with database() as db:
             await migrations.upgrade(db)
             channels = build_channels(settings, db)
+            redis = (
+                redis_client(
+                    settings.redis_url,
+                    max_connections=settings.redis_max_connections,
+                    timeout=settings.redis_pool_timeout,
+                )
+                if settings.redis_url
+                else None
+            )
             try:
                 telegram = channels["telegram"]
                 assert isinstance(telegram, TelegramChannel)  # the registry's Telegram channel
                 receiver = Receiver(
                     db,
                     channels,
+                    redis=redis,
                     secret_key=settings.resolved_secret_key(),
                     public_url=settings.public_url,
                 )
                 await _poll(db, receiver, telegram, ids, wait)
             finally:
                 await aclose(channels)
+                if redis is not None:
+                    await redis.aclose()
 
     run(work)
 
@@ -129,20 +140,18 @@ def list_accounts(
             return await db.run(read, read_only=True)
 
     rows = run(work)
-    table = Table(box=box.SIMPLE)
-    for column in ("merchant", "id", "channel", "name", "username", "mode", "in service"):
-        table.add_column(column)
+    if not rows:
+        console.print("no robot is registered")
+    # One line per robot (never wrapped or cut, so an id can be copied whole).
     for account, slug in rows:
-        table.add_row(
-            slug,
-            str(account.id),
-            account.channel.value,
-            account.name,
-            f"@{account.username}" if account.username else "",
-            account.mode,
-            "yes" if account.active else "removed",
+        username = f"@{account.username}" if account.username else "-"
+        state = "in service" if account.active else "removed"
+        console.print(
+            f"{slug}  {account.id}  {account.channel.value}  {username}  {account.mode}  "
+            f"{state}  {account.name!r}",
+            markup=False,
+            highlight=False,
         )
-    console.print(table if rows else "no robot is registered")
 
 
 @app.command("register-telegram")

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +30,7 @@ from tribekit.models.robot import RobotAccount
 from tribekit.models.tenancy import Merchant
 from tribekit.tenancy.principal import Tenant
 
-from . import accounts, pipeline
+from . import accounts, pipeline, recent
 from .channels import Channel, channel
 from .channels import RobotAccount as ChannelAccount
 from .commands import member_commands
@@ -130,10 +131,18 @@ class _Cache:
 _cache = _Cache()
 
 
-@functools.cache
-def _context(secret_key: str | None, public_url: str | None) -> pipeline.RobotContext:
-    """The pipeline's context, built once per process (the command registry with it)."""
-    return pipeline.RobotContext(member_commands(), secret_key=secret_key, public_url=public_url)
+@functools.lru_cache(maxsize=8)
+def _context(
+    secret_key: str | None, public_url: str | None, redis: Redis | None
+) -> pipeline.RobotContext:
+    """The pipeline's context, built once per process (the command registry with it); members'
+    recent posts in Redis when the process has it, as the web community's posts."""
+    return pipeline.RobotContext(
+        commands=member_commands(),
+        recent=recent.build(redis),
+        secret_key=secret_key,
+        public_url=public_url,
+    )
 
 
 class Receiver:
@@ -144,12 +153,13 @@ class Receiver:
         db: Database,
         channels: Mapping[str, Channel],
         *,
+        redis: Redis | None = None,
         secret_key: str | None = None,
         public_url: str | None = None,
     ) -> None:
         self.db = db
         self.channels = channels
-        self.context = _context(secret_key, public_url)
+        self.context = _context(secret_key, public_url, redis)
 
     async def served(self, account_id: uuid.UUID) -> Served | None:
         """The account (active or not) and its merchant, from memory when read recently."""

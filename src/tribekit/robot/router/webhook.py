@@ -51,6 +51,7 @@ async def telegram_webhook(
     receiver = Receiver(
         state.db,
         state.channels,
+        redis=state.redis,
         secret_key=state.secret_key,
         public_url=state.settings.public_url,
     )
