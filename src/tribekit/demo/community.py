@@ -36,9 +36,8 @@ from tribekit.members import access
 from tribekit.members import service as members
 from tribekit.members.schemas import MemberCreate
 from tribekit.models.enums import Channel, MemberSource
-from tribekit.models.moderation import AutoReply, ModerationPolicy
 from tribekit.models.web import AuthorKind, WebMessage
-from tribekit.robot import pipeline, tasks
+from tribekit.robot import pipeline, policies, replies, tasks
 from tribekit.robot.channels.web import WebChannel
 from tribekit.robot.moderation.policy import Policy
 from tribekit.tenancy.principal import Principal, Tenant
@@ -308,16 +307,14 @@ async def set_up(
             )
     await _policies(session, tenant, by_key["outings"].id)
     for key, match, pattern, reply in FAQ:
-        session.add(
-            AutoReply(
-                merchant_id=tenant.id,
-                community_id=by_key[key].id if key else None,
-                match=match,
-                pattern=pattern,
-                reply=reply,
-                active=True,
-                created_at=clock.now(),
-            )
+        await replies.create(
+            session,
+            tenant,
+            match=match,
+            pattern=pattern,
+            reply=reply,
+            community_id=by_key[key].id if key else None,
+            active=True,
         )
     spammer = await _spammer(session, tenant, [by_key["fruit-lovers"].id, by_key["office"].id])
     rng = random.Random(20261201)
@@ -346,16 +343,7 @@ async def _policies(session: AsyncSession, tenant: Tenant, outings: uuid.UUID) -
         # Only what the override sets is stored: the rest follows the merchant's policy.
         (outings, override.model_dump(mode="json", exclude_unset=True)),
     ):
-        session.add(
-            ModerationPolicy(
-                merchant_id=tenant.id,
-                community_id=community_id,
-                rules=rules,
-                version=1,
-                updated_at=clock.now(),
-                updated_by="demo",
-            )
-        )
+        await policies.save(session, tenant, community_id, rules, expected_version=0, actor="demo")
 
 
 async def _spammer(
