@@ -28,7 +28,9 @@ from tribekit.models.robot import ChatAdmins, RobotAccount, RobotEvent
 from tribekit.tenancy.principal import Tenant
 
 from . import actions, activity, bans, captcha, inbound, policies, replies
-from .channels import Button, EventKind, InboundEvent, MediaKind, OutboundAction
+from .channels import Button, Capabilities, EventKind, InboundEvent, MediaKind, OutboundAction
+from .channels import telegram as telegram_channel
+from .channels import web as web_channel
 from .commands import CommandContext, Commands, member_commands
 from .identity import member_for
 from .moderation import engine as moderation
@@ -49,6 +51,18 @@ _MEDIA: dict[MediaKind, RuleMedia | None] = {
     MediaKind.STICKER: "sticker",
     MediaKind.OTHER: "other",
 }
+
+
+#: What each channel can do, by name (the captcha needs buttons: the web community has none).
+_CAPABILITIES: dict[str, Capabilities] = {
+    "telegram": telegram_channel.CAPABILITIES,
+    "web": web_channel.CAPABILITIES,
+}
+
+
+def _can_buttons(channel: str) -> bool:
+    found = _CAPABILITIES.get(channel)
+    return found is not None and found.can_buttons
 
 
 @dataclass(frozen=True)
@@ -336,6 +350,7 @@ async def _joined(
     policy, _ = await policies.effective(session, tenant, community.id)
     asked = (
         policy.captcha.enabled
+        and _can_buttons(account.channel)  # the captcha is a button
         and not person.is_admin
         and await captcha.challenge(
             session,
