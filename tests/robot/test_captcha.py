@@ -147,3 +147,17 @@ async def test_a_member_who_does_not_press_in_time_is_removed(
     async with db.unit_of_work(read_only=True) as session:
         [status] = (await session.scalars(select(JoinCaptcha.status))).all()
     assert status == "pending"
+
+
+async def test_a_join_reported_twice_is_welcomed_and_asked_once(
+    robot: Robot, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    service, change = fake_telegram.member_joined(GROUP, NEWBIE)
+    [service] = fake_telegram.feed(service)
+    assert "chat_member" in change  # a webhook subscribed to chat_member gets it too
+    outcomes = await robot.receive(service) + await robot.receive({"update_id": 990, **change})
+    assert outcomes == ["joined: captcha", "joined"]
+    await robot.work()
+    assert len(fake_telegram.sent(GROUP)) == 1
+    async with db.unit_of_work(read_only=True) as session:
+        assert (await session.scalars(select(JoinCaptcha.status))).all() == ["pending"]
