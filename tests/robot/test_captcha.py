@@ -6,6 +6,8 @@ past its time removes no one."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -18,7 +20,7 @@ from tribekit.kit.db import Database
 from tribekit.models.communities import Community
 from tribekit.models.enums import CommunityStatus
 from tribekit.models.moderation import ModerationPolicy
-from tribekit.models.robot import JoinCaptcha
+from tribekit.models.robot import JoinCaptcha, RobotAction
 from tribekit.robot import accounts, captcha, pipeline
 from tribekit.robot.channels.telegram import TelegramChannel
 from tribekit.robot.moderation.policy import CaptchaRule, Policy
@@ -161,3 +163,33 @@ async def test_a_join_reported_twice_is_welcomed_and_asked_once(
     assert len(fake_telegram.sent(GROUP)) == 1
     async with db.unit_of_work(read_only=True) as session:
         assert (await session.scalars(select(JoinCaptcha.status))).all() == ["pending"]
+
+
+async def test_a_press_racing_the_deadline_settles_it_once(
+    robot: Robot, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    for round_ in range(5):
+        user = 800 + round_
+        fake_telegram.add_user(user, f"Racer {round_}")
+        await _join(robot, fake_telegram, user)
+    async with db.unit_of_work() as session:
+        await session.execute(update(JoinCaptcha).values(due_at=clock.now() - timedelta(seconds=1)))
+        rows = (
+            await session.execute(select(JoinCaptcha.community_id, JoinCaptcha.member_id))
+        ).all()
+
+    async def press(community_id: uuid.UUID, member_id: uuid.UUID) -> bool:
+        return await db.run(lambda session: captcha.solve(session, community_id, member_id))
+
+    async def deadline() -> int:
+        return await db.run(lambda session: captcha.expire_due(session, 100))
+
+    solved = await asyncio.gather(deadline(), *(press(c, m) for c, m in rows))
+    async with db.unit_of_work(read_only=True) as session:
+        statuses = (await session.scalars(select(JoinCaptcha.status))).all()
+        kicks = (
+            await session.scalars(select(RobotAction.decision).where(RobotAction.kind == "kick"))
+        ).all()
+    presses = solved[1:]
+    assert sorted(statuses) == sorted("solved" if p else "expired" for p in presses)
+    assert len(kicks) == statuses.count("expired")  # removed exactly when not solved first
