@@ -111,8 +111,13 @@ def create_app(
             limiter = token_limiter = MemoryRateLimiter()
         providers = payments.build_providers(settings)
         channels = build_channels(settings, database)
-        # Members' recent posts (flood, duplicates): in Redis when configured, else the database.
-        robot_hook.context = pipeline.RobotContext(recent=recent.build(client))
+        # Members' recent posts (flood, duplicates): in Redis when configured, else the database;
+        # /me answers with a signed link to the member card.
+        robot_hook.context = pipeline.RobotContext(
+            recent=recent.build(client),
+            secret_key=settings.resolved_secret_key(),
+            public_url=settings.public_url,
+        )
         app.state.tribekit = AppState(
             settings,
             database,
