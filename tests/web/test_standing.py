@@ -11,11 +11,12 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.factories import Factory
 from tribekit.api.state import AppState
@@ -283,3 +284,34 @@ async def test_three_strikes_through_the_post_route_ban_and_the_worker_bans_in_t
     assert robot_texts == [warning, warning, say("moderation.banned", "en", name="Alice")]
     assert len(removed) == 3
     assert all(at is not None for at in removed)
+
+
+async def test_a_ban_that_ends_by_itself_shows_its_end_and_lets_the_member_back_after_it(
+    app: FastAPI, db: Database, factory: Factory
+) -> None:
+    group = await make_group(factory, db, language="zh-CN")
+    tenant = group.shop.tenant
+    until = clock.now() + timedelta(days=2)
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://tribekit.test") as alice:
+        await enter(alice, group, group.alice)
+        async with db.unit_of_work() as session:
+            banned = await bans.ban(
+                session,
+                tenant,
+                uuid.UUID(group.alice.member_id),
+                reason="spam",
+                actor="staff:test",
+                until=until,
+            )
+            assert banned is not None
+        page = await alice.get(group.url)
+        async with db.unit_of_work() as session:
+            await session.execute(update(Ban).where(Ban.id == banned.id).values(until=clock.now()))
+        after = await alice.get(group.url)
+    local = until.astimezone(ZoneInfo(tenant.timezone)).strftime("%Y-%m-%d %H:%M")
+    assert "你已被本群封禁。" in page.text
+    assert f"封禁将于 {local} 结束。" in page.text
+    assert 'name="text"' not in page.text
+    assert "封禁" not in after.text  # the ban ended: she reads and posts again
+    assert 'name="text"' in after.text

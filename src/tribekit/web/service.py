@@ -116,17 +116,21 @@ async def group(session: AsyncSession, tenant: Tenant, community_id: uuid.UUID) 
     return community
 
 
-def _standing(state: WebMemberState | None, merchant_ban: bool) -> Standing:
+def _standing(
+    state: WebMemberState | None, merchant_ban: bool, merchant_until: datetime | None = None
+) -> Standing:
+    """``merchant_ban``: the ban list holds a ban of the member now, ending at
+    ``merchant_until`` (None: until lifted)."""
     now = clock.now()
     if state is None:
-        return Standing(banned=merchant_ban)
+        return Standing(banned=merchant_ban, banned_until=merchant_until if merchant_ban else None)
     banned = merchant_ban or (
         state.banned_at is not None and (state.banned_until is None or state.banned_until > now)
     )
     muted = state.muted_at is not None and (state.muted_until is None or state.muted_until > now)
     return Standing(
         banned=banned,
-        banned_until=None if merchant_ban else state.banned_until,
+        banned_until=merchant_until if merchant_ban else state.banned_until,
         removed=state.removed_at is not None,
         muted=muted,
         muted_until=state.muted_until if muted else None,
@@ -139,7 +143,8 @@ async def standing_of(
     """What the member may do in the group now: the web community's own ban, mute or removal
     of them (the robot's actions there) and the merchant's one ban list."""
     state = await repo.member_state(session, tenant.id, community_id, member_id)
-    return _standing(state, await bans.in_force(session, tenant, member_id) is not None)
+    ban = await bans.in_force(session, tenant, member_id)
+    return _standing(state, ban is not None, ban.until if ban is not None else None)
 
 
 async def member_viewer(
