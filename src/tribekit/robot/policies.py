@@ -117,7 +117,13 @@ async def save(
             updated_at=now,
             updated_by=actor,
         )
-        await add_unique(session, "", created, error=PolicyChanged)
+        await add_unique(
+            session,
+            "the policy was saved by someone else first; read it again, redo your change and "
+            "send its version in If-Match",
+            created,
+            error=PolicyChanged,
+        )
         return created
     where = [
         ModerationPolicy.merchant_id == tenant.id,
