@@ -64,7 +64,7 @@ def create_merchant(env: Mapping[str, str], slug: str) -> str:
 
 @contextmanager
 def live_server(
-    env: Mapping[str, str], slug: str, *, start_timeout: float = 20
+    env: Mapping[str, str], slug: str, *, start_timeout: float = 60
 ) -> Iterator[LiveServer]:
     """A merchant ``slug`` and ``tribekit serve`` (no worker) running with ``env`` until the block
     ends; the server must not have printed a traceback by then."""
