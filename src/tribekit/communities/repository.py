@@ -27,18 +27,7 @@ _community = Community.__table__.c
 _cm = CommunityMember.__table__.c
 
 # Built once at import (composing costs more than running a cached statement): the robot calls
-# these for every join and leave.
-_REJOIN = (
-    update(CommunityMember)
-    .where(
-        _cm.merchant_id == bindparam("b_merchant_id"),
-        _cm.community_id == bindparam("b_community_id"),
-        _cm.member_id == bindparam("b_member_id"),
-        _cm.left_at.is_not(None),
-    )
-    .values(left_at=None, joined_at=bindparam("b_at"), join_source=bindparam("b_source"))
-    .execution_options(synchronize_session=False)
-)
+# these for every leave and every member count change.
 _LEAVE = (
     update(CommunityMember)
     .where(
@@ -144,30 +133,29 @@ class Communities(TenantRepository[Community]):
         """Record the member in the group; True if they were not in it (and the count grew).
         A member who had left comes back: ``joined_at`` and ``join_source`` are this stay's,
         their messages and last activity are kept."""
+        # One statement (the robot calls this for every message): insert the row, or bring
+        # back a member who had left; a member in the group matches neither and changes nothing.
         insert = postgresql.insert if _dialect(self.session) == "postgresql" else sqlite.insert
-        inserted = await self.session.execute(
-            insert(CommunityMember)
-            .values(
-                merchant_id=self.merchant_id,
-                community_id=community_id,
-                member_id=member_id,
-                joined_at=at,
-                join_source=source,
-                messages=0,
-            )
-            .on_conflict_do_nothing(index_elements=["community_id", "member_id"])
+        stmt = insert(CommunityMember).values(
+            merchant_id=self.merchant_id,
+            community_id=community_id,
+            member_id=member_id,
+            joined_at=at,
+            join_source=source,
+            messages=0,
         )
-        changed = bool(inserted.rowcount)  # type: ignore[attr-defined]  # DML results have it
-        if not changed:
-            params = {
-                "b_merchant_id": self.merchant_id,
-                "b_community_id": community_id,
-                "b_member_id": member_id,
-                "b_at": at,
-                "b_source": source,
-            }
-            rejoined = await self.session.execute(_REJOIN, params)
-            changed = bool(rejoined.rowcount)  # type: ignore[attr-defined]  # DML results have it
+        result = await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["community_id", "member_id"],
+                set_={
+                    "left_at": None,
+                    "joined_at": stmt.excluded.joined_at,
+                    "join_source": stmt.excluded.join_source,
+                },
+                where=_cm.left_at.is_not(None),
+            )
+        )
+        changed = bool(result.rowcount)  # type: ignore[attr-defined]  # DML results have it
         if changed:
             await self._count(community_id, +1)
         return changed

@@ -53,14 +53,40 @@ async def count(
     await _add(session, CommunityDay, keys, counter)
 
 
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """The member's row in the group as ``posted`` left it (the moderation rules read it)."""
+
+    joined_at: datetime
+    join_source: str | None
+    messages: int  # this message counted
+
+
 async def posted(
     session: AsyncSession,
     tenant: Tenant,
     community: Community,
     member_id: uuid.UUID,
     at: datetime,
-) -> None:
-    """A member posted: the day's messages, their day, their last activity in the group."""
+) -> Membership | None:
+    """A member posted: their messages and last activity in the group, the day's messages and
+    their day; their row in the group as it is now (None: they have none). The member's row
+    first, then the day counters (``kit/locks.py``, "Community rows take no rank")."""
+    found = (
+        await session.execute(
+            update(CommunityMember)
+            .where(
+                CommunityMember.merchant_id == tenant.id,
+                CommunityMember.community_id == community.id,
+                CommunityMember.member_id == member_id,
+            )
+            .values(messages=CommunityMember.messages + 1, last_active_at=at)
+            .returning(
+                CommunityMember.joined_at, CommunityMember.join_source, CommunityMember.messages
+            )
+            .execution_options(synchronize_session=False)
+        )
+    ).one_or_none()
     day = day_of(community, tenant, at)
     await _add(
         session,
@@ -79,16 +105,7 @@ async def posted(
         },
         "messages",
     )
-    await session.execute(
-        update(CommunityMember)
-        .where(
-            CommunityMember.merchant_id == tenant.id,
-            CommunityMember.community_id == community.id,
-            CommunityMember.member_id == member_id,
-        )
-        .values(messages=CommunityMember.messages + 1, last_active_at=at)
-        .execution_options(synchronize_session=False)
-    )
+    return Membership(*found) if found is not None else None
 
 
 # -- reading ----------------------------------------------------------------------------------

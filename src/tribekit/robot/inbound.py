@@ -2,16 +2,21 @@
 in time, and two processes may receive the same one. The row's unique (account, event id)
 decides: the first transaction to insert it processes the event; every other delivery finds
 it and does nothing.
+
+The insert is one statement (``ON CONFLICT DO NOTHING``, no savepoint): every update of every
+group passes here, and a savepoint costs two round trips more. The row written is then
+attached to the session as loaded, so the pipeline's later changes to it are one ``UPDATE``.
 """
 
 from __future__ import annotations
 
 import uuid
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
-from tribekit.kit.db import add_unique
-from tribekit.kit.errors import Conflict
+from tribekit.kit.ids import new_id
 from tribekit.models.robot import RobotAccount, RobotEvent
 
 from .channels import InboundEvent
@@ -28,18 +33,30 @@ async def record_once(
 ) -> RobotEvent | None:
     """Record ``event``; None when it was recorded before (a redelivery: do nothing). Its text
     is kept only when ``keep_text`` (a rule or the web history needs it)."""
-    row = RobotEvent(
-        merchant_id=account.merchant_id,
-        robot_account_id=account.id,
-        event_id=event.event_id,
-        kind=event.kind.value,
-        community_id=community_id,
-        member_id=member_id,
-        text=event.text if keep_text and event.text else None,
-        at=event.at,
+    values = {
+        "id": new_id(),
+        "merchant_id": account.merchant_id,
+        "robot_account_id": account.id,
+        "event_id": event.event_id,
+        "kind": event.kind.value,
+        "community_id": community_id,
+        "member_id": member_id,
+        "text": event.text if keep_text and event.text else None,
+        "fingerprint": None,
+        "outcome": "",
+        "at": event.at,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    inserted = await session.execute(
+        insert(RobotEvent)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["robot_account_id", "event_id"])
     )
-    try:
-        await add_unique(session, "recorded already", row)
-    except Conflict:
+    if not inserted.rowcount:  # type: ignore[attr-defined]  # DML results have it
         return None
+    # Every column is set, so the attached row never loads one back.
+    row = RobotEvent(**values)
+    make_transient_to_detached(row)
+    session.add(row)
     return row

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tribekit.communities import service as communities
 from tribekit.communities.repository import Communities
 from tribekit.kit import clock
-from tribekit.models.communities import Community, CommunityLeader, CommunityMember
+from tribekit.models.communities import Community, CommunityLeader
 from tribekit.models.enums import ActionKind, CommunityStatus
 from tribekit.models.moderation import Ban, ModerationEntry, Strike
 from tribekit.models.robot import ChatAdmins, RobotAccount, RobotEvent
@@ -95,8 +95,11 @@ async def handle(
         recorded = await inbound.record_once(session, account, event)
         if recorded is None:
             return "duplicate"
-    outcome = await _handle(session, tenant, account, event, community, recorded, context)
-    recorded.outcome = outcome[:64]
+    # The event's row takes its group, member and outcome in one UPDATE at the end, not one
+    # per change before each later statement: nothing in the pipeline reads the row back.
+    with session.no_autoflush:
+        outcome = await _handle(session, tenant, account, event, community, recorded, context)
+        recorded.outcome = outcome[:64]
     await session.flush()
     return outcome
 
@@ -129,8 +132,9 @@ async def _handle(
     recorded: RobotEvent,
     context: RobotContext,
 ) -> str:
+    groups = Communities(session, tenant.id)
     if community is None:
-        community = await Communities(session, tenant.id).by_chat(account.channel, event.chat_id)
+        community = await groups.by_chat(account.channel, event.chat_id)
     if community is None or event.kind == EventKind.ROBOT_ADDED:
         community = await communities.register_found_group(
             session,
@@ -161,11 +165,10 @@ async def _handle(
         return await _button(session, tenant, account, community, event, member_id, recorded)
     if event.kind in (EventKind.MESSAGE, EventKind.COMMAND):
         # Someone who posts is in the group, whether or not the platform told of their join.
-        if await communities.member_joined(
-            session, tenant, community.id, member_id, source=None, at=event.at
-        ):
+        # (The group is the merchant's and the member was just found there: no checks again.)
+        if await groups.join(community.id, member_id, source=None, at=event.at):
             await activity.count(session, tenant, community, "joins", event.at)
-        await activity.posted(session, tenant, community, member_id, event.at)
+        membership = await activity.posted(session, tenant, community, member_id, event.at)
         banned = await bans.in_force(session, tenant, member_id)
         if banned is not None:
             await _remove_on_sight(session, tenant, account, community, event, banned, recorded)
@@ -195,6 +198,7 @@ async def _handle(
             context.recent,
             policy,
             engine,
+            membership,
         )
         if moderated != "clean":
             return moderated
@@ -340,8 +344,8 @@ async def _joined(
     if banned is not None:
         await _remove_on_sight(session, tenant, account, community, event, banned, recorded)
         return "banned member removed"
-    joined = await communities.member_joined(
-        session, tenant, community.id, member_id, source=account.channel, at=event.at
+    joined = await Communities(session, tenant.id).join(
+        community.id, member_id, source=account.channel[:64], at=event.at
     )
     if joined:
         await activity.count(session, tenant, community, "joins", event.at)
@@ -472,10 +476,10 @@ async def _moderate(
     recent_posts: RecentPosts,
     policy: Policy,
     engine: moderation.Engine,
+    membership: activity.Membership | None,
 ) -> str:
     person = event.person
     assert person is not None
-    membership = await session.get(CommunityMember, (community.id, member_id))
     leads = await session.scalar(
         select(CommunityLeader.id).where(
             CommunityLeader.community_id == community.id, CommunityLeader.member_id == member_id

@@ -20,35 +20,54 @@ from tribekit.tenancy.principal import Tenant
 from .moderation.engine import Engine, compile
 from .moderation.policy import Policy, merge
 
+#: Merged policies and their engines by the rows' (id, version) pairs: a save moves a row's
+#: version, a removed and re-made override has a new id, so a key never names stale rules.
+_EFFECTIVE: dict[tuple[object, ...], tuple[Policy, Engine]] = {}
+_EFFECTIVE_SIZE = 1024
+
 
 async def effective(
     session: AsyncSession, tenant: Tenant, community_id: uuid.UUID | None
 ) -> tuple[Policy, Engine]:
-    """The merged policy of a group, and its engine (cached by both rows' versions)."""
-    rows = (
-        await session.scalars(
-            select(ModerationPolicy).where(
-                ModerationPolicy.merchant_id == tenant.id,
-                or_(
-                    ModerationPolicy.community_id.is_(None),
-                    ModerationPolicy.community_id == community_id,
-                ),
-            )
+    """The merged policy of a group, and its engine. Every message of every group asks, so the
+    rows' versions are read (a small statement, no rules) and the merged policy is kept by
+    them; the rules are read and merged only when a version this process has not seen."""
+    mine = (
+        ModerationPolicy.merchant_id == tenant.id,
+        or_(
+            ModerationPolicy.community_id.is_(None),
+            ModerationPolicy.community_id == community_id,
+        ),
+    )
+    versions = (
+        await session.execute(
+            select(ModerationPolicy.id, ModerationPolicy.community_id, ModerationPolicy.version)
+            .where(*mine)
+            .order_by(ModerationPolicy.community_id.is_not(None))
         )
     ).all()
+    key = (tenant.id, *((row.id, row.version) for row in versions))
+    found = _EFFECTIVE.get(key)
+    if found is not None:
+        return found
+    rows = (await session.scalars(select(ModerationPolicy).where(*mine))).all()
     base = next((r for r in rows if r.community_id is None), None)
     override = next((r for r in rows if r.community_id is not None), None)
     policy = merge(
         Policy.model_validate(base.rules) if base else Policy(),
         Policy.model_validate(override.rules) if override else None,
     )
-    version = (
+    # Named by the rows as read now (a save between the two statements gives a new key).
+    read = (
         tenant.id,
-        base.version if base else 0,
-        override.community_id if override else None,
-        override.version if override else 0,
+        *((r.id, r.version) for r in sorted(rows, key=lambda r: r.community_id is not None)),
     )
-    return policy, compile(policy, version=version)
+    found = policy, compile(policy, version=read)
+    if read == key:
+        if len(_EFFECTIVE) >= _EFFECTIVE_SIZE:
+            _EFFECTIVE.clear()
+        _EFFECTIVE[key] = found
+    return found
 
 
 # -- staff's changes --------------------------------------------------------------------------
