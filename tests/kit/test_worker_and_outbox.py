@@ -12,7 +12,7 @@ from tests.factories import Factory, Shop
 from tribekit.kit import clock, outbox
 from tribekit.kit.db import Database
 from tribekit.kit.ids import new_id
-from tribekit.kit.worker import Sweep, WorkerLoop, claim_due
+from tribekit.kit.worker import Sweep, WorkerLoop, claim_due, wake_after_commit
 from tribekit.models import Member, StaffSession
 from tribekit.orders.payments import ManualProvider
 from tribekit.sweeps import all_sweeps
@@ -147,3 +147,45 @@ async def test_a_failing_sweep_is_logged_and_the_loop_goes_on(db: Database) -> N
     await asyncio.wait_for(task, 2)
     assert task.done()
     assert task.exception() is None
+
+
+async def test_a_sweep_woken_after_commit_runs_at_once_and_not_on_rollback(db: Database) -> None:
+    runs: list[float] = []
+
+    async def record(session: object, batch_size: int) -> int:
+        runs.append(asyncio.get_running_loop().time())
+        return 0
+
+    sweep = Sweep("test.woken", record, every_seconds=3600)
+    loop = WorkerLoop(db, [sweep], poll_seconds=30)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(loop.run_forever(stop))
+    try:
+        for _ in range(100):  # the first turn runs every sweep once
+            if runs:
+                break
+            await asyncio.sleep(0.01)
+        assert len(runs) == 1
+
+        async def rolled_back() -> None:
+            async with db.unit_of_work() as session:
+                wake_after_commit(session, "test.woken")
+                raise RuntimeError("nothing committed")
+
+        with pytest.raises(RuntimeError):
+            await rolled_back()
+        await asyncio.sleep(0.2)
+        assert len(runs) == 1  # a rollback wakes nobody
+
+        asked = asyncio.get_running_loop().time()
+        async with db.unit_of_work() as session:
+            wake_after_commit(session, "test.woken")
+        for _ in range(100):
+            if len(runs) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(runs) == 2
+        assert runs[1] - asked < 0.5  # not its next turn, an hour or 30 s of polling away
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, timeout=5)

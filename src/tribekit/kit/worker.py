@@ -4,6 +4,11 @@ Time-based work is a database row with a due time. A sweep selects due rows with
 (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers share the work without
 doing anything twice; SQLite serialises writers with ``BEGIN IMMEDIATE``), re-checks each row's
 state, acts, and returns how many rows it handled. Each sweep run is one unit of work.
+
+A sweep can also be woken: ``wake_after_commit(session, name)`` asks every worker loop of this
+process to run the sweep as soon as the transaction that made its work commits, instead of at
+its next turn (a robot's reply goes out at once, not a poll later). Best effort: a worker in
+another process finds the work at its next turn.
 """
 
 from __future__ import annotations
@@ -11,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Sequence, Set
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import outbox
 from .db import Database
 from .logging import request_id_var
 
@@ -38,6 +44,51 @@ class Sweep:
 def claim_due(stmt: S, batch_size: int) -> S:
     """Lock up to ``batch_size`` rows of ``stmt`` that no other worker holds."""
     return stmt.limit(batch_size).with_for_update(skip_locked=True)
+
+
+@dataclass(eq=False)
+class _Listener:
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    names: set[str] = field(default_factory=set)
+
+    def take(self) -> set[str]:
+        names, self.names = self.names, set()
+        self.event.clear()
+        return names
+
+
+class Wakeups:
+    """The worker loops running in this process, and the sweeps asked to run now."""
+
+    def __init__(self) -> None:
+        self._listeners: set[_Listener] = set()
+
+    def wake(self, name: str) -> None:
+        for listener in self._listeners:
+            listener.names.add(name)
+            listener.event.set()
+
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[_Listener]:
+        listener = _Listener()
+        self._listeners.add(listener)
+        try:
+            yield listener
+        finally:
+            self._listeners.discard(listener)
+
+
+WAKEUPS = Wakeups()
+
+
+def wake_after_commit(session: AsyncSession, name: str) -> None:
+    """Run sweep ``name`` in this process's worker loops once the current transaction commits
+    (nothing on rollback)."""
+
+    async def wake() -> None:
+        WAKEUPS.wake(name)
+
+    outbox.on_commit(session, wake)
 
 
 class WorkerLoop:
@@ -62,11 +113,12 @@ class WorkerLoop:
         finally:
             request_id_var.reset(token)
 
-    async def run_due_sweeps(self) -> dict[str, int]:
+    async def run_due_sweeps(self, woken: Set[str] = frozenset()) -> dict[str, int]:
+        """Run the sweeps whose turn it is, and the ``woken`` ones whatever their turn."""
         loop = asyncio.get_running_loop()
         done: dict[str, int] = {}
         for sweep in self.sweeps:
-            if self._next_run.get(sweep.name, 0.0) > loop.time():
+            if sweep.name not in woken and self._next_run.get(sweep.name, 0.0) > loop.time():
                 continue
             try:
                 done[sweep.name] = await self.run_sweep(sweep)
@@ -78,8 +130,21 @@ class WorkerLoop:
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         log.info("worker loop started", extra={"sweeps": [s.name for s in self.sweeps]})
-        while not stop.is_set():
-            await self.run_due_sweeps()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+        with WAKEUPS.listening() as listener:
+            woken: set[str] = set()
+            while not stop.is_set():
+                await self.run_due_sweeps(woken)
+                if not listener.event.is_set():
+                    await _first(stop, listener.event, seconds=self.poll_seconds)
+                woken = listener.take()
         log.info("worker loop stopped")
+
+
+async def _first(*events: asyncio.Event, seconds: float) -> None:
+    """Wait until one of ``events`` is set, or ``seconds``."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

@@ -3,7 +3,9 @@ carried out by the worker after commit (``tasks.py``).
 
 ``owe`` records one action for one decision. ``decision`` names what decided it ("reply:<event
 id>", "ban:<ban id>:<community id>") and is unique per merchant, so the same decision reached
-twice (a redelivered update, two staff pressing ban) owes the action once.
+twice (a redelivered update, two staff pressing ban) owes the action once. An action due now
+wakes this process's worker loops when its transaction commits (``kit.worker``), so a reply
+goes out at once rather than at the sweep's next turn.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import Conflict
+from tribekit.kit.worker import wake_after_commit
 from tribekit.models.enums import ActionStatus
 from tribekit.models.robot import RobotAction
 from tribekit.tenancy.principal import Tenant
 
 from .channels import OutboundAction
+
+#: The worker sweep that carries out owed actions (``tasks.py``).
+SWEEP_NAME = "robot.carry_out_actions"
 
 
 async def owe(
@@ -35,6 +41,7 @@ async def owe(
     due_at: datetime | None = None,
 ) -> RobotAction | None:
     """Owe ``action`` for ``decision``; None when that decision owes it already."""
+    now = clock.now()
     row = RobotAction(
         merchant_id=tenant.id,
         robot_account_id=robot_account_id,
@@ -43,13 +50,15 @@ async def owe(
         kind=action.kind,
         payload=action.to_row(),
         status=ActionStatus.PENDING,
-        due_at=due_at or clock.now(),
+        due_at=due_at or now,
         attempts=0,
     )
     try:
         await add_unique(session, "owed already", row)
     except Conflict:
         return None
+    if row.due_at <= now:
+        wake_after_commit(session, SWEEP_NAME)
     return row
 
 

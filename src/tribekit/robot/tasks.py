@@ -40,7 +40,7 @@ from tribekit.models.communities import Community
 from tribekit.models.enums import ActionKind, ActionStatus, CommunityStatus
 from tribekit.models.robot import ChatAdmins, RobotAccount, RobotAction
 
-from . import bans, captcha
+from . import actions, bans, captcha
 from .channels import ActionRefused, Channel, OutboundAction, RetryLater
 from .channels import RobotAccount as Account
 
@@ -199,7 +199,7 @@ def actions_sweep(db: Database, channels: Mapping[str, Channel]) -> Sweep:
             outbox.on_commit(session, after_commit)
         return len(claims)
 
-    return Sweep("robot.carry_out_actions", run, every_seconds=0.5, batch_size=50)
+    return Sweep(actions.SWEEP_NAME, run, every_seconds=0.5, batch_size=50)
 
 
 # -- the platforms' group admins ----------------------------------------------------------------
