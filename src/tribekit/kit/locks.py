@@ -34,6 +34,22 @@ every later request.
 A path that needs rows of several orders, products and accounts (the expiry sweep closing a
 batch of orders) locks them all up front, rank by rank, each rank in id order; the work that
 follows then only asks for rows it holds.
+
+**Community rows take no rank.** The robot's pipeline never locks an order, a product, an
+account or a coupon: what it changes is the group's and the member's own rows, and no
+transaction holding a ranked lock touches them. Within one inbound event it changes them in
+this order, the group's shared rows last so that they are held for the shortest time:
+
+1. the web community's change counter (``web_counters``, the post being written; the web
+   channel only), held to commit so that change numbers become visible in order;
+2. the member's row in the group (``community_members``: joined, left, messages, last active)
+   and the group's live member count (``communities``), both by conditional updates;
+3. the day's counters (``community_days`` then ``member_days``), by upserts;
+4. inserts only: the event, moderation entries, strikes, bans, owed robot actions (unique keys,
+   no waits but on a twin of the same key).
+
+A deadlock between two events of one member (a rejoin while a message is counted) is retried
+whole by ``Database.run`` like any other.
 """
 
 from __future__ import annotations
