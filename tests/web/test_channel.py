@@ -12,6 +12,7 @@ from sqlalchemy import select
 from tests.factories import Factory
 from tribekit.kit.db import Database
 from tribekit.models.web import AuthorKind, WebMemberState, WebMessage
+from tribekit.robot import accounts
 from tribekit.robot.channels import (
     ActionKind,
     ActionRefused,
@@ -28,7 +29,7 @@ from .conftest import Group, make_group
 async def _robot(db: Database, group: Group) -> RobotAccount:
     async with db.unit_of_work() as session:
         community = await service.group(session, group.shop.tenant, uuid.UUID(group.community_id))
-        robot = await service.robot_of(session, group.shop.tenant, community)
+        robot = await accounts.web_robot_of(session, group.shop.tenant, community)
         return RobotAccount(str(robot.id), "web", "", robot.username)
 
 

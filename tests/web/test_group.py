@@ -18,6 +18,7 @@ from tribekit.models.members import MemberIdentity
 from tribekit.models.moderation import Ban
 from tribekit.models.robot import RobotAccount, RobotAction, RobotEvent
 from tribekit.models.web import AuthorKind, WebMessage
+from tribekit.robot import accounts
 from tribekit.robot.channels import InboundEvent
 from tribekit.tenancy.principal import Tenant
 
@@ -321,7 +322,7 @@ async def test_a_removed_member_comes_back_through_a_new_link(
     group = await make_group(factory, db)
     async with db.unit_of_work() as session:
         community = await service.group(session, group.shop.tenant, uuid.UUID(group.community_id))
-        robot = await service.robot_of(session, group.shop.tenant, community)
+        robot = await accounts.web_robot_of(session, group.shop.tenant, community)
         account = Account(str(robot.id), "web", "")
     kick = OutboundAction(ActionKind.KICK, group.community_id, person_id=group.alice.member_id)
     await WebChannel(db).perform(account, kick)

@@ -27,13 +27,12 @@ from tribekit.models.enums import ActionKind, ActionStatus
 from tribekit.models.moderation import Ban, ModerationPolicy
 from tribekit.models.robot import RobotAction
 from tribekit.models.web import AuthorKind, WebMemberState, WebMessage
-from tribekit.robot import bans, tasks
+from tribekit.robot import accounts, bans, tasks
 from tribekit.robot.channels import OutboundAction
 from tribekit.robot.channels import RobotAccount as Account
 from tribekit.robot.channels.web import WebChannel
 from tribekit.robot.moderation.policy import Policy
 from tribekit.robot.texts import say
-from tribekit.web import service
 
 from .conftest import Group, Live, csrf_of, enter, make_group, web_config
 from .test_live import listening
@@ -56,7 +55,7 @@ async def _robot(app: FastAPI, db: Database, group: Group) -> Robot:
     async with db.unit_of_work() as session:
         community = await session.get(Community, uuid.UUID(group.community_id))
         assert community is not None
-        row = await service.robot_of(session, group.shop.tenant, community)
+        row = await accounts.web_robot_of(session, group.shop.tenant, community)
         account = Account(str(row.id), "web", "", row.username)
     return Robot(app, account)
 

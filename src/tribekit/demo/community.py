@@ -37,7 +37,7 @@ from tribekit.members import service as members
 from tribekit.members.schemas import MemberCreate
 from tribekit.models.enums import Channel, MemberSource
 from tribekit.models.web import AuthorKind, WebMessage
-from tribekit.robot import pipeline, policies, replies, tasks
+from tribekit.robot import accounts, pipeline, policies, replies, tasks
 from tribekit.robot.channels.web import WebChannel
 from tribekit.robot.moderation.policy import Policy
 from tribekit.tenancy.principal import Principal, Tenant
@@ -276,7 +276,7 @@ async def set_up(
     """Texts, the robot, leaders, the policy, FAQ replies and the spammer; who will talk.
     ``in_group``: each group's members (id, name, when they joined the shop), in seed order."""
     by_key = {spec.key: view.community for spec, view in zip(GROUPS, groups, strict=True)}
-    robot = await web.robot_of(session, tenant, by_key[GROUPS[0].key])
+    robot = await accounts.web_robot_of(session, tenant, by_key[GROUPS[0].key])
     leaders: dict[str, tuple[uuid.UUID, str]] = {}
     for n, spec in enumerate(GROUPS):
         community = by_key[spec.key]

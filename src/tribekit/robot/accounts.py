@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tribekit.kit import outbox
 from tribekit.kit.db import add_unique, outside_transaction
 from tribekit.kit.errors import Conflict, NotFound, ValidationFailed
+from tribekit.models.communities import Community
 from tribekit.models.enums import Channel as ChannelName
 from tribekit.models.robot import RobotAccount
 from tribekit.tenancy.principal import Tenant
@@ -298,3 +299,57 @@ async def for_webhook(
     if account is None or not account.active:
         return None
     return account
+
+
+async def _merchant_web_robot(session: AsyncSession, merchant_id: uuid.UUID) -> RobotAccount | None:
+    """The merchant's web robot account (the first made, if several)."""
+    return await session.scalar(
+        select(RobotAccount)
+        .where(RobotAccount.merchant_id == merchant_id, RobotAccount.channel == ChannelName.WEB)
+        .order_by(RobotAccount.created_at, RobotAccount.id)
+        .limit(1)
+    )
+
+
+async def web_robot_of(session: AsyncSession, tenant: Tenant, community: Community) -> RobotAccount:
+    """The robot account that speaks in a web community: its own, else the merchant's web
+    robot, made on first use."""
+    if community.robot_account_id is not None:
+        own = await session.get(RobotAccount, community.robot_account_id)
+        if own is not None and own.channel == ChannelName.WEB:
+            return own
+    found = await _merchant_web_robot(session, tenant.id)
+    if found is not None:
+        return found
+    robot = RobotAccount(
+        merchant_id=tenant.id,
+        channel=ChannelName.WEB,
+        name="Robot",
+        username="robot",
+        external_id=f"web:{tenant.id}",
+        token=None,
+        webhook_secret=secrets.token_urlsafe(24),
+        mode="webhook",
+        active=True,
+    )
+    try:
+        await add_unique(session, "the web robot was made concurrently", robot)
+    except Conflict:
+        made = await _merchant_web_robot(session, tenant.id)
+        if made is None:
+            raise
+        return made
+    return robot
+
+
+async def adopt_web_group(
+    session: AsyncSession, tenant: Tenant, community: Community
+) -> RobotAccount:
+    """The robot of a web group, named on the group with the group's chat id (its own id), so
+    the robot's actions name the group and the merchant's ban list reaches it as any group."""
+    robot = await web_robot_of(session, tenant, community)
+    if community.external_id is None or community.robot_account_id is None:
+        community.external_id = community.external_id or str(community.id)
+        community.robot_account_id = community.robot_account_id or robot.id
+        await session.flush()
+    return robot

@@ -33,9 +33,8 @@ from tribekit.models.members import Member, MemberIdentity
 from tribekit.models.moderation import Ban, ModerationEntry, Strike
 from tribekit.models.robot import RobotEvent
 from tribekit.tenancy.principal import Reach, Tenant
-from tribekit.web import service as web
 
-from . import actions, activity, bans, policies
+from . import accounts, actions, activity, bans, policies
 from .channels import OutboundAction
 from .moderation.engine import Rule
 from .moderation.policy import AllowedDomain, Policy
@@ -342,10 +341,7 @@ async def report(
     if community.channel == Channel.WEB and community.status == CommunityStatus.ACTIVE:
         # A web group nobody has posted in yet has no robot named: the web channel's robot
         # speaks there, and the group's chat id is its own id.
-        robot = await web.robot_of(session, tenant, community)
-        community.external_id = web.chat_id(community)
-        community.robot_account_id = community.robot_account_id or robot.id
-        await session.flush()
+        await accounts.adopt_web_group(session, tenant, community)
     if (
         community.status != CommunityStatus.ACTIVE
         or community.robot_account_id is None

@@ -12,9 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit.repository import TenantRepository
 from tribekit.models.communities import CommunityLeader
-from tribekit.models.enums import Channel
 from tribekit.models.members import MemberIdentity
-from tribekit.models.robot import RobotAccount
 from tribekit.models.web import WebCounter, WebMemberState, WebMessage
 
 
@@ -108,16 +106,6 @@ async def leads(
     else:
         return False
     return bool(await session.scalar(stmt))
-
-
-async def web_robot(session: AsyncSession, merchant_id: uuid.UUID) -> RobotAccount | None:
-    """The merchant's web robot account (the first made, if several)."""
-    return await session.scalar(
-        select(RobotAccount)
-        .where(RobotAccount.merchant_id == merchant_id, RobotAccount.channel == Channel.WEB)
-        .order_by(RobotAccount.created_at, RobotAccount.id)
-        .limit(1)
-    )
 
 
 async def has_identity(

@@ -12,7 +12,6 @@ leaders (staff or members) moderate.
 from __future__ import annotations
 
 import contextlib
-import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from tribekit.models.enums import Channel, CommunityStatus
 from tribekit.models.members import MemberIdentity
 from tribekit.models.robot import RobotAccount, RobotEvent
 from tribekit.models.web import AuthorKind, WebMemberState, WebMessage
-from tribekit.robot import actions, bans
+from tribekit.robot import accounts, actions, bans
 from tribekit.robot.channels import ActionKind, InboundEvent, OutboundAction
 from tribekit.robot.channels import RobotAccount as Account
 from tribekit.robot.channels.web import MAX_TEXT, WebChannel, add_message
@@ -233,37 +232,6 @@ def check_may_post(viewer: Viewer) -> None:
         raise NotInGroup(f"you are muted in this group{when} and cannot post")
 
 
-async def robot_of(session: AsyncSession, tenant: Tenant, community: Community) -> RobotAccount:
-    """The robot account that speaks in a web community: its own, else the merchant's web
-    robot, made on first use."""
-    if community.robot_account_id is not None:
-        own = await session.get(RobotAccount, community.robot_account_id)
-        if own is not None and own.channel == Channel.WEB:
-            return own
-    found = await repo.web_robot(session, tenant.id)
-    if found is not None:
-        return found
-    robot = RobotAccount(
-        merchant_id=tenant.id,
-        channel=Channel.WEB,
-        name="Robot",
-        username="robot",
-        external_id=f"web:{tenant.id}",
-        token=None,
-        webhook_secret=secrets.token_urlsafe(24),
-        mode="webhook",
-        active=True,
-    )
-    try:
-        await add_unique(session, "the web robot was made concurrently", robot)
-    except Conflict:
-        made = await repo.web_robot(session, tenant.id)
-        if made is None:
-            raise
-        return made
-    return robot
-
-
 async def _web_identity(session: AsyncSession, tenant: Tenant, member_id: uuid.UUID) -> None:
     """The member's identity on the web channel (their member id), so the pipeline's identity
     step finds them rather than making a new member."""
@@ -312,14 +280,8 @@ async def post(
         member_id=viewer.member_id,
         reply_to_id=reply_to,
     )
-    robot = await robot_of(session, tenant, community)
+    robot = await accounts.adopt_web_group(session, tenant, community)
     await _web_identity(session, tenant, viewer.member_id)
-    if community.external_id is None or community.robot_account_id is None:
-        # A web group's chat id is its own id: the robot's actions name the group by it. Its
-        # robot is named too, so the merchant's ban list owes its ban here as in any group.
-        community.external_id = community.external_id or str(community.id)
-        community.robot_account_id = community.robot_account_id or robot.id
-        await session.flush()
     account = Account(str(robot.id), Channel.WEB.value, "", robot.username)
     update = {
         "message_id": str(message.id),
@@ -362,7 +324,7 @@ async def owe_delete(
     message = await WebMessages(session, viewer.tenant.id).in_group(community.id, message_id)
     if message is None:
         raise NotFound(f"no message {message_id} in this group")
-    robot = await robot_of(session, viewer.tenant, community)
+    robot = await accounts.web_robot_of(session, viewer.tenant, community)
     await actions.owe(
         session,
         viewer.tenant,
@@ -382,7 +344,7 @@ async def owe_ban_author(
     message = await owe_delete(session, viewer, community, message_id)
     if message.member_id is None:
         raise ValidationFailed("only a member's message has an author to ban")
-    robot = await robot_of(session, viewer.tenant, community)
+    robot = await accounts.web_robot_of(session, viewer.tenant, community)
     await actions.owe(
         session,
         viewer.tenant,
