@@ -50,6 +50,40 @@ _COUNT = (
 )
 
 
+_BY_CHAT = select(Community).where(
+    _community.merchant_id == bindparam("b_merchant_id"),
+    _community.channel == bindparam("b_channel"),
+    _community.external_id == bindparam("b_chat"),
+)
+_JOIN: dict[str, Any] = {}
+
+
+def _join(dialect: str) -> Any:
+    """The join's upsert, built once per dialect."""
+    statement = _JOIN.get(dialect)
+    if statement is None:
+        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        values = insert(CommunityMember.__table__).values(
+            merchant_id=bindparam("b_merchant_id"),
+            community_id=bindparam("b_community_id"),
+            member_id=bindparam("b_member_id"),
+            joined_at=bindparam("b_at"),
+            join_source=bindparam("b_source"),
+            messages=0,
+        )
+        statement = values.on_conflict_do_update(
+            index_elements=["community_id", "member_id"],
+            set_={
+                "left_at": None,
+                "joined_at": values.excluded.joined_at,
+                "join_source": values.excluded.join_source,
+            },
+            where=_cm.left_at.is_not(None),
+        )
+        _JOIN[dialect] = statement
+    return statement
+
+
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
@@ -75,10 +109,8 @@ class Communities(TenantRepository[Community]):
         return stmt
 
     async def by_chat(self, channel: Channel, external_id: str) -> Community | None:
-        stmt = self.select().where(
-            Community.channel == channel, Community.external_id == external_id
-        )
-        found: Community | None = await self.session.scalar(stmt)
+        params = {"b_merchant_id": self.merchant_id, "b_channel": channel, "b_chat": external_id}
+        found: Community | None = await self.session.scalar(_BY_CHAT, params)
         return found
 
     async def insert_if_absent(self, values: dict[str, Any]) -> bool:
@@ -135,26 +167,14 @@ class Communities(TenantRepository[Community]):
         their messages and last activity are kept."""
         # One statement (the robot calls this for every message): insert the row, or bring
         # back a member who had left; a member in the group matches neither and changes nothing.
-        insert = postgresql.insert if _dialect(self.session) == "postgresql" else sqlite.insert
-        stmt = insert(CommunityMember).values(
-            merchant_id=self.merchant_id,
-            community_id=community_id,
-            member_id=member_id,
-            joined_at=at,
-            join_source=source,
-            messages=0,
-        )
-        result = await self.session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["community_id", "member_id"],
-                set_={
-                    "left_at": None,
-                    "joined_at": stmt.excluded.joined_at,
-                    "join_source": stmt.excluded.join_source,
-                },
-                where=_cm.left_at.is_not(None),
-            )
-        )
+        params = {
+            "b_merchant_id": self.merchant_id,
+            "b_community_id": community_id,
+            "b_member_id": member_id,
+            "b_at": at,
+            "b_source": source,
+        }
+        result = await self.session.execute(_join(_dialect(self.session)), params)
         changed = bool(result.rowcount)  # type: ignore[attr-defined]  # DML results have it
         if changed:
             await self._count(community_id, +1)

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,17 +27,32 @@ def day_of(community: Community, tenant: Tenant, at: datetime) -> date:
     return at.astimezone(ZoneInfo(community.timezone or tenant.timezone)).date()
 
 
-async def _add(session: AsyncSession, model: Any, keys: dict[str, Any], column: str) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = model.__table__
-    statement = insert(table).values(**keys, **{column: 1})
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[c.name for c in table.primary_key.columns],
-            set_={column: table.c[column] + 1},
+#: Upserts by dialect, table, counter and the columns given, each built once: every message
+#: runs two, and composing an INSERT ... ON CONFLICT costs more than running a cached one.
+_UPSERTS: dict[tuple[str, str, str, tuple[str, ...]], Any] = {}
+
+
+def _upsert(dialect: str, model: Any, column: str, names: tuple[str, ...]) -> Any:
+    key = (dialect, model.__tablename__, column, names)
+    statement = _UPSERTS.get(key)
+    if statement is None:
+        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = model.__table__
+        statement = (
+            insert(table)
+            .values({name: bindparam(f"b_{name}") for name in names} | {column: 1})
+            .on_conflict_do_update(
+                index_elements=[c.name for c in table.primary_key.columns],
+                set_={column: table.c[column] + 1},
+            )
         )
-    )
+        _UPSERTS[key] = statement
+    return statement
+
+
+async def _add(session: AsyncSession, model: Any, keys: dict[str, Any], column: str) -> None:
+    statement = _upsert(session.get_bind().dialect.name, model, column, tuple(keys))
+    await session.execute(statement, {f"b_{name}": value for name, value in keys.items()})
 
 
 async def count(
@@ -51,6 +66,20 @@ async def count(
         "day": day_of(community, tenant, at),
     }
     await _add(session, CommunityDay, keys, counter)
+
+
+_cm = CommunityMember.__table__.c
+_POSTED = (
+    update(CommunityMember)
+    .where(
+        _cm.merchant_id == bindparam("b_merchant_id"),
+        _cm.community_id == bindparam("b_community_id"),
+        _cm.member_id == bindparam("b_member_id"),
+    )
+    .values(messages=_cm.messages + 1, last_active_at=bindparam("b_at"))
+    .returning(_cm.joined_at, _cm.join_source, _cm.messages)
+    .execution_options(synchronize_session=False)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,21 +101,8 @@ async def posted(
     """A member posted: their messages and last activity in the group, the day's messages and
     their day; their row in the group as it is now (None: they have none). The member's row
     first, then the day counters (``kit/locks.py``, "Community rows take no rank")."""
-    found = (
-        await session.execute(
-            update(CommunityMember)
-            .where(
-                CommunityMember.merchant_id == tenant.id,
-                CommunityMember.community_id == community.id,
-                CommunityMember.member_id == member_id,
-            )
-            .values(messages=CommunityMember.messages + 1, last_active_at=at)
-            .returning(
-                CommunityMember.joined_at, CommunityMember.join_source, CommunityMember.messages
-            )
-            .execution_options(synchronize_session=False)
-        )
-    ).one_or_none()
+    params = {"b_merchant_id": tenant.id, "b_community_id": community.id, "b_member_id": member_id}
+    found = (await session.execute(_POSTED, {**params, "b_at": at})).one_or_none()
     day = day_of(community, tenant, at)
     await _add(
         session,

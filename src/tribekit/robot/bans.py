@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
@@ -69,16 +69,23 @@ def _where_known(
     )
 
 
-def _running(now: datetime) -> Any:
-    """A ban that is not lifted and has not ended by itself."""
+def _running(now: datetime | Any) -> Any:
+    """A ban that is not lifted and has not ended by itself by ``now`` (a time or a bound
+    parameter)."""
     return Ban.lifted_at.is_(None) & or_(Ban.until.is_(None), Ban.until > now)
+
+
+#: Built once: the pipeline asks for every message.
+_IN_FORCE = select(Ban).where(
+    Ban.merchant_id == bindparam("b_merchant_id"),
+    Ban.member_id == bindparam("b_member_id"),
+    _running(bindparam("b_now", type_=Ban.until.type)),
+)
 
 
 async def in_force(session: AsyncSession, tenant: Tenant, member_id: uuid.UUID) -> Ban | None:
     ban: Ban | None = await session.scalar(
-        select(Ban).where(
-            Ban.merchant_id == tenant.id, Ban.member_id == member_id, _running(clock.now())
-        )
+        _IN_FORCE, {"b_merchant_id": tenant.id, "b_member_id": member_id, "b_now": clock.now()}
     )
     return ban
 

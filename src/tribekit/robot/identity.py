@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,16 +20,19 @@ from tribekit.tenancy.principal import Tenant
 
 from .channels import Person
 
+#: Built once: every message asks.
+_KNOWN = select(MemberIdentity.member_id).where(
+    MemberIdentity.merchant_id == bindparam("b_merchant_id"),
+    MemberIdentity.channel == bindparam("b_channel"),
+    MemberIdentity.external_id == bindparam("b_external_id"),
+)
+
 
 async def _known(
     session: AsyncSession, tenant: Tenant, channel: str, external_id: str
 ) -> uuid.UUID | None:
     member_id: uuid.UUID | None = await session.scalar(
-        select(MemberIdentity.member_id).where(
-            MemberIdentity.merchant_id == tenant.id,
-            MemberIdentity.channel == channel,
-            MemberIdentity.external_id == external_id,
-        )
+        _KNOWN, {"b_merchant_id": tenant.id, "b_channel": channel, "b_external_id": external_id}
     )
     return member_id
 

@@ -11,7 +11,9 @@ attached to the session as loaded, so the pipeline's later changes to it are one
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -20,6 +22,35 @@ from tribekit.kit.ids import new_id
 from tribekit.models.robot import RobotAccount, RobotEvent
 
 from .channels import InboundEvent
+
+_COLUMNS = (
+    "id",
+    "merchant_id",
+    "robot_account_id",
+    "event_id",
+    "kind",
+    "community_id",
+    "member_id",
+    "text",
+    "fingerprint",
+    "outcome",
+    "at",
+)
+_RECORD: dict[str, Any] = {}
+
+
+def _record(dialect: str) -> Any:
+    """The insert, built once per dialect (composing it costs more than running it cached)."""
+    statement = _RECORD.get(dialect)
+    if statement is None:
+        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(RobotEvent.__table__)
+            .values({name: bindparam(f"b_{name}") for name in _COLUMNS})
+            .on_conflict_do_nothing(index_elements=["robot_account_id", "event_id"])
+        )
+        _RECORD[dialect] = statement
+    return statement
 
 
 async def record_once(
@@ -46,12 +77,8 @@ async def record_once(
         "outcome": "",
         "at": event.at,
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     inserted = await session.execute(
-        insert(RobotEvent)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["robot_account_id", "event_id"])
+        _record(session.get_bind().dialect.name), {f"b_{k}": v for k, v in values.items()}
     )
     if not inserted.rowcount:  # type: ignore[attr-defined]  # DML results have it
         return None

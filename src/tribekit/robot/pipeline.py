@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.communities import service as communities
@@ -78,6 +78,12 @@ class RobotContext:
 
 
 DEFAULT_CONTEXT = RobotContext()
+
+#: Built once: every moderated message asks whether its author leads the group.
+_LEADS = select(CommunityLeader.id).where(
+    CommunityLeader.community_id == bindparam("b_community_id"),
+    CommunityLeader.member_id == bindparam("b_member_id"),
+)
 
 
 async def handle(
@@ -480,11 +486,7 @@ async def _moderate(
 ) -> str:
     person = event.person
     assert person is not None
-    leads = await session.scalar(
-        select(CommunityLeader.id).where(
-            CommunityLeader.community_id == community.id, CommunityLeader.member_id == member_id
-        )
-    )
+    leads = await session.scalar(_LEADS, {"b_community_id": community.id, "b_member_id": member_id})
     if is_exempt(
         policy.exemptions, admin=person.is_admin, leader=leads is not None, member_id=member_id
     ):

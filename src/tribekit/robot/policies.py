@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
@@ -24,6 +24,17 @@ from .moderation.policy import Policy, merge
 #: version, a removed and re-made override has a new id, so a key never names stale rules.
 _EFFECTIVE: dict[tuple[object, ...], tuple[Policy, Engine]] = {}
 _EFFECTIVE_SIZE = 1024
+_VERSIONS = (
+    select(ModerationPolicy.id, ModerationPolicy.community_id, ModerationPolicy.version)
+    .where(
+        ModerationPolicy.merchant_id == bindparam("b_merchant_id"),
+        or_(
+            ModerationPolicy.community_id.is_(None),
+            ModerationPolicy.community_id == bindparam("b_community_id"),
+        ),
+    )
+    .order_by(ModerationPolicy.community_id.is_not(None))
+)
 
 
 async def effective(
@@ -39,13 +50,8 @@ async def effective(
             ModerationPolicy.community_id == community_id,
         ),
     )
-    versions = (
-        await session.execute(
-            select(ModerationPolicy.id, ModerationPolicy.community_id, ModerationPolicy.version)
-            .where(*mine)
-            .order_by(ModerationPolicy.community_id.is_not(None))
-        )
-    ).all()
+    params = {"b_merchant_id": tenant.id, "b_community_id": community_id}
+    versions = (await session.execute(_VERSIONS, params)).all()
     key = (tenant.id, *((row.id, row.version) for row in versions))
     found = _EFFECTIVE.get(key)
     if found is not None:

@@ -16,7 +16,7 @@ import re._parser as sre  # type: ignore[import-not-found]
 import uuid
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
@@ -39,6 +39,21 @@ def matches(reply: AutoReply, text: str) -> bool:
         return False  # refused on input; an old row that no longer compiles answers nothing
 
 
+#: Built once: every message that is not a command asks.
+_ANSWERS = (
+    select(AutoReply)
+    .where(
+        AutoReply.merchant_id == bindparam("b_merchant_id"),
+        AutoReply.active.is_(True),
+        or_(
+            AutoReply.community_id == bindparam("b_community_id"),
+            AutoReply.community_id.is_(None),
+        ),
+    )
+    .order_by(AutoReply.community_id.is_(None), AutoReply.created_at)
+)
+
+
 async def answer(
     session: AsyncSession, tenant: Tenant, community_id: uuid.UUID, text: str
 ) -> str | None:
@@ -47,13 +62,7 @@ async def answer(
         return None
     rows = (
         await session.scalars(
-            select(AutoReply)
-            .where(
-                AutoReply.merchant_id == tenant.id,
-                AutoReply.active.is_(True),
-                or_(AutoReply.community_id == community_id, AutoReply.community_id.is_(None)),
-            )
-            .order_by(AutoReply.community_id.is_(None), AutoReply.created_at)
+            _ANSWERS, {"b_merchant_id": tenant.id, "b_community_id": community_id}
         )
     ).all()
     return next((row.reply for row in rows if matches(row, text)), None)
