@@ -39,6 +39,11 @@ OUTSIDE_THE_ORDER = {
     "orders/tasks.py:claim_pay_backs": "refund requests due at the provider, SKIP LOCKED: never "
     "waits",
     "robot/tasks.py:claim_actions": "robot actions due, SKIP LOCKED: never waits",
+    "robot/tasks.py:claim_admin_lists": "the groups whose admins are due to be read, SKIP "
+    "LOCKED: never waits",
+    "robot/captcha.py:expire_due": "join captchas past their time, SKIP LOCKED: never waits",
+    "robot/accounts.py:get_account": "robot accounts are outside the order: a staff change "
+    "locks one account alone, in a transaction that takes no ranked lock",
     "robot/tasks.py:record": "a robot action's row belongs to the worker; it locks that one row "
     "alone in its own short transaction",
 }

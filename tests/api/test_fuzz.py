@@ -20,6 +20,7 @@ from schemathesis.core.result import Ok
 
 from tests.conftest import DATABASES, _fresh_postgres, _worker
 from tests.live_server import LiveServer, live_server
+from tests.robot.fake_telegram import FakeTelegram
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -35,8 +36,19 @@ def fuzz_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    env = {
+    # Registering a robot asks Telegram (getMe): here the suite's Bot API server, which knows no
+    # bot, so a fuzzed token is refused (422) instead of Telegram being unreachable (503).
+    with (
+        FakeTelegram() as telegram,
+        live_server(_fuzz_env(request, tmp, telegram), "fuzz") as server,
+    ):
+        yield server
+
+
+def _fuzz_env(request: pytest.FixtureRequest, tmp: Path, telegram: FakeTelegram) -> dict[str, str]:
+    return {
         **os.environ,
+        "TRIBEKIT_TELEGRAM_API_BASE": telegram.base_url,
         "TRIBEKIT_DATABASE_URL": _database_url(request.param, tmp),
         "TRIBEKIT_SECRET_KEY": "fuzz-secret-key",
         "TRIBEKIT_TOKEN_RATE_LIMIT": "1000000",
@@ -44,8 +56,6 @@ def fuzz_server(
         "TRIBEKIT_LOGIN_RATE_LIMIT": "1000000",
         "TRIBEKIT_LOG_LEVEL": "warning",
     }
-    with live_server(env, "fuzz") as server:
-        yield server
 
 
 def test_api_never_errors_and_matches_its_schema(fuzz_server: LiveServer) -> None:
