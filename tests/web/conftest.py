@@ -192,6 +192,11 @@ async def browser() -> AsyncIterator[Browser]:
             await chromium.close()
 
 
+#: An HTTP client's timeout (seconds) against the live server: generous, so that a loaded
+#: machine slows a test down instead of failing it; the tests time what they promise themselves.
+SLOW = 30.0
+
+
 # ---- pages in the browser -------------------------------------------------------------------
 
 SECOND = 1000  # Playwright's timeouts are in milliseconds

@@ -19,7 +19,7 @@ from tribekit.models.enums import ActionKind, ActionStatus
 from tribekit.models.robot import RobotAction
 from tribekit.models.web import WebMemberState, WebMessage
 
-from .conftest import Group, Live, csrf_of, enter, make_group, staff_login, web_config
+from .conftest import SLOW, Group, Live, csrf_of, enter, make_group, staff_login, web_config
 
 
 @asynccontextmanager
@@ -63,9 +63,9 @@ async def test_the_stream_sends_a_new_message_and_its_removal(
 ) -> None:
     group: Group = await make_group(factory, db)
     async with (
-        AsyncClient(base_url=live_worker.url) as alice,
-        AsyncClient(base_url=live_worker.url) as bob,
-        AsyncClient(base_url=live_worker.url) as staff,
+        AsyncClient(base_url=live_worker.url, timeout=SLOW) as alice,
+        AsyncClient(base_url=live_worker.url, timeout=SLOW) as bob,
+        AsyncClient(base_url=live_worker.url, timeout=SLOW) as staff,
     ):
         await enter(alice, group, group.alice)
         await enter(bob, group, group.bob)
@@ -114,7 +114,7 @@ async def test_a_reconnecting_reader_resumes_after_the_last_event(
     live: Live, db: Database, factory: Factory
 ) -> None:
     group = await make_group(factory, db)
-    async with AsyncClient(base_url=live.url) as alice:
+    async with AsyncClient(base_url=live.url, timeout=SLOW) as alice:
         await enter(alice, group, group.alice)
         token = await csrf_of(alice, group)
         for text in ("one", "two", "three"):
@@ -133,8 +133,8 @@ async def test_ban_author_owes_a_ban_and_a_removal_and_only_moderators_may(
 ) -> None:
     group = await make_group(factory, db)
     async with (
-        AsyncClient(base_url=live_worker.url) as alice,
-        AsyncClient(base_url=live_worker.url) as staff,
+        AsyncClient(base_url=live_worker.url, timeout=SLOW) as alice,
+        AsyncClient(base_url=live_worker.url, timeout=SLOW) as staff,
     ):
         await enter(alice, group, group.alice)
         token = await csrf_of(alice, group)
@@ -186,8 +186,8 @@ async def test_a_change_in_the_same_process_wakes_the_stream_before_its_poll(
     config = web_config(live_worker.app)
     config.poll_seconds = config.standing_seconds = 30  # only a wake-up is this quick
     async with (
-        AsyncClient(base_url=live_worker.url) as alice,
-        AsyncClient(base_url=live_worker.url) as staff,
+        AsyncClient(base_url=live_worker.url, timeout=SLOW) as alice,
+        AsyncClient(base_url=live_worker.url, timeout=SLOW) as staff,
     ):
         await enter(alice, group, group.alice)
         token = await csrf_of(alice, group)

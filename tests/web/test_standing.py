@@ -34,7 +34,7 @@ from tribekit.robot.channels.web import WebChannel
 from tribekit.robot.moderation.policy import Policy
 from tribekit.robot.texts import say
 
-from .conftest import Group, Live, csrf_of, enter, make_group, web_config
+from .conftest import SLOW, Group, Live, csrf_of, enter, make_group, web_config
 from .test_live import listening
 
 
@@ -96,7 +96,10 @@ async def test_a_mute_swaps_the_form_for_the_notice_live_and_back(
     web_config(live.app).standing_seconds = 0.1
     robot = await _robot(live.app, db, group)
     chat, alice_id = group.community_id, group.alice.member_id
-    async with AsyncClient(base_url=live.url) as alice, AsyncClient(base_url=live.url) as bob:
+    async with (
+        AsyncClient(base_url=live.url, timeout=SLOW) as alice,
+        AsyncClient(base_url=live.url, timeout=SLOW) as bob,
+    ):
         await enter(alice, group, group.alice)
         await enter(bob, group, group.bob)
         page = await alice.get(group.url)
@@ -134,7 +137,10 @@ async def test_a_ban_on_the_merchants_list_swaps_the_page_and_ends_the_stream(
 ) -> None:
     group = await make_group(factory, db, language=language)
     web_config(live.app).standing_seconds = 0.1
-    async with AsyncClient(base_url=live.url) as alice, AsyncClient(base_url=live.url) as bob:
+    async with (
+        AsyncClient(base_url=live.url, timeout=SLOW) as alice,
+        AsyncClient(base_url=live.url, timeout=SLOW) as bob,
+    ):
         await enter(alice, group, group.alice)
         await enter(bob, group, group.bob)
         async with (
@@ -169,7 +175,7 @@ async def test_a_removal_by_the_robot_ends_the_members_stream_and_a_new_link_let
     group = await make_group(factory, db)
     web_config(live.app).standing_seconds = 0.1
     robot = await _robot(live.app, db, group)
-    async with AsyncClient(base_url=live.url) as alice:
+    async with AsyncClient(base_url=live.url, timeout=SLOW) as alice:
         await enter(alice, group, group.alice)
         async with until_closed(alice, f"{group.url}/stream") as alices:
             await robot.do(
@@ -189,7 +195,7 @@ async def test_a_message_removed_before_a_reader_saw_it_arrives_removed(
 ) -> None:
     group = await make_group(factory, db)
     robot = await _robot(live.app, db, group)
-    async with AsyncClient(base_url=live.url) as bob:
+    async with AsyncClient(base_url=live.url, timeout=SLOW) as bob:
         await enter(bob, group, group.bob)
         token = await csrf_of(bob, group)
         posted = await bob.post(f"{group.url}/messages", data={"text": "oops", "csrf": token})
