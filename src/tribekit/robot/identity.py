@@ -38,12 +38,19 @@ async def _known(
 
 
 async def member_for(
-    session: AsyncSession, tenant: Tenant, channel: str, person: Person
+    session: AsyncSession,
+    tenant: Tenant,
+    channel: str,
+    person: Person,
+    *,
+    unknown: bool = False,
 ) -> uuid.UUID:
-    """The member behind ``person`` on ``channel``, made now if the robot never met them."""
-    known = await _known(session, tenant, channel, person.external_id)
-    if known is not None:
-        return known
+    """The member behind ``person`` on ``channel``, made now if the robot never met them.
+    ``unknown``: the caller has just read that no identity names them (``standing.read``)."""
+    if not unknown:
+        known = await _known(session, tenant, channel, person.external_id)
+        if known is not None:
+            return known
     now = clock.now()
     member = Member(
         id=new_id(),

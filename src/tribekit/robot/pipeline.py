@@ -15,15 +15,15 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.communities import service as communities
 from tribekit.communities.repository import Communities
 from tribekit.kit import clock
-from tribekit.models.communities import Community, CommunityLeader
+from tribekit.models.communities import Community
 from tribekit.models.enums import ActionKind, CommunityStatus
-from tribekit.models.moderation import Ban, ModerationEntry, Strike
+from tribekit.models.moderation import ModerationEntry, Strike
 from tribekit.models.robot import ChatAdmins, RobotAccount, RobotEvent
 from tribekit.tenancy.principal import Tenant
 
@@ -39,6 +39,8 @@ from .moderation.policy import Action, Policy, is_exempt
 from .moderation.policy import MediaKind as RuleMedia
 from .moderation.strikes import escalate
 from .recent import DatabaseRecentPosts, RecentPosts, Windows
+from .standing import Standing
+from .standing import read as read_standing
 from .texts import say
 
 #: The channel's media kind as the moderation rules name it.
@@ -78,12 +80,6 @@ class RobotContext:
 
 
 DEFAULT_CONTEXT = RobotContext()
-
-#: Built once: every moderated message asks whether its author leads the group.
-_LEADS = select(CommunityLeader.id).where(
-    CommunityLeader.community_id == bindparam("b_community_id"),
-    CommunityLeader.member_id == bindparam("b_member_id"),
-)
 
 
 async def handle(
@@ -158,10 +154,18 @@ async def _handle(
         return f"group {community.status}"
     if event.kind == EventKind.ROBOT_REMOVED or event.person is None or event.person.is_bot:
         return "ignored"
-    member_id = await member_for(session, tenant, account.channel, event.person)
+    person = event.person
+    standing = await read_standing(
+        session, tenant, account.channel, person.external_id, community.id
+    )
+    member_id = standing.member_id or await member_for(
+        session, tenant, account.channel, person, unknown=True
+    )
     recorded.member_id = member_id
     if event.kind == EventKind.MEMBER_JOINED:
-        return await _joined(session, tenant, account, community, event, member_id, recorded)
+        return await _joined(
+            session, tenant, account, community, event, member_id, standing, recorded
+        )
     if event.kind == EventKind.MEMBER_LEFT:
         if await communities.member_left(session, tenant, community.id, member_id, at=event.at):
             await activity.count(session, tenant, community, "leaves", event.at)
@@ -175,12 +179,15 @@ async def _handle(
         if await groups.join(community.id, member_id, source=None, at=event.at):
             await activity.count(session, tenant, community, "joins", event.at)
         membership = await activity.posted(session, tenant, community, member_id, event.at)
-        banned = await bans.in_force(session, tenant, member_id)
-        if banned is not None:
-            await _remove_on_sight(session, tenant, account, community, event, banned, recorded)
+        if standing.ban_id is not None:
+            await _remove_on_sight(
+                session, tenant, account, community, event, standing.ban_id, recorded
+            )
             return "banned member removed"
-        policy, engine = await policies.effective(session, tenant, community.id)
-        if policy.captcha.enabled and await captcha.pending(session, community.id, member_id):
+        policy, engine = await policies.effective(
+            session, tenant, community.id, standing.policy_rows
+        )
+        if policy.captcha.enabled and standing.captcha_pending:
             if event.message_id:  # removed quietly until they press the button
                 await _owe(
                     session,
@@ -200,6 +207,7 @@ async def _handle(
             community,
             event,
             member_id,
+            standing.leads,
             recorded,
             context.recent,
             policy,
@@ -209,7 +217,7 @@ async def _handle(
         if moderated != "clean":
             return moderated
         return await _answer(
-            session, tenant, account, community, event, member_id, recorded, context
+            session, tenant, account, community, event, member_id, standing.leads, recorded, context
         )
     return "ignored"
 
@@ -221,6 +229,7 @@ async def _answer(
     community: Community,
     event: InboundEvent,
     member_id: uuid.UUID,
+    leads: bool,
     recorded: RobotEvent,
     context: RobotContext,
 ) -> str:
@@ -234,7 +243,7 @@ async def _answer(
             return f"unknown command: {event.command}"[:64]
         if event.command in context.commands.staff_only:
             kind = ActionKind.SEND  # the command message itself is removed
-            if not await _is_staff(session, community, event, member_id):
+            if not leads and not await _is_admin(session, community, event):
                 text = say("staff.refused", community.language, command=event.command)
                 handler = None
         if handler is not None:
@@ -275,25 +284,16 @@ async def _answer(
     return outcome
 
 
-async def _is_staff(
-    session: AsyncSession, community: Community, event: InboundEvent, member_id: uuid.UUID
-) -> bool:
-    """The group's staff: its leaders, and the platform's group admins: as the channel says in
-    the event, or as the worker last read them (``tasks.admins_sweep``)."""
+async def _is_admin(session: AsyncSession, community: Community, event: InboundEvent) -> bool:
+    """One of the platform's group admins (with the group's leaders, its staff): as the channel
+    says in the event, or as the worker last read them (``tasks.admins_sweep``)."""
     person = event.person
     if person is not None and person.is_admin:
         return True
     admins = await session.scalar(
         select(ChatAdmins.person_ids).where(ChatAdmins.community_id == community.id)
     )
-    if person is not None and admins and person.external_id in admins:
-        return True
-    leads = await session.scalar(
-        select(CommunityLeader.id).where(
-            CommunityLeader.community_id == community.id, CommunityLeader.member_id == member_id
-        )
-    )
-    return leads is not None
+    return person is not None and admins is not None and person.external_id in admins
 
 
 async def _leave(
@@ -344,11 +344,13 @@ async def _joined(
     community: Community,
     event: InboundEvent,
     member_id: uuid.UUID,
+    standing: Standing,
     recorded: RobotEvent,
 ) -> str:
-    banned = await bans.in_force(session, tenant, member_id)
-    if banned is not None:
-        await _remove_on_sight(session, tenant, account, community, event, banned, recorded)
+    if standing.ban_id is not None:
+        await _remove_on_sight(
+            session, tenant, account, community, event, standing.ban_id, recorded
+        )
         return "banned member removed"
     joined = await Communities(session, tenant.id).join(
         community.id, member_id, source=account.channel[:64], at=event.at
@@ -357,7 +359,7 @@ async def _joined(
         await activity.count(session, tenant, community, "joins", event.at)
     person = event.person
     assert person is not None
-    policy, _ = await policies.effective(session, tenant, community.id)
+    policy, _ = await policies.effective(session, tenant, community.id, standing.policy_rows)
     asked = (
         policy.captcha.enabled
         and _can_buttons(account.channel)  # the captcha is a button
@@ -446,7 +448,7 @@ async def _remove_on_sight(
     account: RobotAccount,
     community: Community,
     event: InboundEvent,
-    ban: Ban,
+    ban_id: uuid.UUID,
     recorded: RobotEvent,
 ) -> None:
     person = event.person
@@ -466,7 +468,7 @@ async def _remove_on_sight(
         tenant,
         account,
         community,
-        f"ban:{ban.id}:{community.id}:seen:{recorded.id}",
+        f"ban:{ban_id}:{community.id}:seen:{recorded.id}",
         OutboundAction(ActionKind.BAN, chat, person_id=person.external_id),
     )
 
@@ -478,6 +480,7 @@ async def _moderate(
     community: Community,
     event: InboundEvent,
     member_id: uuid.UUID,
+    leads: bool,
     recorded: RobotEvent,
     recent_posts: RecentPosts,
     policy: Policy,
@@ -486,10 +489,7 @@ async def _moderate(
 ) -> str:
     person = event.person
     assert person is not None
-    leads = await session.scalar(_LEADS, {"b_community_id": community.id, "b_member_id": member_id})
-    if is_exempt(
-        policy.exemptions, admin=person.is_admin, leader=leads is not None, member_id=member_id
-    ):
+    if is_exempt(policy.exemptions, admin=person.is_admin, leader=leads, member_id=member_id):
         return "clean"
     now = clock.now()
     recent = moderation.NOTHING_RECENT

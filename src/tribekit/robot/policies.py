@@ -38,11 +38,23 @@ _VERSIONS = (
 
 
 async def effective(
-    session: AsyncSession, tenant: Tenant, community_id: uuid.UUID | None
+    session: AsyncSession,
+    tenant: Tenant,
+    community_id: uuid.UUID | None,
+    rows: tuple[tuple[uuid.UUID, int], ...] | None = None,
 ) -> tuple[Policy, Engine]:
     """The merged policy of a group, and its engine. Every message of every group asks, so the
-    rows' versions are read (a small statement, no rules) and the merged policy is kept by
-    them; the rules are read and merged only when a version this process has not seen."""
+    rows' ids and versions are read (a small statement, no rules; or given as ``rows``, the
+    merchant's first, when the caller read them already: ``standing.read``) and the merged
+    policy is kept by them; the rules are read and merged only when a version this process has
+    not seen."""
+    if rows is None:
+        params = {"b_merchant_id": tenant.id, "b_community_id": community_id}
+        rows = tuple((r.id, r.version) for r in (await session.execute(_VERSIONS, params)).all())
+    key = (tenant.id, *rows)
+    found = _EFFECTIVE.get(key)
+    if found is not None:
+        return found
     mine = (
         ModerationPolicy.merchant_id == tenant.id,
         or_(
@@ -50,15 +62,9 @@ async def effective(
             ModerationPolicy.community_id == community_id,
         ),
     )
-    params = {"b_merchant_id": tenant.id, "b_community_id": community_id}
-    versions = (await session.execute(_VERSIONS, params)).all()
-    key = (tenant.id, *((row.id, row.version) for row in versions))
-    found = _EFFECTIVE.get(key)
-    if found is not None:
-        return found
-    rows = (await session.scalars(select(ModerationPolicy).where(*mine))).all()
-    base = next((r for r in rows if r.community_id is None), None)
-    override = next((r for r in rows if r.community_id is not None), None)
+    found_rows = (await session.scalars(select(ModerationPolicy).where(*mine))).all()
+    base = next((r for r in found_rows if r.community_id is None), None)
+    override = next((r for r in found_rows if r.community_id is not None), None)
     policy = merge(
         Policy.model_validate(base.rules) if base else Policy(),
         Policy.model_validate(override.rules) if override else None,
@@ -66,7 +72,7 @@ async def effective(
     # Named by the rows as read now (a save between the two statements gives a new key).
     read = (
         tenant.id,
-        *((r.id, r.version) for r in sorted(rows, key=lambda r: r.community_id is not None)),
+        *((r.id, r.version) for r in sorted(found_rows, key=lambda r: r.community_id is not None)),
     )
     found = policy, compile(policy, version=read)
     if read == key:
