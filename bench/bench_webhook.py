@@ -99,6 +99,9 @@ _QUESTIONS = (
     "how much is the delivery fee to Pudong?",
     "is there a delivery fee for one box?",
 )
+#: The outcomes of a message a rule caught, by their first word, and the step of the action
+#: each owes for sure (``pipeline._moderate``).
+_MODERATED = {"warn": "warn", "mute": "warn", "kick": "warn", "deleted": "delete", "banned": "say"}
 _COMMANDS = ("/rules", f"/help@{BOT_NAME}", "/me", "/rules@" + BOT_NAME)
 
 
@@ -340,6 +343,10 @@ async def _check(stream: Stream, account_id: str) -> dict[str, str]:
             "command": [f"reply:{row_id}"],
             "spam": [f"mod:{row_id}:delete", f"mod:{row_id}:warn"],
         }.get(kind or "", [])
+        caught = _MODERATED.get(row["outcome"].split(":")[0])
+        if kind in ("faq", "command") and caught:
+            # A member caught by a rule (flooding, at this rate) is moderated, not answered.
+            wanted = [f"mod:{row_id}:{caught}"]
         for decision in wanted:
             (owed if decision in decisions else missing)[kind or ""] += 1
         if kind == "message" and row["outcome"] not in ("clean",):

@@ -39,6 +39,7 @@ from tribekit.robot import pipeline, recent
 from tribekit.robot.channels import aclose as close_channels
 from tribekit.robot.channels import build_channels
 from tribekit.robot.router import router as robot_router
+from tribekit.robot.router import webhook_router as robot_webhook_router
 from tribekit.sweeps import all_sweeps
 from tribekit.tenancy.auth import PrincipalCache
 from tribekit.tenancy.router import router as tenancy_router
@@ -167,6 +168,8 @@ def create_app(
     docs.install(app)
     problems.install(app)
     app.openapi = lambda: staff_security(problems.openapi_with_problems(app), app.routes)  # type: ignore[method-assign]  # FastAPI documents this override
+    # The hot path first: every message of every group, matched before any other route.
+    app.include_router(robot_webhook_router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(health.router)
     media_problems: dict[int | str, dict[str, Any]] = {
         status: problems.PROBLEM_RESPONSES[status] for status in (404, 422)
