@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sql_events
 from sqlalchemy import select, update
 
 from tests.factories import Factory, Shop, count_rows
@@ -227,3 +228,31 @@ async def test_commands_and_keyword_replies_answer_in_the_groups_language(
         again = await session.scalar(select(Member).where(Member.display_name == "Mei"))
     assert again is not None
     assert again.marketing_consent is False
+
+
+async def test_an_ordinary_message_costs_ten_statements_at_most(
+    robot: Robot, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    """Every message of every group passes here: a guard on its round trips (the event's
+    insert, the group, where the author stands, the join, the member's count, the group's and
+    the member's day counters, the recent posts, the auto-replies, the event's outcome; BEGIN
+    and COMMIT not counted). In production Redis keeps the recent posts: nine."""
+    bot = fake_telegram.bots[TOKEN].user
+    for added in fake_telegram.feed(fake_telegram.member_joined(GROUPS[0], bot)):
+        await robot.receive(added)
+    await _confirm_all(db)
+    [first] = fake_telegram.feed(fake_telegram.message(GROUPS[0], REGULAR, "good morning all"))
+    assert await robot.receive(first) == ["clean"]  # the member is made, the group joined
+    statements: list[str] = []
+
+    def counted(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    [second] = fake_telegram.feed(fake_telegram.message(GROUPS[0], REGULAR, "the mangos came"))
+    sql_events.listen(db.engine.sync_engine, "before_cursor_execute", counted)
+    try:
+        assert await robot.receive(second) == ["clean"]
+    finally:
+        sql_events.remove(db.engine.sync_engine, "before_cursor_execute", counted)
+    work = [s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "COMMIT"))]
+    assert len(work) <= 10, "\n".join(work)
