@@ -16,14 +16,14 @@ from tests.factories import Factory, Shop, count_rows
 from tribekit.kit.db import Database
 from tribekit.models.communities import Community
 from tribekit.models.enums import ActionKind, ActionStatus, Channel, CommunityStatus
-from tribekit.models.members import MemberIdentity
 from tribekit.models.moderation import Ban, ModerationEntry
-from tribekit.models.robot import RobotAccount, RobotAction
+from tribekit.models.robot import RobotAction
 from tribekit.robot import bans, tasks
 from tribekit.robot.channels import Channel as ChatChannel
 from tribekit.robot.channels.telegram import TelegramChannel
 
 from .fake_telegram import FakeTelegram
+from .worlds import telegram_world
 
 TOKEN = "700001:robot-token"
 GROUPS = [-2000 - i for i in range(24)]
@@ -45,50 +45,19 @@ async def telegram(fake_telegram: FakeTelegram) -> AsyncIterator[TelegramChannel
 
 async def _groups(db: Database, factory: Factory) -> tuple[Shop, uuid.UUID]:
     """A shop with a robot in 24 active Telegram groups, and a member known there."""
-    shop = await factory.shop()
-    member = (await factory.member(shop, display_name="Spammer")).member
+    world = await telegram_world(db, factory, GROUPS, person_id=SPAMMER, token=TOKEN)
     async with db.unit_of_work() as session:
-        robot = RobotAccount(
-            merchant_id=shop.tenant.id,
-            channel=Channel.TELEGRAM,
-            name="Shop robot",
-            username="shop_robot",
-            external_id="700001",
-            token=TOKEN,
-            webhook_secret="s" * 32,
-        )
-        session.add(robot)
-        await session.flush()
-        session.add_all(
-            Community(
-                merchant_id=shop.tenant.id,
-                name=f"Group {chat_id}",
-                channel=Channel.TELEGRAM,
-                external_id=str(chat_id),
-                status=CommunityStatus.ACTIVE,
-                robot_account_id=robot.id,
-            )
-            for chat_id in GROUPS
-        )
         session.add(
             Community(  # a group staff have not confirmed: nothing is done there
-                merchant_id=shop.tenant.id,
+                merchant_id=world.shop.tenant.id,
                 name="Pending",
                 channel=Channel.TELEGRAM,
                 external_id="-999",
                 status=CommunityStatus.PENDING,
-                robot_account_id=robot.id,
+                robot_account_id=world.robot_id,
             )
         )
-        session.add(
-            MemberIdentity(
-                merchant_id=shop.tenant.id,
-                member_id=member.id,
-                channel="telegram",
-                external_id=str(SPAMMER),
-            )
-        )
-    return shop, member.id
+    return world.shop, world.member_id
 
 
 async def _sweep(db: Database, channels: Mapping[str, ChatChannel]) -> int:

@@ -5,7 +5,6 @@ concurrent staff meet conditional updates and unique indexes."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -13,66 +12,23 @@ from httpx import AsyncClient
 from sqlalchemy import select
 
 from tests.concurrency import fire
-from tests.factories import Factory, Shop, bearer, count_rows
+from tests.factories import Factory, bearer, count_rows
 from tribekit.kit import clock
 from tribekit.kit.db import Database
-from tribekit.models.communities import Community
-from tribekit.models.enums import ActionKind, ActionStatus, Channel, CommunityStatus, Role
-from tribekit.models.members import MemberIdentity
+from tribekit.models.enums import ActionKind, ActionStatus, Role
 from tribekit.models.moderation import Ban, ModerationEntry, ModerationPolicy, Strike
-from tribekit.models.robot import RobotAccount, RobotAction, RobotEvent
+from tribekit.models.robot import RobotAction, RobotEvent
 from tribekit.robot import bans
+
+from .worlds import World, telegram_world
 
 API = "/api/v1/robot"
 GROUPS = 4
 
 
-@dataclass
-class World:
-    shop: Shop
-    member_id: uuid.UUID
-    robot_id: uuid.UUID
-    groups: list[uuid.UUID]
-
-
 async def _world(db: Database, factory: Factory) -> World:
     """A shop whose robot is in four active Telegram groups, and a member known there."""
-    shop = await factory.shop()
-    member = (await factory.member(shop, display_name="Spammer")).member
-    async with db.unit_of_work() as session:
-        robot = RobotAccount(
-            merchant_id=shop.tenant.id,
-            channel=Channel.TELEGRAM,
-            name="Shop robot",
-            username="shop_robot",
-            external_id="700001",
-            token="700001:token",
-            webhook_secret="s" * 32,
-        )
-        session.add(robot)
-        await session.flush()
-        groups = [
-            Community(
-                merchant_id=shop.tenant.id,
-                name=f"Group {i}",
-                channel=Channel.TELEGRAM,
-                external_id=str(-3000 - i),
-                status=CommunityStatus.ACTIVE,
-                robot_account_id=robot.id,
-            )
-            for i in range(GROUPS)
-        ]
-        session.add_all(groups)
-        session.add(
-            MemberIdentity(
-                merchant_id=shop.tenant.id,
-                member_id=member.id,
-                channel="telegram",
-                external_id="42",
-            )
-        )
-        await session.flush()
-        return World(shop, member.id, robot.id, [g.id for g in groups])
+    return await telegram_world(db, factory, [-3000 - i for i in range(GROUPS)])
 
 
 async def _actions(db: Database, kind: ActionKind) -> list[RobotAction]:

@@ -11,48 +11,18 @@ from sqlalchemy import select, update
 from tests.factories import Factory, Shop
 from tribekit.kit import clock
 from tribekit.kit.db import Database
-from tribekit.models.communities import Community, CommunityLeader
-from tribekit.models.enums import Channel, CommunityStatus
-from tribekit.models.members import MemberIdentity
+from tribekit.models.communities import CommunityLeader
 from tribekit.models.moderation import Ban, ModerationPolicy
 from tribekit.models.robot import JoinCaptcha, RobotAccount
 from tribekit.robot import standing
 
+from .worlds import telegram_world
+
 
 async def _world(db: Database, factory: Factory) -> tuple[Shop, uuid.UUID, list[uuid.UUID]]:
     """A shop with two Telegram groups and a member known there as Telegram user 42."""
-    shop = await factory.shop()
-    member = (await factory.member(shop)).member
-    async with db.unit_of_work() as session:
-        robot = RobotAccount(
-            merchant_id=shop.tenant.id,
-            channel=Channel.TELEGRAM,
-            name="Shop robot",
-            token="700009:standing",
-            webhook_secret="s" * 32,
-        )
-        session.add(robot)
-        groups = [
-            Community(
-                merchant_id=shop.tenant.id,
-                name=f"Group {i}",
-                channel=Channel.TELEGRAM,
-                external_id=str(-100 - i),
-                status=CommunityStatus.ACTIVE,
-            )
-            for i in range(2)
-        ]
-        session.add_all(groups)
-        session.add(
-            MemberIdentity(
-                merchant_id=shop.tenant.id,
-                member_id=member.id,
-                channel="telegram",
-                external_id="42",
-            )
-        )
-        await session.flush()
-        return shop, member.id, [g.id for g in groups]
+    world = await telegram_world(db, factory, [-100, -101])
+    return world.shop, world.member_id, world.groups
 
 
 async def _read(
