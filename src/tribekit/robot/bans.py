@@ -69,7 +69,7 @@ def _where_known(
     )
 
 
-def _running(now: datetime | Any) -> Any:
+def running(now: datetime | Any) -> Any:
     """A ban that is not lifted and has not ended by itself by ``now`` (a time or a bound
     parameter)."""
     return Ban.lifted_at.is_(None) & or_(Ban.until.is_(None), Ban.until > now)
@@ -79,7 +79,7 @@ def _running(now: datetime | Any) -> Any:
 _IN_FORCE = select(Ban).where(
     Ban.merchant_id == bindparam("b_merchant_id"),
     Ban.member_id == bindparam("b_member_id"),
-    _running(bindparam("b_now", type_=Ban.until.type)),
+    running(bindparam("b_now", type_=Ban.until.type)),
 )
 
 
@@ -105,8 +105,8 @@ async def page(
     if member_id is not None:
         stmt = stmt.where(Ban.member_id == member_id)
     if lifted is not None:
-        running = _running(clock.now())
-        stmt = stmt.where(~running if lifted else running)
+        in_force = running(clock.now())
+        stmt = stmt.where(~in_force if lifted else in_force)
     return await paginate(session, stmt, key=Ban.id, limit=limit, cursor=cursor)
 
 

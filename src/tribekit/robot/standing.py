@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock
@@ -28,6 +28,7 @@ from tribekit.models.moderation import Ban, ModerationPolicy
 from tribekit.models.robot import JoinCaptcha
 from tribekit.tenancy.principal import Tenant
 
+from .bans import running
 from .captcha import PENDING
 
 
@@ -55,14 +56,12 @@ def _build() -> Any:
         )
         .scalar_subquery()
     )
-    now = bindparam("b_now", type_=bans.until.type)
     ban = (
         select(bans.id)
         .where(
             bans.merchant_id == merchant,
             bans.member_id == member,
-            bans.lifted_at.is_(None),
-            or_(bans.until.is_(None), bans.until > now),
+            running(bindparam("b_now", type_=bans.until.type)),
         )
         .limit(1)
         .scalar_subquery()
