@@ -116,6 +116,12 @@ class Settings(BaseSettings):
         default="https://api.telegram.org",
         description="Telegram Bot API server base URL (a local Bot API server, or the tests')",
     )
+    schedule_horizon_hours: float = Field(
+        default=24,
+        gt=0,
+        le=24 * 14,
+        description="how far ahead the worker creates each scheduled post's coming occurrences",
+    )
     manual_payment_instructions: str | None = Field(
         default=None,
         description="what members are told about paying staff; may contain {order_number}",

@@ -1,8 +1,10 @@
 """ORM tables, one module per aggregate. Importing this package registers them all."""
 
 from tribekit.kit.db import Base
+from tribekit.kit.throttle import rate_slots
 
 from .activity import CommunityDay, MemberDay
+from .broadcasts import Broadcast, BroadcastDelivery, PostSchedule
 from .catalog import Product
 from .communities import Community, CommunityLeader, CommunityMember
 from .coupons import Coupon, CouponRedemption
@@ -44,6 +46,8 @@ __all__ = [
     "AutoReply",
     "Ban",
     "Base",
+    "Broadcast",
+    "BroadcastDelivery",
     "CheckoutSettings",
     "Community",
     "CommunityDay",
@@ -80,6 +84,7 @@ __all__ = [
     "PointsEntry",
     "PointsLot",
     "PointsLotUse",
+    "PostSchedule",
     "Product",
     "Refund",
     "RefundLine",
@@ -94,4 +99,5 @@ __all__ = [
     "WebCounter",
     "WebMemberState",
     "WebMessage",
+    "rate_slots",
 ]

@@ -10,7 +10,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tribekit.kit import clock
@@ -40,6 +49,8 @@ class Community(TenantRow):
     welcome_text: Mapped[str | None] = mapped_column(Text)
     rules_text: Mapped[str | None] = mapped_column(Text)
     member_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: Whether marketing broadcasts may post here (service messages always may).
+    accepts_marketing: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     confirmed_at: Mapped[datetime | None]
     archived_at: Mapped[datetime | None]

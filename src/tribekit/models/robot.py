@@ -55,6 +55,8 @@ class RobotAccount(TenantRow):
     username: Mapped[str | None] = mapped_column(String(100))
     external_id: Mapped[str | None] = mapped_column(String(64))  # the robot's own id there
     token: Mapped[str | None] = mapped_column(String(200))  # the platform credential
+    homeserver: Mapped[str | None] = mapped_column(String(300))  # Matrix: the server's URL
+    sync_token: Mapped[str | None] = mapped_column(Text)  # Matrix: the last sync's next_batch
     webhook_secret: Mapped[str] = mapped_column(String(64))  # the platform echoes it back
     mode: Mapped[str] = mapped_column(String(8), default="webhook")  # webhook | poll
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["ActionKind"]  # re-exported: channels name actions by it
 
@@ -33,9 +33,10 @@ class Capabilities:
     can_restrict: bool = True  # mute until a time
     can_pin: bool = True
     can_buttons: bool = True
-    #: Messages the robot may send per minute into one group, and per second over all groups.
-    per_group_per_minute: int = 20
-    per_bot_per_second: int = 30
+    #: Messages the robot may send per minute into one group, and per second over all groups;
+    #: None where the platform declares no such limit (Matrix: the homeserver answers 429).
+    per_group_per_minute: int | None = 20
+    per_bot_per_second: int | None = 30
     #: Mass messages (broadcasts) per calendar month per group; None: no quota.
     monthly_mass_messages: int | None = None
     #: Longest text one message may carry.
@@ -124,6 +125,7 @@ class OutboundAction:
     until: datetime | None = None  # restrict or ban until; None: for good
     buttons: tuple[tuple[Button, ...], ...] = ()  # rows of buttons
     button_query_id: str | None = None
+    image_url: str | None = None  # a send's picture; its text is the caption
 
     def to_row(self) -> dict[str, Any]:
         """The action as the JSON a durable row keeps."""
@@ -136,6 +138,7 @@ class OutboundAction:
             "until": self.until.isoformat() if self.until else None,
             "buttons": [[vars(b) for b in row] for row in self.buttons],
             "button_query_id": self.button_query_id,
+            "image_url": self.image_url,
         }
 
     @classmethod
@@ -150,6 +153,7 @@ class OutboundAction:
             until=datetime.fromisoformat(until) if until else None,
             buttons=tuple(tuple(Button(**b) for b in row) for row in data.get("buttons", ())),
             button_query_id=data.get("button_query_id"),
+            image_url=data.get("image_url"),
         )
 
 
@@ -208,4 +212,14 @@ class Channel(Protocol):
 
     async def aclose(self) -> None:
         """Release network connections (at shutdown)."""
+        ...
+
+
+@runtime_checkable
+class DirectChats(Protocol):
+    """A channel that can message one person directly (a broadcast's direct messages)."""
+
+    async def direct_chat(self, account: RobotAccount, person_id: str) -> str:
+        """The chat in which the robot talks to ``person_id`` alone, opened if need be;
+        called by the worker outside any transaction."""
         ...

@@ -404,6 +404,10 @@ class TelegramChannel:
             raise _mapped(exc) from exc
         return [str(member.user.id) for member in found if not member.user.is_bot]
 
+    async def direct_chat(self, account: RobotAccount, person_id: str) -> str:
+        """A private chat's id is the person's user id (they must have started the robot)."""
+        return person_id
+
     async def aclose(self) -> None:
         await self._session.close()
 

@@ -60,9 +60,9 @@ CAPABILITIES = Capabilities(
     can_restrict=True,
     can_pin=False,
     can_buttons=False,
-    # Our own database: the limits guard the readers' screens, not a platform.
-    per_group_per_minute=60,
-    per_bot_per_second=200,
+    # Our own database: no platform limits a send.
+    per_group_per_minute=None,
+    per_bot_per_second=None,
     monthly_mass_messages=None,
     max_text=MAX_TEXT,
 )
