@@ -1,11 +1,12 @@
 """Broadcasts and scheduled posts: the robot's voice to many groups (or members) at once.
 
 * ``Broadcast``: what to say (``content``: a text per language, buttons, an image), to whom
-  (``audience``: listed communities, every active community, or members chosen by community,
-  tag or level for direct messages), when (``send_at``), and whether it is marketing (then
-  only groups that accept marketing and members with recorded consent get it). ``status``:
-  ``scheduled`` until its time, ``sending`` once its deliveries are written, ``done`` when none
-  is pending, or ``cancelled`` (the deliveries not yet sent are cancelled with it). A broadcast
+  (``audience``: listed communities, every active community, or members for direct messages:
+  listed by id, or chosen by community, tag and level), when (``send_at``), and whether it is
+  marketing (then only groups that accept marketing and members with recorded consent get it).
+  ``status``: ``scheduled`` until its time, ``sending`` once its deliveries are written,
+  ``done`` when none is pending, or ``cancelled`` (the deliveries not yet sent are cancelled
+  with it). A broadcast
   made by a schedule names it and its occurrence (``occurrence_key``), unique together: each
   occurrence becomes one broadcast, whichever worker gets there first.
 * ``BroadcastDelivery``: one message to one group or one member: a durable row with a due
@@ -71,6 +72,7 @@ class Broadcast(TenantRow):
     community_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     level_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    member_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     marketing: Mapped[bool] = mapped_column(Boolean, default=False)
     send_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(12), default="scheduled")

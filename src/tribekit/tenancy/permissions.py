@@ -39,6 +39,8 @@ class Permission(StrEnum):
     ROBOT_CONFIGURE = "robot:configure"  # auto-replies / FAQ
     MODERATION_READ = "moderation:read"  # policies, the ban list, the moderation log
     MODERATION_WRITE = "moderation:write"  # policies, ban and unban, undo, review entries
+    BROADCASTS_READ = "broadcasts:read"  # broadcasts, their deliveries, schedules, the calendar
+    BROADCASTS_SEND = "broadcasts:send"  # create, preview and cancel broadcasts and schedules
 
 
 _EVERYONE = {
@@ -67,6 +69,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ROBOT_CONFIGURE,
             Permission.MODERATION_READ,
             Permission.MODERATION_WRITE,
+            Permission.BROADCASTS_READ,
+            Permission.BROADCASTS_SEND,
         }
     ),
     # A leader reads communities, members and orders only through ``SCOPED_PERMISSIONS``.
@@ -80,6 +84,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ORDERS_READ,
             Permission.ROBOT_READ,
             Permission.MODERATION_READ,
+            Permission.BROADCASTS_READ,
         }
     ),
 }

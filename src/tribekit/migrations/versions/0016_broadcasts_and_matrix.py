@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.Column("community_ids", sa.JSON(), nullable=False),
         sa.Column("tags", sa.JSON(), nullable=False),
         sa.Column("level_ids", sa.JSON(), nullable=False),
+        sa.Column("member_ids", sa.JSON(), nullable=False),
         sa.Column("marketing", sa.Boolean(), nullable=False),
         sa.Column("send_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
