@@ -1,10 +1,15 @@
-"""Robot accounts: a merchant's robot identity on a channel (a Telegram bot).
+"""Robot accounts: a merchant's robot identity on a channel (a Telegram bot, a Matrix user).
 
 Registering a bot checks its token with the platform (Telegram's ``getMe``) outside any
 transaction, then stores the account with a fresh webhook secret: Telegram echoes the secret
 in ``X-Telegram-Bot-Api-Secret-Token`` on every webhook call, which is how a call is known to
 come from Telegram for this bot. One bot is registered once, at one merchant; a bot the
 merchant removed comes back as the same account (its groups and history) when registered again.
+
+A Matrix robot is a user on a homeserver: registering it checks its access token with the
+homeserver's ``whoami`` (outside any transaction) and keeps the homeserver's URL and the user
+id (its ``external_id``). Matrix has no webhooks: such a robot reads its rooms through
+``tribekit robot poll`` (``/sync``), so it is always in poll mode.
 
 Removing an account switches it off: its webhook is refused, the poller and the worker leave it
 alone, its token is forgotten; its groups stay. Setting a webhook calls Telegram outside any
@@ -34,6 +39,7 @@ from tribekit.tenancy.principal import Tenant
 
 from .channels import ActionRefused, Channel, RetryLater, channel
 from .channels import RobotAccount as Account
+from .channels.matrix import MatrixChannel
 from .channels.telegram import TelegramChannel
 
 #: Telegram allows 1-256 characters of A-Z, a-z, 0-9, _ and - in a webhook secret.
@@ -63,6 +69,16 @@ class RobotPolls(Conflict):
 class RobotRemoved(Conflict):
     code = "robot_removed"
     title = "The robot was removed"
+
+
+class HomeserverUnreachable(ValidationFailed):
+    code = "robot_homeserver_unreachable"
+    title = "The Matrix homeserver could not be reached"
+
+
+class MatrixSyncs(Conflict):
+    code = "robot_matrix_syncs"
+    title = "A Matrix robot has no webhook"
 
 
 class WebhookRefused(ValidationFailed):
@@ -123,11 +139,13 @@ async def get_account(
 async def poll_accounts(
     session: AsyncSession, account_ids: list[uuid.UUID] | None = None
 ) -> list[RobotAccount]:
-    """The Telegram accounts in service in poll mode, at every merchant (or these ones)."""
+    """The accounts ``tribekit robot poll`` serves, at every merchant (or these ones): the
+    Telegram ones in service in poll mode, and every Matrix one in service (Matrix has no
+    webhooks)."""
     stmt = select(RobotAccount).where(
-        RobotAccount.channel == ChannelName.TELEGRAM,
         RobotAccount.active.is_(True),
-        RobotAccount.mode == "poll",
+        ((RobotAccount.channel == ChannelName.TELEGRAM) & (RobotAccount.mode == "poll"))
+        | (RobotAccount.channel == ChannelName.MATRIX),
     )
     if account_ids is not None:
         stmt = stmt.where(RobotAccount.id.in_(account_ids))
@@ -204,6 +222,87 @@ async def register_telegram_bot(
     return account
 
 
+async def register_matrix_robot(
+    session: AsyncSession,
+    tenant: Tenant,
+    channels: Mapping[str, Channel],
+    *,
+    homeserver: str,
+    token: str,
+    name: str | None = None,
+) -> RobotAccount:
+    """Check ``token`` with the homeserver's ``whoami`` and register the Matrix user behind it
+    as the merchant's robot (the account it had, if the merchant removed it)."""
+    matrix = channel(channels, ChannelName.MATRIX)
+    assert isinstance(matrix, MatrixChannel)  # the registry's Matrix channel
+    homeserver = homeserver.rstrip("/")
+    async with outside_transaction(session):
+        try:
+            me = await matrix.who_am_i(homeserver, token)
+        except ActionRefused as exc:
+            raise TokenRefused(
+                f"the homeserver {homeserver} does not accept this access token ({exc.detail}); "
+                "log in as the robot user again and copy its access token",
+                field="token",
+            ) from exc
+        except RetryLater as exc:
+            raise HomeserverUnreachable(
+                f"no Matrix homeserver answered at {homeserver} ({exc.detail}); give the URL "
+                "its clients use, e.g. https://matrix.example.org",
+                field="homeserver",
+            ) from exc
+    if len(me.external_id) > 64:
+        raise ValidationFailed(
+            f"the Matrix user id {me.external_id} is longer than 64 characters; use a robot "
+            "user with a shorter name",
+            field="token",
+        )
+    changed(session)
+    secret = secrets.token_urlsafe(SECRET_BYTES)  # unused by Matrix; every account has one
+    revived = await session.execute(
+        update(RobotAccount)
+        .where(
+            RobotAccount.merchant_id == tenant.id,
+            RobotAccount.channel == ChannelName.MATRIX,
+            RobotAccount.external_id == me.external_id,
+            RobotAccount.active.is_(False),
+        )
+        .values(
+            name=name or me.display_name,
+            username=me.external_id,
+            token=token,
+            homeserver=homeserver,
+            webhook_secret=secret,
+            mode="poll",
+            active=True,
+        )
+        .returning(RobotAccount.id)
+        .execution_options(synchronize_session=False)
+    )
+    revived_id = revived.scalar_one_or_none()
+    if revived_id is not None:
+        return await get_account(session, tenant, revived_id, for_update=False)
+    account = RobotAccount(
+        merchant_id=tenant.id,
+        channel=ChannelName.MATRIX,
+        name=name or me.display_name,
+        username=me.external_id,
+        external_id=me.external_id,
+        token=token,
+        homeserver=homeserver,
+        webhook_secret=secret,
+        mode="poll",
+        active=True,
+    )
+    await add_unique(
+        session,
+        f"the Matrix robot {me.external_id} is registered already",
+        account,
+        error=RobotRegistered,
+    )
+    return account
+
+
 async def update_account(
     session: AsyncSession,
     tenant: Tenant,
@@ -216,6 +315,10 @@ async def update_account(
     account = await get_account(session, tenant, account_id, for_update=True)
     if not account.active:
         raise RobotRemoved("this robot was removed; register its token again to bring it back")
+    if mode == "webhook" and account.channel == ChannelName.MATRIX:
+        raise MatrixSyncs(
+            "a Matrix robot reads its rooms with 'tribekit robot poll'; it has no webhook mode"
+        )
     if name is not None:
         account.name = name
     if mode is not None:
@@ -265,6 +368,10 @@ async def set_webhook(
         )
     if not account.active or not account.token:
         raise RobotRemoved("this robot was removed; register its token again to bring it back")
+    if account.channel == ChannelName.MATRIX:
+        raise MatrixSyncs(
+            "a Matrix robot has no webhook: 'tribekit robot poll' reads its rooms (/sync)"
+        )
     if account.mode != "webhook":
         raise RobotPolls("the robot is in poll mode; switch it to webhook mode first")
     url = public_url.rstrip("/") + webhook_path(account.id)

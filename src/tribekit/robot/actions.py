@@ -6,10 +6,17 @@ id>", "ban:<ban id>:<community id>") and is unique per merchant, so the same dec
 twice (a redelivered update, two staff pressing ban) owes the action once. An action due now
 wakes this process's worker loops when its transaction commits (``kit.worker``), so a reply
 goes out at once rather than at the sweep's next turn.
+
+A platform whose mute or ban cannot carry its end (Matrix: a power level or a ban has no
+"until") gets the lifting owed with it, due at the end (``_owe_the_end``): an unmute at a timed
+mute's end, an unban at a timed ban's. A newer mute or ban of the same person in the same group
+calls back the lifting an older one still owed, so a longer mute is not cut short.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import uuid
 from datetime import datetime
 
@@ -20,14 +27,25 @@ from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import Conflict
 from tribekit.kit.worker import wake_after_commit
-from tribekit.models.enums import ActionStatus
-from tribekit.models.robot import RobotAction
+from tribekit.models.enums import ActionKind, ActionStatus
+from tribekit.models.enums import Channel as ChannelName
+from tribekit.models.robot import RobotAccount, RobotAction
 from tribekit.tenancy.principal import Tenant
 
 from .channels import OutboundAction
+from .channels import matrix as matrix_channel
 
 #: The worker sweep that carries out owed actions (``tasks.py``).
 SWEEP_NAME = "robot.carry_out_actions"
+#: The channels whose mutes and bans cannot end by themselves.
+_NO_TIMED_RESTRICTIONS = frozenset(
+    name for name, times in ((ChannelName.MATRIX, matrix_channel.TIMES_RESTRICTIONS),) if not times
+)
+#: What lifts a mute or a ban at its end, and the decision's prefix.
+_ENDS = {
+    ActionKind.RESTRICT: (ActionKind.UNRESTRICT, "mute-end"),
+    ActionKind.BAN: (ActionKind.UNBAN, "ban-end"),
+}
 
 
 async def owe(
@@ -59,7 +77,53 @@ async def owe(
         return None
     if row.due_at <= now:
         wake_after_commit(session, SWEEP_NAME)
+    if action.kind in _ENDS and action.person_id:
+        await _owe_the_end(session, tenant, robot_account_id, community_id, action)
     return row
+
+
+async def _owe_the_end(
+    session: AsyncSession,
+    tenant: Tenant,
+    robot_account_id: uuid.UUID,
+    community_id: uuid.UUID | None,
+    action: OutboundAction,
+) -> None:
+    """On a channel that cannot end a mute or ban by itself: call back the lifting an earlier
+    one of this person in this group owed, and owe this one's at its ``until``."""
+    account = await session.get(RobotAccount, robot_account_id)  # one read per unit of work
+    if account is None or account.channel not in _NO_TIMED_RESTRICTIONS:
+        return
+    lifting, prefix = _ENDS[action.kind]
+    whom = hashlib.sha256(
+        f"{robot_account_id}|{action.chat_id}|{action.person_id}".encode()
+    ).hexdigest()[:32]
+    await session.execute(
+        update(RobotAction)
+        .where(
+            RobotAction.merchant_id == tenant.id,
+            RobotAction.decision.like(f"{prefix}:{whom}:%"),
+            RobotAction.status == ActionStatus.PENDING,
+            RobotAction.attempts == 0,
+        )
+        .values(status=ActionStatus.CANCELLED, done_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    if action.until is None:
+        return  # for good (or until lifted by hand)
+    row = RobotAction(
+        merchant_id=tenant.id,
+        robot_account_id=robot_account_id,
+        community_id=community_id,
+        decision=f"{prefix}:{whom}:{int(action.until.timestamp())}",
+        kind=lifting,
+        payload=OutboundAction(lifting, action.chat_id, person_id=action.person_id).to_row(),
+        status=ActionStatus.PENDING,
+        due_at=action.until,
+        attempts=0,
+    )
+    with contextlib.suppress(Conflict):  # the same end owed already
+        await add_unique(session, "owed already", row)
 
 
 async def cancel(session: AsyncSession, tenant: Tenant, decisions: list[str]) -> int:

@@ -1,6 +1,7 @@
 """Long polling, for setups with no public URL (``tribekit robot poll``): each Telegram robot in
 poll mode asks ``getUpdates`` with a long timeout, and every update it gets goes through
-``receive.py`` as a webhook's would, in its own unit of work.
+``receive.py`` as a webhook's would, in its own unit of work. Each Matrix robot in service reads
+its rooms with ``/sync`` in the same command (``matrix_sync.py``).
 
 An update is confirmed to Telegram (the next call's ``offset``) only after the unit of work that
 handled it committed, so a poller that dies mid-batch gets the rest again, and what it handled
@@ -20,9 +21,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from tribekit.models.enums import Channel as ChannelName
+
 from . import accounts
 from .channels import ActionRefused, RetryLater
+from .channels.matrix import MatrixChannel
 from .channels.telegram import TelegramChannel
+from .matrix_sync import MatrixSync
 from .receive import NotAnUpdate, Receiver, Served
 
 log = logging.getLogger(__name__)
@@ -51,9 +56,16 @@ class Poller:
         wait: int = WAIT_SECONDS,
         refresh: float = REFRESH_SECONDS,
         report: Report = _quiet,
+        matrix_wait: int | None = None,
     ) -> None:
         self.receiver = receiver
         self.telegram = telegram
+        matrix = receiver.channels.get(ChannelName.MATRIX)
+        self.matrix = (
+            MatrixSync(receiver, matrix, wait=matrix_wait or wait)
+            if isinstance(matrix, MatrixChannel)
+            else None
+        )
         self.account_ids = account_ids
         self.wait = wait
         self.refresh = refresh
@@ -94,6 +106,10 @@ class Poller:
         """One robot's loop: get, handle each update, confirm by asking for the next ones."""
         served = await self._current(account_id)
         if served is None:
+            return
+        if served.account.channel == ChannelName.MATRIX:
+            if self.matrix is not None:
+                await self.matrix.follow(served, stop, self._current, self.report)
             return
         name = served.account.username or served.account.name
         token = served.as_channel.token

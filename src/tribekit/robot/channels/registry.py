@@ -9,6 +9,7 @@ from tribekit.kit.errors import ValidationFailed
 from tribekit.kit.settings import Settings
 
 from .base import Channel
+from .matrix import MatrixChannel, homeservers_in
 from .telegram import TelegramChannel
 from .web import WebChannel
 
@@ -20,8 +21,13 @@ class ChannelNotAvailable(ValidationFailed):
 
 def build_channels(settings: Settings, db: Database) -> dict[str, Channel]:
     """Every channel this process talks to, by name. Build once and close with ``aclose``.
-    The web channel keeps its groups in ``db``."""
-    return {"telegram": TelegramChannel(settings.telegram_api_base), "web": WebChannel(db)}
+    The web channel keeps its groups in ``db``; the Matrix channel reads each robot account's
+    homeserver there."""
+    return {
+        "telegram": TelegramChannel(settings.telegram_api_base),
+        "matrix": MatrixChannel(homeservers_in(db)),
+        "web": WebChannel(db),
+    }
 
 
 def channel(channels: Mapping[str, Channel], name: str) -> Channel:

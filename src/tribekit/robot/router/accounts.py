@@ -1,5 +1,5 @@
-"""HTTP routes: the merchant's robot accounts (register a Telegram bot, rename it, switch its
-mode, remove it, point its webhook at this server)."""
+"""HTTP routes: the merchant's robot accounts (register a Telegram bot or a Matrix user, rename
+it, switch its mode, remove it, point a Telegram bot's webhook at this server)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from tribekit.models.robot import RobotAccount
 from tribekit.robot import accounts
 from tribekit.robot.channels.telegram import ALLOWED_UPDATES
 from tribekit.robot.schemas.accounts import (
+    MatrixRobotIn,
+    RobotAccountIn,
     RobotAccountList,
     RobotAccountOut,
     RobotAccountUpdate,
-    TelegramBotIn,
     WebhookSet,
 )
 from tribekit.tenancy.permissions import Permission
@@ -35,6 +36,7 @@ def _out(account: RobotAccount) -> RobotAccountOut:
         name=account.name,
         username=account.username,
         external_id=account.external_id,
+        homeserver=account.homeserver,
         mode="poll" if account.mode == "poll" else "webhook",
         active=account.active,
         webhook_path=accounts.webhook_path(account.id),
@@ -50,14 +52,25 @@ async def list_accounts(session: DbSession, tenant: Reader) -> RobotAccountList:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    summary="Register a Telegram bot (its token checked with Telegram's getMe)",
+    summary="Register a Telegram bot (its token checked with Telegram's getMe) or a Matrix user "
+    "(channel 'matrix': its access token checked with the homeserver's whoami)",
 )
 async def register_account(
-    data: TelegramBotIn, session: DbSession, state: State, tenant: Manager
+    data: RobotAccountIn, session: DbSession, state: State, tenant: Manager
 ) -> RobotAccountOut:
-    account = await accounts.register_telegram_bot(
-        session, tenant, state.channels, token=data.token, name=data.name, mode=data.mode
-    )
+    if isinstance(data, MatrixRobotIn):
+        account = await accounts.register_matrix_robot(
+            session,
+            tenant,
+            state.channels,
+            homeserver=data.homeserver,
+            token=data.token,
+            name=data.name,
+        )
+    else:
+        account = await accounts.register_telegram_bot(
+            session, tenant, state.channels, token=data.token, name=data.name, mode=data.mode
+        )
     return _out(account)
 
 

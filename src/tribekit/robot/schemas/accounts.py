@@ -1,12 +1,13 @@
-"""API shapes of the robot's accounts and of the Telegram webhook's answer."""
+"""API shapes of the robot's accounts (Telegram bots, Matrix users) and of the Telegram
+webhook's answer."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from tribekit.kit.schemas import Input, Output
 from tribekit.models.enums import Channel
@@ -35,6 +36,44 @@ class TelegramBotIn(Input):
     )
 
 
+class MatrixRobotIn(Input):
+    """A Matrix user to register as the robot: its access token is checked with the
+    homeserver (``whoami``) first. It reads its rooms with ``tribekit robot poll``."""
+
+    channel: Literal["matrix"]
+    homeserver: str = Field(
+        min_length=8,
+        max_length=300,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="The homeserver's client URL, as a Matrix client is given it",
+        examples=["https://matrix.example.org"],
+    )
+    token: str = Field(
+        min_length=8,
+        max_length=200,
+        pattern=r"^[!-~]+$",
+        description="The robot user's access token; never shown again",
+        examples=["syt_cm9ib3Q_abcdefghijklmnop_0123ab"],
+    )
+    name: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Default: the user's localpart"
+    )
+
+
+def _channel_of(value: Any) -> str:
+    """A body without ``channel`` registers a Telegram bot (as before Matrix was added)."""
+    if isinstance(value, dict):
+        return str(value.get("channel") or "telegram")
+    return str(getattr(value, "channel", "telegram"))
+
+
+#: What ``POST /robot/accounts`` takes: a Telegram bot, or a Matrix user (``channel``).
+RobotAccountIn = Annotated[
+    Annotated[TelegramBotIn, Tag("telegram")] | Annotated[MatrixRobotIn, Tag("matrix")],
+    Discriminator(_channel_of),
+]
+
+
 class RobotAccountUpdate(Input):
     """Only the fields sent change."""
 
@@ -57,6 +96,7 @@ class RobotAccountOut(Output):
     name: str
     username: str | None
     external_id: str | None = Field(description="The robot's own id on its channel")
+    homeserver: str | None = Field(default=None, description="Matrix: the homeserver's URL")
     mode: Mode
     active: bool = Field(description="false: removed (its webhook is refused; its groups stay)")
     webhook_path: str = Field(description="The route Telegram posts this robot's updates to")

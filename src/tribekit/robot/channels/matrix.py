@@ -1,0 +1,691 @@
+"""Matrix through the client-server API, with matrix-nio: one ``AsyncClient`` per robot account
+(its homeserver's URL and its access token).
+
+``parse`` reads one timeline event of one room as the homeserver sent it, wrapped by the sync
+loop (``robot/matrix_sync.py``) in a mapping::
+
+    {"room_id": "!abc:example.org", "event": {...raw event...}, "room_name": "Fruit lovers",
+     "sender_name": "Mei", "sender_level": 0, "replied_to": {...raw event...} | None}
+
+and turns it into channel-neutral events. ``perform`` carries out one action. The homeserver's
+answers map onto the channel interface: a 429 (``M_LIMIT_EXCEEDED``) is ``RetryLater`` after
+exactly its ``retry_after_ms`` (nio is told never to wait it out itself); a network failure is
+``RetryLater``; a refusal (403, an unknown event or room) is ``ActionRefused``.
+
+What Matrix lacks is made up for here:
+
+* **buttons**: a message cannot carry any, so they are written out as a numbered list under the
+  text (a link as "label: url") and kept in the event's content under ``org.tribekit.buttons``;
+  a member who replies to that message with a number pressed that button (``parse``).
+* **muting**: a muted member's power level is set below the room's ``events_default``, so the
+  homeserver refuses their messages; a power level has no end, so a timed mute (or ban) is lifted
+  by an action owed for its end (``actions.py``, ``TIMES_RESTRICTIONS``).
+* **answering a button press**: there is nothing to answer; the action does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+from aiohttp import ClientError
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    ErrorResponse,
+    RoomCreateResponse,
+    RoomGetEventResponse,
+    RoomGetStateEventResponse,
+    RoomSendResponse,
+    UploadResponse,
+    WhoamiResponse,
+)
+from nio.api import Api
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.kit.db import Database
+from tribekit.models.robot import RobotAccount as AccountRow
+
+from .base import (
+    ActionKind,
+    ActionRefused,
+    Button,
+    Capabilities,
+    EventKind,
+    InboundEvent,
+    MediaKind,
+    OutboundAction,
+    Performed,
+    Person,
+    RetryLater,
+    RobotAccount,
+)
+
+log = logging.getLogger(__name__)
+
+#: No limit declared per group or per robot: the homeserver answers 429 when it wants less.
+CAPABILITIES = Capabilities(
+    per_group_per_minute=None,
+    per_bot_per_second=None,
+    monthly_mass_messages=None,
+    max_text=32_000,
+)
+#: A Matrix mute or ban has no end of its own: ``actions.py`` owes the lifting for its time.
+TIMES_RESTRICTIONS = False
+#: Where a robot message keeps its buttons (rows of {"text", "data", "url"}).
+BUTTONS_KEY = "org.tribekit.buttons"
+#: The power level from which a member counts as the room's admin (Element's "Moderator").
+ADMIN_LEVEL = 50
+#: Seconds one call may take; a sync's long poll adds its own wait.
+REQUEST_TIMEOUT = 30.0
+#: The largest picture the robot uploads.
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+
+_MEDIA = {
+    "m.image": MediaKind.PHOTO,
+    "m.video": MediaKind.VIDEO,
+    "m.file": MediaKind.DOCUMENT,
+    "m.audio": MediaKind.AUDIO,
+}
+_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+_HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+_MENTION = re.compile(r"(?<![\w@])@[a-z0-9._=/+-]+:[a-z0-9.-]+(?::\d+)?", re.IGNORECASE)
+_PERMALINK_USER = re.compile(r"^https://matrix\.to/#/(@[^/?]+)")
+_PRESENT = {"join"}
+
+#: The homeserver's URL of a robot account, by our account id (read from the database by the
+#: registry's channel; given directly in tests).
+Homeservers = Callable[[str], Awaitable[str | None]]
+
+
+def homeservers_in(db: Database) -> Homeservers:
+    """The homeserver of a robot account as its row says (``robot_accounts.homeserver``)."""
+    statement = select(AccountRow.homeserver).where(AccountRow.id == bindparam("id"))
+
+    async def homeserver(account_id: str) -> str | None:
+        async def read(session: AsyncSession) -> str | None:
+            found: str | None = await session.scalar(statement, {"id": uuid.UUID(account_id)})
+            return found
+
+        return await db.run(read, read_only=True)
+
+    return homeserver
+
+
+# ---- inbound ------------------------------------------------------------------------------------
+
+
+def _at(event: Mapping[str, Any]) -> datetime:
+    ts = event.get("origin_server_ts")
+    return datetime.fromtimestamp(int(ts) / 1000, UTC) if ts else datetime.now(UTC)
+
+
+def _localpart(user_id: str) -> str:
+    return user_id[1:].partition(":")[0] if user_id.startswith("@") else user_id
+
+
+def _person(user_id: str, name: str | None = None, level: int | None = None) -> Person:
+    return Person(
+        external_id=user_id,
+        display_name=name or _localpart(user_id),
+        username=user_id,
+        is_admin=level is not None and level >= ADMIN_LEVEL,
+    )
+
+
+def _without_reply_fallback(body: str) -> str:
+    """A reply's body starts with the quoted message ("> <@a:b> text" lines and a blank line):
+    the member's own words are what follows."""
+    if not body.startswith("> "):
+        return body
+    lines = body.split("\n")
+    i = 0
+    while i < len(lines) and lines[i].startswith(">"):
+        i += 1
+    return "\n".join(lines[i:]).lstrip("\n")
+
+
+def _links_and_mentions(content: Mapping[str, Any], text: str) -> tuple[list[str], list[str]]:
+    links: list[str] = []
+    mentions: list[str] = []
+    formatted = content.get("formatted_body")
+    if isinstance(formatted, str):
+        for href in _HREF.findall(formatted):
+            user = _PERMALINK_USER.match(href)
+            if user:
+                mentions.append(unquote(user.group(1)))
+            elif href.lower().startswith(("http://", "https://")):
+                links.append(href)
+    said = content.get("m.mentions")
+    if isinstance(said, Mapping):
+        mentions.extend(str(u) for u in said.get("user_ids") or () if isinstance(u, str))
+    mentions.extend(_MENTION.findall(text))
+    return list(dict.fromkeys(links)), list(dict.fromkeys(mentions))
+
+
+def _command(text: str) -> tuple[str, str] | None:
+    """``!name args`` or ``/name args`` -> (name, args)."""
+    if text[:1] not in ("!", "/"):
+        return None
+    head, _, args = text[1:].partition(" ")
+    name = head.partition("@")[0].strip().lower()
+    if not name or not name.isidentifier():
+        return None
+    return name, args.strip()
+
+
+def _pressed(replied: Mapping[str, Any] | None, robot: str, text: str) -> str | None:
+    """The data of the button a numbered reply to a robot message with buttons chose."""
+    if not replied or replied.get("sender") != robot or not text.strip().isdigit():
+        return None
+    choices = [b for b in _buttons_of(replied.get("content") or {}) if b.data is not None]
+    number = int(text.strip())
+    if 1 <= number <= len(choices):
+        return choices[number - 1].data
+    return None
+
+
+def _buttons_of(content: Mapping[str, Any]) -> list[Button]:
+    found: list[Button] = []
+    for row in content.get(BUTTONS_KEY) or ():
+        for item in row or ():
+            if isinstance(item, Mapping) and isinstance(item.get("text"), str):
+                found.append(Button(item["text"], data=item.get("data"), url=item.get("url")))
+    return found
+
+
+def _member_event(
+    update: Mapping[str, Any], event: Mapping[str, Any], robot: str
+) -> list[InboundEvent]:
+    content = event.get("content") or {}
+    target = str(event.get("state_key") or "")
+    membership = content.get("membership")
+    before = ((event.get("unsigned") or {}).get("prev_content") or {}).get("membership")
+    room_id = str(update["room_id"])
+    title = update.get("room_name")
+    if target == robot:
+        if membership in ("invite", "join"):
+            kind = EventKind.ROBOT_ADDED
+        elif membership in ("leave", "ban"):
+            kind = EventKind.ROBOT_REMOVED
+        else:
+            return []
+    elif membership == "join" and before not in _PRESENT:
+        kind = EventKind.MEMBER_JOINED
+    elif membership in ("leave", "ban") and before in _PRESENT:
+        kind = EventKind.MEMBER_LEFT
+    else:
+        return []  # a new display name, an invite, a knock: no one came or went
+    return [
+        InboundEvent(
+            event_id=_event_id(event, room_id),
+            kind=kind,
+            chat_id=room_id,
+            chat_title=title,
+            person=_person(target, content.get("displayname") or update.get("sender_name")),
+            at=_at(event),
+            message_id=event.get("event_id"),
+        )
+    ]
+
+
+def _event_id(event: Mapping[str, Any], room_id: str) -> str:
+    """The event's id (unique on the homeserver); an invite shown in a sync's stripped state
+    has none, so it is named by its room."""
+    found = event.get("event_id")
+    if found:
+        return str(found)
+    return "invite:" + hashlib.sha256(room_id.encode()).hexdigest()[:40]
+
+
+def _message_event(
+    update: Mapping[str, Any], event: Mapping[str, Any], robot: str
+) -> list[InboundEvent]:
+    content = event.get("content") or {}
+    if not content:
+        return []  # redacted
+    relates = content.get("m.relates_to") or {}
+    if relates.get("rel_type") == "m.replace":
+        return []  # an edit
+    room_id = str(update["room_id"])
+    sender = str(event["sender"])
+    person = _person(sender, update.get("sender_name"), update.get("sender_level"))
+    media = (
+        MediaKind.STICKER
+        if event.get("type") == "m.sticker"
+        else _MEDIA.get(str(content.get("msgtype")), MediaKind.NONE)
+    )
+    body = str(content.get("body") or "")
+    if media != MediaKind.NONE and not content.get("filename"):
+        body = ""  # a file's body is its name unless it has a caption (Matrix v1.10)
+    reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
+    text = _without_reply_fallback(body) if reply_to else body
+    replied = update.get("replied_to")
+    base: dict[str, Any] = {
+        "event_id": str(event["event_id"]),
+        "chat_id": room_id,
+        "chat_title": update.get("room_name"),
+        "person": person,
+        "at": _at(event),
+        "message_id": str(event["event_id"]),
+    }
+    pressed = _pressed(replied, robot, text) if reply_to else None
+    if pressed is not None:
+        assert replied is not None
+        return [
+            InboundEvent(
+                **{**base, "message_id": str(reply_to)},
+                kind=EventKind.BUTTON,
+                text=text,
+                button_data=pressed,
+            )
+        ]
+    links, mentions = _links_and_mentions(content, text)
+    command = _command(text)
+    replied_sender = replied.get("sender") if replied else None
+    return [
+        InboundEvent(
+            **base,
+            kind=EventKind.COMMAND if command else EventKind.MESSAGE,
+            text=text,
+            links=tuple(links),
+            mentions=tuple(mentions),
+            media=media,
+            reply_to_message_id=str(reply_to) if reply_to else None,
+            reply_to_person=_person(str(replied_sender)) if replied_sender else None,
+            command=command[0] if command else None,
+            command_args=command[1] if command else "",
+        )
+    ]
+
+
+# ---- outbound -----------------------------------------------------------------------------------
+
+
+def render_buttons(text: str, rows: tuple[tuple[Button, ...], ...]) -> str:
+    """The text with its buttons written out: data buttons as numbered choices, links as
+    "label: url"."""
+    if not rows:
+        return text
+    lines: list[str] = []
+    number = 0
+    for row in rows:
+        for button in row:
+            if button.data is not None:
+                number += 1
+                lines.append(f"{number}. {button.text}")
+            elif button.url:
+                lines.append(f"{button.text}: {button.url}")
+    if number:
+        lines.append("(reply to this message with a number to choose)")
+    return f"{text}\n\n" + "\n".join(lines) if text else "\n".join(lines)
+
+
+def message_content(action: OutboundAction) -> dict[str, Any]:
+    """The ``m.room.message`` a send or reply posts."""
+    content: dict[str, Any] = {
+        "msgtype": "m.text",
+        "body": render_buttons(action.text, action.buttons),
+    }
+    if action.buttons:
+        content[BUTTONS_KEY] = [[vars(b) for b in row] for row in action.buttons]
+    if action.kind == ActionKind.REPLY and action.message_id:
+        content["m.relates_to"] = {"m.in_reply_to": {"event_id": action.message_id}}
+    return content
+
+
+class MatrixChannel:
+    """One nio client per robot account, made on first use with the account's homeserver."""
+
+    name = "matrix"
+    capabilities = CAPABILITIES
+
+    def __init__(self, homeservers: Homeservers, *, timeout: float = REQUEST_TIMEOUT) -> None:
+        self._homeservers = homeservers
+        self._timeout = timeout
+        self._clients: dict[str, tuple[str, AsyncClient]] = {}
+        self._http: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return "<MatrixChannel>"  # never a token
+
+    def _config(self) -> AsyncClientConfig:
+        # Every 429 and every network failure surfaces (nio would otherwise wait them out).
+        return AsyncClientConfig(
+            max_limit_exceeded=0, max_timeouts=0, request_timeout=self._timeout
+        )
+
+    def make_client(self, homeserver: str, token: str, user_id: str = "") -> AsyncClient:
+        client = AsyncClient(homeserver.rstrip("/"), user_id, config=self._config())
+        client.access_token = token
+        return client
+
+    async def client(self, account: RobotAccount) -> AsyncClient:
+        """The account's client (a new one when its token changed)."""
+        found = self._clients.get(account.id)
+        if found is not None and found[0] == account.token:
+            return found[1]
+        homeserver = await self._homeservers(account.id)
+        if not homeserver:
+            raise ActionRefused(f"the Matrix robot account {account.id} has no homeserver")
+        client = self.make_client(homeserver, account.token, account.username or "")
+        if found is not None:
+            await found[1].close()
+        self._clients[account.id] = (account.token, client)
+        return client
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def parse(self, account: RobotAccount, update: Mapping[str, Any]) -> list[InboundEvent]:
+        event = update["event"]
+        robot = account.username or ""
+        kind = event.get("type")
+        if kind == "m.room.member":
+            return _member_event(update, event, robot)
+        if event.get("sender") == robot:
+            return []  # the robot's own words
+        if kind in ("m.room.message", "m.sticker"):
+            return _message_event(update, event, robot)
+        return []  # reactions, state changes, encrypted events: nothing the robot acts on
+
+    async def who_am_i(self, homeserver: str, token: str) -> Person:
+        """The user behind an access token (``whoami``); ``ActionRefused`` for a token the
+        homeserver refuses, ``RetryLater`` when it cannot be reached."""
+        client = self.make_client(homeserver, token)
+        try:
+            answer = await call(client.whoami())
+        finally:
+            await client.close()
+        assert isinstance(answer, WhoamiResponse)
+        return _person(answer.user_id)
+
+    async def event(self, account: RobotAccount, room_id: str, event_id: str) -> dict[str, Any]:
+        """One event of a room, as the homeserver keeps it (a reply's replied-to message)."""
+        client = await self.client(account)
+        answer = await call(client.room_get_event(room_id, event_id))
+        assert isinstance(answer, RoomGetEventResponse)
+        source: dict[str, Any] = answer.event.source
+        return source
+
+    async def admins(self, account: RobotAccount, chat_id: str) -> list[str]:
+        """The room's admins: users whose power level reaches the moderator level, or the
+        room's own kick level when that is lower (the robot left out)."""
+        client = await self.client(account)
+        levels = await self._state(client, chat_id, "m.room.power_levels")
+        bar = min(ADMIN_LEVEL, int(levels.get("kick", ADMIN_LEVEL)))
+        found = {user for user, level in (levels.get("users") or {}).items() if int(level) >= bar}
+        create = await self._state(client, chat_id, "m.room.create")
+        version = str(create.get("room_version") or "1")
+        if version.isdigit() and int(version) >= 12:
+            # From room version 12 the room's creators outrank every power level.
+            found.update(await self._creators(client, chat_id, create))
+        found.discard(account.username or "")
+        return sorted(found)
+
+    async def _creators(
+        self, client: AsyncClient, room: str, create: Mapping[str, Any]
+    ) -> set[str]:
+        extra = {str(u) for u in create.get("additional_creators") or () if isinstance(u, str)}
+        answer = await call(client.room_get_state(room))
+        for event in getattr(answer, "events", ()):
+            if event.get("type") == "m.room.create":
+                extra.add(str(event.get("sender")))
+        return extra
+
+    # -- acting -------------------------------------------------------------------------------
+
+    async def perform(self, account: RobotAccount, action: OutboundAction) -> Performed:
+        client = await self.client(account)
+        room, kind = action.chat_id, action.kind
+        if kind in (ActionKind.SEND, ActionKind.REPLY):
+            if action.image_url:
+                return await self._send_image(client, account, action)
+            sent = await call(client.room_send(room, "m.room.message", message_content(action)))
+            assert isinstance(sent, RoomSendResponse)
+            return Performed(message_id=sent.event_id)
+        if kind == ActionKind.DELETE:
+            await self._redact(client, room, _needed(action.message_id, "message_id"))
+        elif kind == ActionKind.BAN:
+            await call(client.room_ban(room, _needed(action.person_id, "person_id")))
+        elif kind == ActionKind.UNBAN:
+            await self._unban(client, room, _needed(action.person_id, "person_id"))
+        elif kind == ActionKind.KICK:
+            await self._kick(client, room, _needed(action.person_id, "person_id"))
+        elif kind == ActionKind.RESTRICT:
+            await self._set_muted(client, room, _needed(action.person_id, "person_id"), True)
+        elif kind == ActionKind.UNRESTRICT:
+            await self._set_muted(client, room, _needed(action.person_id, "person_id"), False)
+        elif kind == ActionKind.PIN:
+            await self._pin(client, room, _needed(action.message_id, "message_id"))
+        elif kind == ActionKind.LEAVE:
+            await call(client.room_leave(room))
+        elif kind == ActionKind.ANSWER_BUTTON:
+            pass  # Matrix has no button callbacks to answer
+        return Performed()
+
+    async def _redact(self, client: AsyncClient, room: str, event_id: str) -> None:
+        """Redact a message; one that is not in the room is refused (the homeserver would
+        redact an unknown id without a word), one redacted already stays so."""
+        found = await call(client.room_get_event(room, event_id))
+        assert isinstance(found, RoomGetEventResponse)
+        if not found.event.source.get("content"):
+            return  # redacted already
+        await call(client.room_redact(room, event_id))
+
+    async def _membership(self, client: AsyncClient, room: str, user_id: str) -> str | None:
+        try:
+            state = await self._state(client, room, "m.room.member", user_id)
+        except ActionRefused:
+            return None
+        found = state.get("membership")
+        return str(found) if found else None
+
+    async def _unban(self, client: AsyncClient, room: str, user_id: str) -> None:
+        """Unban; one who is not banned (never was, or was unbanned) stays as they are."""
+        if await self._membership(client, room, user_id) != "ban":
+            return
+        await call(client.room_unban(room, user_id))
+
+    async def _kick(self, client: AsyncClient, room: str, user_id: str) -> None:
+        """Remove a member, who may come back; one already gone stays gone."""
+        if await self._membership(client, room, user_id) not in ("join", "invite", "knock"):
+            return
+        await call(client.room_kick(room, user_id))
+
+    async def _state(
+        self, client: AsyncClient, room: str, event_type: str, state_key: str = ""
+    ) -> dict[str, Any]:
+        answer = await call(client.room_get_state_event(room, event_type, state_key))
+        assert isinstance(answer, RoomGetStateEventResponse)
+        content: dict[str, Any] = dict(answer.content)
+        return content
+
+    async def _set_muted(self, client: AsyncClient, room: str, user_id: str, muted: bool) -> None:
+        """A muted member's power level sits below what sending a message takes; unmuting
+        puts them back at the room's default (a level given to them on purpose stays)."""
+        levels = await self._state(client, room, "m.room.power_levels")
+        users: dict[str, int] = dict(levels.get("users") or {})
+        needed = int(levels.get("events_default", 0))
+        default = int(levels.get("users_default", 0))
+        current = int(users.get(user_id, default))
+        if muted:
+            if current < needed:
+                return  # muted already
+            users[user_id] = needed - 1
+        else:
+            if current >= needed:
+                return  # not muted
+            if default >= needed:
+                users.pop(user_id, None)
+            else:
+                users[user_id] = needed
+        await call(client.room_put_state(room, "m.room.power_levels", {**levels, "users": users}))
+
+    async def _pin(self, client: AsyncClient, room: str, event_id: str) -> None:
+        try:
+            pinned = list((await self._state(client, room, "m.room.pinned_events"))["pinned"])
+        except (ActionRefused, KeyError):
+            pinned = []  # nothing pinned yet
+        if event_id in pinned:
+            return
+        await call(
+            client.room_put_state(room, "m.room.pinned_events", {"pinned": [*pinned, event_id]})
+        )
+
+    async def _send_image(
+        self, client: AsyncClient, account: RobotAccount, action: OutboundAction
+    ) -> Performed:
+        """Read the picture, upload it to the homeserver's media repository, post it as an
+        ``m.image`` (the text after it, when there is one)."""
+        url = _needed(action.image_url, "image_url")
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self._timeout, follow_redirects=True)
+        try:
+            got = await self._http.get(url)
+        except httpx.HTTPError as exc:
+            raise RetryLater(f"the picture {url} could not be read: {exc}") from exc
+        if got.status_code != 200:
+            raise ActionRefused(f"the picture {url} answered {got.status_code}")
+        data = got.content
+        if len(data) > MAX_IMAGE_BYTES:
+            raise ActionRefused(f"the picture {url} is larger than {MAX_IMAGE_BYTES} bytes")
+        mimetype = got.headers.get("content-type", "image/png").split(";")[0].strip()
+        filename = urlsplit(url).path.rsplit("/", 1)[-1] or "image"
+        uploaded, _ = await client.upload(
+            lambda _got_429, _got_timeouts: data,
+            content_type=mimetype,
+            filename=filename,
+            filesize=len(data),
+        )
+        _raise_for(uploaded)
+        assert isinstance(uploaded, UploadResponse)
+        content: dict[str, Any] = {
+            "msgtype": "m.image",
+            "body": action.text or filename,
+            "url": uploaded.content_uri,
+            "info": {"mimetype": mimetype, "size": len(data)},
+        }
+        if action.text:
+            content["filename"] = filename  # the body is a caption (Matrix v1.10)
+        if action.kind == ActionKind.REPLY and action.message_id:
+            content["m.relates_to"] = {"m.in_reply_to": {"event_id": action.message_id}}
+        sent = await call(client.room_send(action.chat_id, "m.room.message", content))
+        assert isinstance(sent, RoomSendResponse)
+        return Performed(message_id=sent.event_id)
+
+    async def direct_chat(self, account: RobotAccount, person_id: str) -> str:
+        """The robot's direct room with ``person_id``: the one its ``m.direct`` account data
+        names (while the robot is still in it), else a new one, recorded there."""
+        client = await self.client(account)
+        robot = account.username or client.user_id
+        direct = await self._account_data(client, robot, "m.direct")
+        joined = await call(client.joined_rooms())
+        rooms = set(getattr(joined, "rooms", ()))
+        for room in direct.get(person_id) or ():
+            if room in rooms:
+                return str(room)
+        created = await call(client.room_create(is_direct=True, invite=[person_id], preset=None))
+        assert isinstance(created, RoomCreateResponse)
+        direct[person_id] = [*(direct.get(person_id) or ()), created.room_id]
+        await self._put_account_data(client, robot, "m.direct", direct)
+        return str(created.room_id)
+
+    async def _account_data(self, client: AsyncClient, user_id: str, kind: str) -> dict[str, Any]:
+        path = Api._build_path(["user", user_id, "account_data", kind])
+        status, body = await _raw(client, "GET", path)
+        if status == 404:
+            return {}
+        _raise_status(status, body)
+        return dict(body)
+
+    async def _put_account_data(
+        self, client: AsyncClient, user_id: str, kind: str, content: Mapping[str, Any]
+    ) -> None:
+        path = Api._build_path(["user", user_id, "account_data", kind])
+        status, body = await _raw(client, "PUT", path, dict(content))
+        _raise_status(status, body)
+
+    async def aclose(self) -> None:
+        for _, client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+# ---- the homeserver's answers -------------------------------------------------------------------
+
+
+async def call(request: Awaitable[Any]) -> Any:
+    """A nio call's answer; its error as ``RetryLater`` or ``ActionRefused``."""
+    try:
+        answer = await request
+    except (ClientError, TimeoutError, OSError) as exc:
+        raise RetryLater(f"the Matrix homeserver could not be reached: {exc!r}") from exc
+    _raise_for(answer)
+    return answer
+
+
+def _raise_for(answer: Any) -> None:
+    if isinstance(answer, ErrorResponse):
+        raise _mapped(answer)
+
+
+def _mapped(error: ErrorResponse) -> RetryLater | ActionRefused:
+    status = error.transport_response.status if error.transport_response else None
+    if error.status_code == "M_LIMIT_EXCEEDED" or status == 429:
+        wait_ms = error.retry_after_ms
+        if wait_ms is None and error.transport_response is not None:
+            header = error.transport_response.headers.get("Retry-After")
+            wait_ms = int(float(header) * 1000) if header else None
+        wait = wait_ms / 1000 if wait_ms is not None else None
+        return RetryLater(f"the Matrix homeserver asked to wait {wait_ms} ms", retry_after=wait)
+    if status is not None and status >= 500:
+        return RetryLater(f"the Matrix homeserver failed ({status}): {error.message}")
+    return ActionRefused(f"the Matrix homeserver refused: {error.status_code} {error.message}")
+
+
+async def _raw(
+    client: AsyncClient, method: str, path: str, body: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any]]:
+    """A call nio has no method for (account data), through nio's HTTP session."""
+    headers = {"Authorization": f"Bearer {client.access_token}"}
+    data = json.dumps(body) if body is not None else None
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        response = await client.send(method, path, data, headers)
+        answer = await response.json(content_type=None)
+    except (ClientError, TimeoutError, OSError, ValueError) as exc:
+        raise RetryLater(f"the Matrix homeserver could not be reached: {exc!r}") from exc
+    return response.status, answer if isinstance(answer, dict) else {}
+
+
+def _raise_status(status: int, body: Mapping[str, Any]) -> None:
+    if status == 200:
+        return
+    if status == 429:
+        wait_ms = body.get("retry_after_ms")
+        raise RetryLater(
+            f"the Matrix homeserver asked to wait {wait_ms} ms",
+            retry_after=int(wait_ms) / 1000 if wait_ms is not None else None,
+        )
+    if status >= 500:
+        raise RetryLater(f"the Matrix homeserver failed ({status})")
+    raise ActionRefused(f"the Matrix homeserver refused: {body.get('errcode')} {body.get('error')}")
+
+
+def _needed(value: str | None, name: str) -> str:
+    if value is None:
+        raise ActionRefused(f"the action has no {name}")
+    return value
