@@ -280,6 +280,7 @@ _AFTER_JOIN = re.compile(
 )
 _EN_WEEK = re.compile(rf"^(?:every\s+|on\s+)?(?P<days>[a-z][a-z ,\-]*?){_TIME}$")
 
+_CRON = re.compile(r"^(?:[\d*/,\-lw#?]+\s+){4}[\d*/,\-a-z#?]+$")
 _ZH_TIME = r"(?:\s*(?P<h>\d{1,2}):(?P<m>\d{2}))"
 _ZH_EVERY_DAY = re.compile(rf"^(?:每天|每日){_ZH_TIME}$")
 _ZH_WEEKDAYS = re.compile(rf"^(?:每个?|每逢)?(?P<which>工作日|周末){_ZH_TIME}$")
@@ -400,6 +401,8 @@ def _parse_en(rule: str, text: str) -> Rule:
     if found := _EN_WEEK.match(text):
         at = _at(rule, found["h"], found["m"])
         return Rule("weekly", at=at, weekdays=_en_days(rule, found["days"]))
+    if _CRON.match(text):
+        raise _refuse(rule, "write the rule in words, not as a cron expression")
     if re.search(r"\d{1,2}:\d{2}", text) is None and "after" not in text:
         raise _refuse(rule, "it has no time of day (HH:MM, e.g. 19:50)")
     raise _refuse(rule, "it is not one of the forms Tribekit reads")
