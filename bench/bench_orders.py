@@ -51,14 +51,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _fresh_database() -> tuple[Database, str]:
+async def _fresh_database(name: str = NAME) -> tuple[Database, str]:
+    """An empty PostgreSQL database ``name`` (dropped first if it exists), migrated."""
     conn = await asyncpg.connect(f"{PG}/postgres")
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{NAME}"')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    url = f"{PG.replace('postgresql://', 'postgresql+asyncpg://')}/{NAME}"
+    url = f"{PG.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
     db = Database(url)
     await migrations.upgrade(db)
     return db, url

@@ -48,7 +48,6 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type hints
 from tests.robot.fake_telegram import FakeTelegram
 from tests.robot.telegram_updates import detect_entities
 
-from tribekit import migrations
 from tribekit.communities import service as communities
 from tribekit.communities.schemas import CommunityCreate, CommunityUpdate
 from tribekit.kit.db import Database
@@ -62,7 +61,16 @@ from tribekit.tenancy import service as tenancy
 from tribekit.tenancy.principal import Tenant
 from tribekit.tenancy.schemas import MerchantCreate, OwnerCreate
 
-from .bench_orders import BENCH_PASSWORD, PG, SECRET, _free_port, _load, _start, _stop
+from .bench_orders import (
+    BENCH_PASSWORD,
+    PG,
+    SECRET,
+    _free_port,
+    _fresh_database,
+    _load,
+    _start,
+    _stop,
+)
 from .bench_requests import _cpu
 from .harness import Result
 
@@ -181,19 +189,6 @@ class Stream:
             message["entities"] = entities
         self.kinds[str(n)] = kind
         return json.dumps({"update_id": n, "message": message}).encode()
-
-
-async def _fresh_database() -> tuple[Database, str]:
-    conn = await asyncpg.connect(f"{PG}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{NAME}"')
-    finally:
-        await conn.close()
-    url = f"{PG.replace('postgresql://', 'postgresql+asyncpg://')}/{NAME}"
-    db = Database(url)
-    await migrations.upgrade(db)
-    return db, url
 
 
 async def _world(db: Database) -> World:
@@ -364,7 +359,7 @@ async def _check(stream: Stream, account_id: str) -> dict[str, str]:
 
 
 async def run() -> Result:
-    db, url = await _fresh_database()
+    db, url = await _fresh_database(NAME)
     try:
         world = await _world(db)
     finally:
