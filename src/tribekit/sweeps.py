@@ -10,12 +10,14 @@ from collections.abc import Mapping
 
 from tribekit.idempotency import tasks as idempotency_tasks
 from tribekit.kit.db import Database
+from tribekit.kit.throttle import MemoryThrottle, Throttle
 from tribekit.kit.worker import Sweep
 from tribekit.membership import tasks as membership_tasks
 from tribekit.orders import events as order_events
 from tribekit.orders import tasks as order_tasks
 from tribekit.orders.payments import PaymentProvider
 from tribekit.robot import tasks as robot_tasks
+from tribekit.robot.broadcasts import tasks as broadcast_tasks
 from tribekit.robot.channels import Channel
 from tribekit.tenancy import tasks as tenancy_tasks
 
@@ -24,7 +26,10 @@ def all_sweeps(
     db: Database,
     providers: Mapping[str, PaymentProvider],
     channels: Mapping[str, Channel] | None = None,
+    throttle: Throttle | None = None,
 ) -> list[Sweep]:
+    """``throttle`` paces the robot's broadcasts; one process's own (``MemoryThrottle``) when
+    None, so pass the shared one wherever several processes send (``build_throttle``)."""
     return [
         *tenancy_tasks.SWEEPS,
         *membership_tasks.SWEEPS,
@@ -32,4 +37,5 @@ def all_sweeps(
         *order_events.SWEEPS,
         *idempotency_tasks.SWEEPS,
         *robot_tasks.sweeps(db, channels or {}),
+        *broadcast_tasks.sweeps(db, channels or {}, throttle or MemoryThrottle()),
     ]

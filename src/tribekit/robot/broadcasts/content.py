@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tribekit.kit.errors import FieldProblem, ValidationFailed
-from tribekit.robot.channels import Button, Capabilities
+from tribekit.robot.channels import ActionKind, Button, Capabilities, OutboundAction
 from tribekit.robot.texts import LANGUAGES
 
 #: A photo's caption on Telegram holds at most 1024 characters (a text message 4096). The
@@ -150,3 +150,19 @@ def _check_buttons(rows: Iterable[tuple[Button, ...]]) -> None:
                 _problem(loc, "a button's url is an http(s) URL", BadButton)
             if button.data is not None and not 1 <= len(button.data.encode()) <= MAX_BUTTON_DATA:
                 _problem(loc, f"a button's data is 1 to {MAX_BUTTON_DATA} bytes", BadButton)
+
+
+def action_for(content: Content, language: str, capabilities: Capabilities) -> OutboundAction:
+    """The send a target in ``language`` gets on a channel that can do ``capabilities``
+    (its chat filled in by the sender). A channel without buttons gets the links written
+    under the text ("label: url"); a button that only answers the robot has no place there."""
+    _, text = content.for_language(language)
+    buttons = content.buttons
+    if buttons and not capabilities.can_buttons:
+        links = [f"{b.text}: {b.url}" for row in buttons for b in row if b.url]
+        if links:
+            text = f"{text}\n\n" + "\n".join(links)
+        buttons = ()
+    return OutboundAction(
+        ActionKind.SEND, chat_id="", text=text, buttons=buttons, image_url=content.image_url
+    )
