@@ -65,6 +65,7 @@ ChatType = Literal["private", "group", "supergroup"]
 _PRESENT = ("creator", "administrator", "member", "restricted")
 _ADMINS = ("creator", "administrator")
 _MAX_TEXT = 4096
+_MAX_CAPTION = 1024
 
 
 class ApiError(Exception):
@@ -122,6 +123,7 @@ class StoredMessage:
     parse_mode: str | None = None
     deleted: bool = False
     pinned: bool = False
+    photo: str | None = None  # a sent photo: its URL (or file) as given
 
 
 @dataclass
@@ -202,6 +204,7 @@ _STRING_PARAMS = frozenset(
     {
         "text",
         "caption",
+        "photo",
         "parse_mode",
         "url",
         "secret_token",
@@ -300,6 +303,7 @@ class FakeTelegram(LoopbackServer):
         self._methods: dict[str, Callable[[FakeBot, Json], Any]] = {
             "getMe": self._get_me,
             "sendMessage": self._send_message,
+            "sendPhoto": self._send_photo,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
             "deleteMessage": self._delete_message,
@@ -1114,6 +1118,44 @@ class FakeTelegram(LoopbackServer):
         stored = self._store(chat, bot.user, api)
         stored.text, stored.entities, stored.reply_markup = text, entities, markup
         stored.parse_mode = params.get("parse_mode") or None
+        return stored.api
+
+    def _send_photo(self, bot: FakeBot, params: Json) -> Json:
+        """A photo by URL (or an uploaded file) with an optional caption; counted by the flood
+        limits like ``sendMessage``."""
+        user = self.users.get(_int(params, "chat_id") if _is_int(params.get("chat_id")) else 0)
+        if user is not None and not user.is_bot and user.id not in self.chats:
+            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+        chat = self._chat_param(params)
+        member = self._present(chat, bot)
+        if member.status == "restricted" and not member.permissions.get("can_send_photos"):
+            raise _bad("not enough rights to send photos to the chat")
+        photo = params.get("photo")
+        if not isinstance(photo, str) or not photo.strip():
+            raise _bad("there is no photo in the request")
+        if not (
+            photo.startswith(("http://", "https://", "<file ")) or re.fullmatch(r"[\w-]+", photo)
+        ):
+            raise _bad("wrong remote file identifier specified: wrong string length")
+        caption, entities = "", list[Json]()
+        if params.get("caption"):
+            caption, entities = self._text(params, "caption")
+            if len(caption) > _MAX_CAPTION:
+                raise _bad("message caption is too long")
+        markup = self._markup(params)
+        name, sizes = media_object("photo")
+        api: Json = {name: sizes}
+        if caption:
+            api["caption"] = caption
+            if entities:
+                api["caption_entities"] = entities
+        if markup is not None and "inline_keyboard" in markup:
+            api["reply_markup"] = markup
+        self._flood(chat, bot)
+        stored = self._store(chat, bot.user, api)
+        stored.text, stored.entities, stored.reply_markup = caption or None, entities, markup
+        stored.parse_mode = params.get("parse_mode") or None
+        stored.photo = photo
         return stored.api
 
     def _own_message(self, bot: FakeBot, params: Json) -> StoredMessage:

@@ -47,12 +47,16 @@ def content(text: str = "Mangoes are in!", **more: object) -> Content:
     return Content.from_json({"texts": {"en": text}, **more})
 
 
+_content = content
+
+
 async def broadcast(
     db: Database,
     world: World,
     channels: Mapping[str, Channel],
     *,
     text: str = "Mangoes are in!",
+    content: Content | None = None,
     audience: Audience = Audience.ALL,
     marketing: bool = False,
     send_at: datetime | None = None,
@@ -63,7 +67,7 @@ async def broadcast(
             session,
             world.shop.tenant,
             BroadcastSpec(
-                content=content(text),
+                content=content or _content(text),
                 audience=audience,
                 marketing=marketing,
                 send_at=send_at,

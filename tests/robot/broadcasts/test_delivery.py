@@ -95,3 +95,33 @@ async def test_forced_429s_are_waited_out_exactly_and_every_group_still_gets_it_
     rows = await helpers.deliveries(db, broadcast_id)
     # Each 429 cost its delivery one attempt; a send held back by the pause cost none.
     assert sum(r.attempts for r in rows) == 12 + 3
+
+
+async def test_an_image_goes_as_a_photo_with_its_caption_and_buttons(
+    db: Database, factory: Factory, limited: FakeTelegram, telegram: TelegramChannel
+) -> None:
+    chats = helpers.groups(3)
+    world = await helpers.shop_in_groups(db, factory, limited, chats)
+    channels = {"telegram": telegram}
+    broadcast_id = await helpers.broadcast(
+        db,
+        world,
+        channels,
+        content=helpers.content(
+            "Fresh mangoes, today only",
+            image_url="https://shop.example/mango.jpg",
+            buttons=[[{"text": "Order", "url": "https://shop.example/m", "data": None}]],
+        ),
+    )
+    await helpers.run_until_done(db, helpers.sweeps(db, channels), broadcast_id)
+    assert limited.calls_to("sendMessage") == []
+    assert helpers.sent(limited, "sendPhoto").ok == dict.fromkeys(chats, 1)
+    for chat in chats:
+        [message] = limited.sent(chat)
+        assert message.photo == "https://shop.example/mango.jpg"
+        assert message.api["caption"] == "Fresh mangoes, today only"
+        assert "photo" in message.api
+        assert message.reply_markup == {
+            "inline_keyboard": [[{"text": "Order", "url": "https://shop.example/m"}]]
+        }
+    assert await helpers.counts(db, broadcast_id) == Counts(sent=3)

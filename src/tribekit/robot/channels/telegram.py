@@ -55,6 +55,8 @@ DEFAULT_API_BASE = "https://api.telegram.org"
 ALLOWED_UPDATES = ("message", "chat_member", "my_chat_member", "callback_query")
 #: Telegram's limits for bots: about 20 messages a minute into one group, 30 a second overall.
 CAPABILITIES = Capabilities(per_group_per_minute=20, per_bot_per_second=30, max_text=4096)
+#: A photo's caption holds at most this many characters (``sendPhoto``).
+MAX_CAPTION = 1024
 _MEDIA = {
     "photo": MediaKind.PHOTO,
     "video": MediaKind.VIDEO,
@@ -360,6 +362,17 @@ class TelegramChannel:
                     if kind == ActionKind.REPLY and action.message_id
                     else None
                 )
+                if action.image_url:
+                    # A photo by its URL (Telegram fetches it), the text as its caption.
+                    sent = await bot.send_photo(
+                        chat,
+                        action.image_url,
+                        caption=action.text or None,
+                        reply_parameters=reply,
+                        reply_markup=_keyboard(action.buttons),
+                        parse_mode=None,
+                    )
+                    return Performed(message_id=str(sent.message_id))
                 sent = await bot.send_message(
                     chat,
                     action.text,

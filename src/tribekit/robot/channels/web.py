@@ -206,6 +206,15 @@ async def _group(session: AsyncSession, merchant_id: uuid.UUID, chat_id: str) ->
     return found
 
 
+def _with_image(action: OutboundAction) -> str:
+    """A send's text, with its image: a web message keeps text alone, so the picture's URL
+    comes first, on a line of its own, and the page shows it as a link."""
+    if not action.image_url:
+        return action.text[:MAX_TEXT]
+    text = f"{action.image_url}\n{action.text}" if action.text else action.image_url
+    return text[:MAX_TEXT]
+
+
 class WebChannel:
     name = "web"
     capabilities = CAPABILITIES
@@ -264,7 +273,7 @@ class WebChannel:
                 community_id=community_id,
                 author_kind=AuthorKind.ROBOT,
                 author_name=robot.name,
-                text=action.text[:MAX_TEXT],
+                text=_with_image(action),
                 reply_to_id=reply_to,
             )
             return Performed(message_id=str(message.id))
