@@ -19,6 +19,9 @@ actions work the same way, ``robot/tasks.py``):
    platform's ``retry_after`` (the robot's key is paused for as long, so its other deliveries
    wait too) or after a backoff; failed for good (refused, or ``MAX_ATTEMPTS``).
 
+Two waves overlap (``WAVES_AT_ONCE``): one's statements run while the other's sends are on
+the wire, which keeps the sender near a bare loop of the same sends.
+
 A worker that dies after 1 leaves its deliveries to come due when the lease ends, and the next
 worker sends them. One that dies after 2 leaves deliveries marked in flight with no outcome:
 they may have been sent, so the next claim fails them ("outcome unknown") instead of risking
@@ -89,6 +92,7 @@ BUDGET = 20.0
 #: At most this many sends at once; a wave's slots lie within ``WAVE_SPAN`` seconds.
 WAVE_SIZE = 25
 WAVE_SPAN = 1.0
+WAVES_AT_ONCE = 2
 #: A delivery whose next slot is further than this goes back, due at that slot.
 HOLD_AT_MOST = 2.0
 #: Slots are spaced this much wider than the platform's rate: the platform counts a request
@@ -461,24 +465,38 @@ class Sender:
         return rates(found.capabilities, claim.account.id, claim.channel, chat)
 
     async def send(self, claims: Sequence[Claim]) -> None:
-        """Send every claim it can within ``BUDGET``; give the rest back; finish broadcasts."""
+        """Send every claim it can within ``BUDGET``; give the rest back; finish broadcasts.
+        ``WAVES_AT_ONCE`` waves overlap, so that one's statements run during another's sends;
+        a wave is booked only once it may start, so its slots are not spent waiting."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         queue = list(claims)
+        gate = asyncio.Semaphore(WAVES_AT_ONCE)
+        waves: set[asyncio.Task[None]] = set()
         try:
             while queue:
                 if loop.time() - started > BUDGET:
                     break
+                await gate.acquire()
                 wave, held, later = await self._book(queue)
                 if later:
                     await self.db.run(partial(release, due=later))
                 if wave:
-                    await self._wave(wave)
-                elif held:
-                    await asyncio.sleep(min(held))
+                    task = asyncio.create_task(self._wave(wave))
+                    task.add_done_callback(lambda _: gate.release())
+                    waves.add(task)
+                else:
+                    gate.release()
+                    if held:
+                        await asyncio.sleep(min(held))
                 done = {id(c) for c, _ in wave} | {id(c) for c, _ in later}
                 queue = [c for c in queue if id(c) not in done]
         finally:
+            for failed in await asyncio.gather(*waves, return_exceptions=True):
+                if isinstance(failed, BaseException):
+                    # Its deliveries come due again when the lease ends (or, if marked in
+                    # flight, are failed as of unknown outcome): none is sent twice.
+                    log.error("a broadcast wave failed", exc_info=failed)
             if queue:
                 now = clock.now()
                 await self.db.run(partial(release, due=[(c, now) for c in queue]))
