@@ -18,6 +18,8 @@ from tribekit.kit.db import Database
 from tribekit.models.broadcasts import Broadcast, PostSchedule
 from tribekit.models.enums import Role
 
+from .world import schedule_row
+
 API = "/api/v1/robot/schedules"
 CONTENT = {"texts": {"en": "Flash sale at 20:00", "zh-CN": "20:00 限时秒杀"}}
 MONDAY = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
@@ -305,3 +307,27 @@ async def test_who_may_read_and_who_may_write(
     assert await count_rows(db, PostSchedule) == 1
     assert (await client.post(API, json=body(), headers=operator)).status_code == 201
     assert (await client.get(API)).status_code == 401
+
+
+async def test_another_merchant_reaches_none_of_the_schedules(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    world = await telegram_world(db, factory, [-1001])
+    made = await _schedule(client, world.shop.headers, community_id=str(world.groups[0]))
+    intruder = await factory.shop()
+    path = f"{API}/{made['id']}"
+    versioned = {**intruder.headers, "If-Match": '"1"'}
+    assert (await client.get(path, headers=intruder.headers)).status_code == 404
+    assert (await client.patch(path, json={"name": "Mine"}, headers=versioned)).status_code == 404
+    assert (
+        await client.patch(path, json={"name": "Mine"}, headers=intruder.headers)
+    ).status_code == 404
+    assert (await client.delete(path, headers=versioned)).status_code == 404
+    listed = await client.get(API, headers=intruder.headers)
+    assert listed.json()["items"] == []
+    seen = await client.get("/api/v1/robot/calendar", headers=intruder.headers)
+    assert seen.status_code == 200
+    assert made["id"] not in seen.text
+    assert str(world.groups[0]) not in seen.text
+    row = await schedule_row(db, made["id"])
+    assert (row.name, row.version) == ("Flash sale", 1)

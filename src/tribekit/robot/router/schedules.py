@@ -7,12 +7,14 @@ is 428 ``version_required``. Removing takes If-Match too, checked when sent."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from tribekit.api.deps import CurrentPrincipal, Cursor, DbSession, PageLimit, State, authorized
 from tribekit.api.problems import PROBLEM_MEDIA_TYPE
+from tribekit.kit import clock
 from tribekit.kit.errors import FieldProblem, ValidationFailed
 from tribekit.kit.schemas import Problem, UtcDatetime
 from tribekit.robot.schedules import calendar, service
@@ -51,6 +53,8 @@ _VERSIONED: dict[int | str, dict[str, Any]] = {
 }
 
 Reader = Annotated[Tenant, authorized(Permission.BROADCASTS_READ)]
+#: The calendar's range when none is asked for.
+DEFAULT_DAYS = 31
 
 
 async def _sender(principal: CurrentPrincipal) -> Principal:
@@ -224,10 +228,17 @@ async def get_calendar(
     session: DbSession,
     state: State,
     tenant: Reader,
-    start: Annotated[UtcDatetime, Query(description="from (ISO 8601 with a timezone)")],
-    end: Annotated[UtcDatetime, Query(description="until, not included")],
+    start: Annotated[
+        UtcDatetime | None, Query(description="from (ISO 8601 with a timezone); default now")
+    ] = None,
+    end: Annotated[
+        UtcDatetime | None,
+        Query(description=f"until, not included; default {DEFAULT_DAYS} days after start"),
+    ] = None,
     community_id: uuid.UUID | None = None,
 ) -> CalendarOut:
+    start = start or clock.now()
+    end = end or start + timedelta(days=DEFAULT_DAYS)
     found = await calendar.build(
         session, tenant, state.channels, start=start, end=end, community_id=community_id
     )

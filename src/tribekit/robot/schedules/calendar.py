@@ -136,7 +136,9 @@ async def _communities(
     stmt = select(Community).where(
         Community.merchant_id == tenant.id, Community.status == CommunityStatus.ACTIVE
     )
-    return list((await session.scalars(stmt.order_by(Community.name, Community.id))).all())
+    found = (await session.scalars(stmt)).all()
+    # Sorted here, not by the database: its collation would order names differently.
+    return sorted(found, key=lambda c: (c.name, str(c.id)))
 
 
 async def _where_sent(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
