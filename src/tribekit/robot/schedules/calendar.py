@@ -196,9 +196,9 @@ async def build(
     made_dm: dict[tuple[uuid.UUID, uuid.UUID], list[datetime]] = defaultdict(list)
     for b in broadcasts:
         if b.audience == Audience.MEMBERS:
-            key = b.occurrence_key or ""
-            if b.schedule_id is not None and key.startswith("member:"):
-                made_dm[(b.schedule_id, uuid.UUID(key.rsplit(":", 1)[1]))].append(b.send_at)
+            joined = _joined_community(b.occurrence_key)
+            if b.schedule_id is not None and joined is not None:
+                made_dm[(b.schedule_id, joined)].append(b.send_at)
             elif start <= b.send_at < end:
                 direct.append(b)
             continue
@@ -228,6 +228,17 @@ async def build(
             (p for p in plan.posts if start <= p.at < end), key=lambda p: (p.at, p.name)
         )
     return Calendar(start, end, list(plans.values()), warnings, direct)
+
+
+def _joined_community(key: str | None) -> uuid.UUID | None:
+    """The community of a direct message counted from a join (``member:<m>:<c>``)."""
+    parts = (key or "").split(":")
+    if len(parts) != 3 or parts[0] != "member":
+        return None
+    try:
+        return uuid.UUID(parts[2])
+    except ValueError:
+        return None
 
 
 def _quota(channels: Mapping[str, Channel], name: str) -> int | None:
