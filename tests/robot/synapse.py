@@ -87,6 +87,7 @@ class User:
     user_id: str
     access_token: str
     localpart: str
+    password: str
 
 
 class SynapseError(AssertionError):
@@ -222,7 +223,18 @@ class Synapse:
             "mac": _mac(self.shared_secret, nonce, localpart, password, admin),
         }
         answer = self._ok(self.http.post("/_synapse/admin/v1/register", json=body))
-        return User(answer["user_id"], answer["access_token"], localpart)
+        return User(answer["user_id"], answer["access_token"], localpart, password)
+
+    def login(self, user: User) -> User:
+        """The same user on a new device, with a new access token (a homeserver keeps some
+        answers per device for a while, such as a first /sync's)."""
+        body = {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": user.localpart},
+            "password": user.password,
+        }
+        answer = self._ok(self.http.post("/_matrix/client/v3/login", json=body))
+        return User(user.user_id, answer["access_token"], user.localpart, user.password)
 
     def override_ratelimit(self, user: User, *, messages_per_second: int, burst_count: int) -> None:
         """Lower (or raise) one user's message rate limit (Synapse's admin API)."""

@@ -361,6 +361,10 @@ async def set_webhook(
     """Point the bot's webhook at this server (``public_url`` + the account's route), with the
     account's secret; the URL set. Telegram is called outside any transaction."""
     account = await get_account(session, tenant, account_id)
+    if account.channel == ChannelName.MATRIX:
+        raise MatrixSyncs(
+            "a Matrix robot has no webhook: 'tribekit robot poll' reads its rooms (/sync)"
+        )
     if not public_url:
         raise NoPublicUrl(
             "set TRIBEKIT_PUBLIC_URL to the https address Telegram reaches this server at, or "
@@ -368,10 +372,6 @@ async def set_webhook(
         )
     if not account.active or not account.token:
         raise RobotRemoved("this robot was removed; register its token again to bring it back")
-    if account.channel == ChannelName.MATRIX:
-        raise MatrixSyncs(
-            "a Matrix robot has no webhook: 'tribekit robot poll' reads its rooms (/sync)"
-        )
     if account.mode != "webhook":
         raise RobotPolls("the robot is in poll mode; switch it to webhook mode first")
     url = public_url.rstrip("/") + webhook_path(account.id)

@@ -8,8 +8,9 @@ webhook's updates are, each in its own unit of work:
 * a room the robot is **invited** to is recorded (``ROBOT_ADDED``: a ``pending`` community that
   staff confirm) and then joined; the robot's own join arrives in a later round and finds the
   same community;
-* every **timeline** event of its rooms (messages, joins and leaves, the robot's own removal);
-  the message a reply answers is fetched first, outside any transaction, so that a numbered
+* every **timeline** event of its rooms (messages, joins and leaves, the robot's own removal),
+  except the history a room it just joined comes with (what was said before it came); the
+  message a reply answers is fetched first, outside any transaction, so that a numbered
   reply to a robot message with buttons is read as that button's press.
 
 The new ``next_batch`` is stored only once every event of the round was handled: a poller that
@@ -121,13 +122,9 @@ class MatrixSync:
         robot = served.as_channel.username or ""
         done: list[str] = []
         for room_id, invited in answer.rooms.invite.items():
-            events = [e.source for e in invited.invite_state if hasattr(e, "source")]
+            events = [_stripped(e) for e in invited.invite_state]
             name = next(
-                (
-                    e.get("content", {}).get("name")
-                    for e in events
-                    if e.get("type") == "m.room.name"
-                ),
+                (e["content"].get("name") for e in events if e.get("type") == "m.room.name"),
                 None,
             )
             for stripped in events:
@@ -142,10 +139,11 @@ class MatrixSync:
         for section in (answer.rooms.join, answer.rooms.leave):
             for room_id, info in section.items():
                 room = client.rooms.get(room_id)
-                for item in info.timeline.events:
-                    event: dict[str, Any] = item.source
-                    if not history and not _robot_membership(event, robot):
-                        continue  # from before the robot was registered
+                timeline: list[dict[str, Any]] = [item.source for item in info.timeline.events]
+                came = _robot_joined_at(timeline, robot)
+                for i, event in enumerate(timeline):
+                    if i < came or (not history and not _robot_membership(event, robot)):
+                        continue  # from before the robot came, or was registered
                     update = await self._update(served, room_id, room, event)
                     done += await self._receive(served, update)
         return done
@@ -220,6 +218,34 @@ class MatrixSync:
                 report(name, "switched off; stopped")
                 break
             served = fresh
+
+
+def _stripped(event: Any) -> dict[str, Any]:
+    """An invite's stripped state event as sent (nio keeps its content apart from ``source``)."""
+    source = dict(getattr(event, "source", None) or {})
+    content = source.get("content")
+    if not isinstance(content, dict):
+        content = getattr(event, "content", None)
+        if not isinstance(content, dict):
+            name = getattr(event, "name", None)
+            content = {"name": name} if isinstance(name, str) else {}
+        source["content"] = content
+    return source
+
+
+def _robot_joined_at(timeline: list[dict[str, Any]], robot: str) -> int:
+    """Where the robot's own join is in a room's timeline (0 when it is not there): a room it
+    just joined comes with some of its history, which is not the robot's to moderate."""
+    for i in range(len(timeline) - 1, -1, -1):
+        event = timeline[i]
+        if (
+            _robot_membership(event, robot)
+            and (event.get("content") or {}).get("membership") == "join"
+        ):
+            before = ((event.get("unsigned") or {}).get("prev_content") or {}).get("membership")
+            if before != "join":
+                return i
+    return 0
 
 
 def _robot_membership(event: Mapping[str, Any], robot: str) -> bool:

@@ -225,13 +225,16 @@ def _member_event(
         kind = EventKind.MEMBER_LEFT
     else:
         return []  # a new display name, an invite, a knock: no one came or went
+    person = _person(target, content.get("displayname") or update.get("sender_name"))
+    if target == robot:
+        person = Person(person.external_id, person.display_name, person.username, is_bot=True)
     return [
         InboundEvent(
             event_id=_event_id(event, room_id),
             kind=kind,
             chat_id=room_id,
             chat_title=title,
-            person=_person(target, content.get("displayname") or update.get("sender_name")),
+            person=person,
             at=_at(event),
             message_id=event.get("event_id"),
         )
