@@ -19,7 +19,7 @@ from tests.factories import Factory
 from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.models.broadcasts import PostSchedule
-from tribekit.models.communities import CommunityMember
+from tribekit.models.communities import Community, CommunityMember
 from tribekit.models.enums import CommunityStatus
 from tribekit.robot.schedules import tasks
 from tribekit.tenancy.principal import Tenant
@@ -334,3 +334,28 @@ async def test_several_workers_at_once_make_each_occurrence_once(
     )
     assert all(b.status == "scheduled" for b in await made(db))
     assert sum(1 for b in await made(db, audience="members")) == len(members)
+
+
+async def test_a_group_is_posted_to_once_per_local_time_when_groups_change(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    shop = await factory.shop()
+    a = await group(db, shop, "A")
+    moving = await group(db, shop, "Moving")
+    with clock.frozen_at(_utc(7, 0)) as now:
+        await schedule(client, shop, "every day 20:00")
+        await sweep(db)
+        (first,) = await made(db)
+        assert sorted(first.community_ids) == sorted([str(a), str(moving)])
+        # A group added in Shanghai, and one moved to Berlin, after 20:00's broadcast was made.
+        added = await group(db, shop, "Added")
+        async with db.unit_of_work() as session:
+            row = await session.get(Community, moving)
+            assert row is not None
+            row.timezone = "Europe/Berlin"
+        now.advance(2 * HOUR)
+        await sweep(db)
+    assert [(b.occurrence_key, b.community_ids, b.send_at) for b in await made(db)] == [
+        ("2026-12-07T20:00@Asia/Shanghai", first.community_ids, _utc(7, 12)),
+        (f"2026-12-07T20:00@Asia/Shanghai/{added}", [str(added)], _utc(7, 12)),
+    ]

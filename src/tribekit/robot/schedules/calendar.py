@@ -277,11 +277,8 @@ async def _project(
                 session, tenant, schedule, mine, plans, made_dm, after, start, end
             )
             continue
-        planned = tasks.posts_planned(schedule, tenant, mine, after, wide_end)
-        keys = await tasks.made_keys(session, schedule, sorted({o.key for o, _ in planned}))
-        for occurrence, ids in planned:
-            if occurrence.key in keys:
-                continue
+        planned = await tasks.posts_to_make(session, tenant, schedule, mine, after, wide_end)
+        for _key, occurrence, ids in planned:
             for target in ids:
                 plans[target].posts.append(
                     Post(

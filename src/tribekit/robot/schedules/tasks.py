@@ -9,9 +9,11 @@ guarantees each occurrence becomes one broadcast, whatever the number of workers
 
 * **A rule of days and times** posts in its community, or, merchant-wide, in every active
   community: one broadcast per timezone the communities are in and occurrence, to the
-  communities of that timezone (key ``2026-12-07T19:50@Asia/Shanghai``). ``due_at`` moves to
-  when the next occurrence after the horizon enters it, at most an hour on, so that a community
-  added or given another timezone is planned for within the hour.
+  communities of that timezone (key ``2026-12-07T19:50@Asia/Shanghai``); a group posted to
+  once per local time, whatever happens to its timezone or the groups meanwhile (a group added
+  after an occurrence was made gets one of its own, ``<key>/<community id>``). ``due_at``
+  moves to when the next occurrence after the horizon enters it, at most an hour on, so that a
+  community added or given another timezone is planned for within the hour.
 * **After a member joins**: each join of a member still in the group (``CommunityMember``),
   since the schedule was made, becomes one direct message to that member (key
   ``member:<member id>:<community id>``: once per member and group, a rejoin included), due the
@@ -142,6 +144,58 @@ def _next_after(cron: str, timezones: set[str], after: datetime) -> datetime | N
     return min(times) if times else None
 
 
+async def _covered(
+    session: AsyncSession, schedule: PostSchedule, since: datetime, until: datetime
+) -> tuple[set[str], dict[str, set[str]]]:
+    """The schedule's occurrence keys around (``since``, ``until``], and per local time
+    (``2026-12-07T19:50``) the communities a broadcast of it went or goes to, in any timezone.
+    A broadcast cancelled by a change of the schedule (its key given up) covers nothing."""
+    stmt = select(Broadcast.occurrence_key, Broadcast.community_ids).where(
+        Broadcast.schedule_id == schedule.id,
+        Broadcast.send_at > since - _AROUND,
+        Broadcast.send_at <= until + _AROUND,
+    )
+    keys: set[str] = set()
+    covered: dict[str, set[str]] = defaultdict(set)
+    for key, community_ids in (await session.execute(stmt)).all():
+        if key is None or "~" in key:
+            continue
+        keys.add(key)
+        covered[key.split("@", 1)[0]].update(community_ids or ())
+    return keys, covered
+
+
+#: Wider than any two timezones' offsets apart, and a late post's move to now.
+_AROUND = timedelta(days=2)
+
+
+async def posts_to_make(
+    session: AsyncSession,
+    tenant: Tenant,
+    schedule: PostSchedule,
+    communities: list[Community],
+    after: datetime,
+    until: datetime,
+) -> list[tuple[str, rules.Occurrence, tuple[uuid.UUID, ...]]]:
+    """(key, occurrence, communities) of each broadcast of a rule of days and times still to
+    make in (``after``, ``until``]. A community is posted to once per local time: one that a
+    broadcast of that time covers already (in its old timezone, say) is left out; one added
+    to a timezone after its broadcast was made gets a broadcast of its own
+    (``<key>/<community id>``)."""
+    planned = posts_planned(schedule, tenant, communities, after, until)
+    if not planned:
+        return []
+    keys, covered = await _covered(session, schedule, after, until)
+    found = []
+    for occurrence, ids in planned:
+        rest = tuple(i for i in ids if str(i) not in covered[occurrence.key.split("@", 1)[0]])
+        if not rest:
+            continue
+        key = occurrence.key if occurrence.key not in keys else f"{occurrence.key}/{rest[0]}"
+        found.append((key, occurrence, rest))
+    return found
+
+
 async def _plan_posts(
     session: AsyncSession, tenant: Tenant, schedule: PostSchedule, now: datetime, horizon: timedelta
 ) -> tuple[int, datetime]:
@@ -149,9 +203,12 @@ async def _plan_posts(
     communities = await _active_communities(session, tenant, schedule)
     until = now + horizon
     content = Content.from_json(schedule.content)
+    found = await posts_to_make(
+        session, tenant, schedule, communities, lower_bound(schedule, now), until
+    )
     planned = [
         (
-            occurrence.key,
+            key,
             BroadcastSpec(
                 content,
                 Audience.COMMUNITIES,
@@ -161,9 +218,7 @@ async def _plan_posts(
                 name=schedule.name,
             ),
         )
-        for occurrence, ids in posts_planned(
-            schedule, tenant, communities, lower_bound(schedule, now), until
-        )
+        for key, occurrence, ids in found
     ]
     made = await _make(session, tenant, schedule, planned)
     timezones = {timezone_of(c, tenant) for c in communities}
