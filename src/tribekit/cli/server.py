@@ -11,14 +11,16 @@ import typer
 import uvicorn
 
 from tribekit import migrations
+from tribekit.kit.ratelimit import redis_client
 from tribekit.kit.settings import Settings, get_settings
+from tribekit.kit.throttle import SharedPacingRequired, build_throttle, check_shared_pacing, sharing
 from tribekit.kit.worker import WorkerLoop
 from tribekit.orders import payments
 from tribekit.robot.channels import aclose as close_channels
 from tribekit.robot.channels import build_channels
 from tribekit.sweeps import all_sweeps
 
-from .common import console, database, run
+from .common import console, database, err_console, run
 from .demo import print_login, seed_with_progress
 
 
@@ -31,6 +33,16 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     if not trusted:
         return {"proxy_headers": False}
     return {"proxy_headers": True, "forwarded_allow_ips": trusted}
+
+
+def require_shared_pacing(settings: Settings) -> None:
+    """Stop before starting anything when production has no store to share send pacing in
+    (exit status 2, as for a missing secret key)."""
+    try:
+        check_shared_pacing(settings)
+    except SharedPacingRequired as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
 
 
 def register(app: typer.Typer) -> None:
@@ -52,6 +64,7 @@ def serve(
     """Upgrade the database, then serve the API (docs at /docs) and, unless --no-worker, run the
     worker loop in each server process."""
     settings = get_settings()
+    require_shared_pacing(settings)
     host = host or settings.host
     port = port or settings.port
 
@@ -82,6 +95,7 @@ def worker() -> None:
     """Run the worker loop alone (campaign starts, expiries, releases...). Run as many as you
     like: on PostgreSQL they share the due rows without doing anything twice."""
     settings = get_settings()
+    require_shared_pacing(settings)
 
     async def work() -> None:
         async with database() as db:
@@ -90,10 +104,21 @@ def worker() -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+            redis = None
+            if settings.redis_url:
+                redis = redis_client(
+                    settings.redis_url,
+                    max_connections=settings.redis_max_connections,
+                    timeout=settings.redis_pool_timeout,
+                )
             providers = payments.build_providers(settings)
             channels = build_channels(settings, db)
+            throttle = build_throttle(settings, db, redis)
             sweeps = all_sweeps(db, providers, channels)
-            console.print(f"worker running {len(sweeps)} sweeps; Ctrl+C to stop")
+            console.print(
+                f"worker running {len(sweeps)} sweeps, send pacing {sharing(throttle)}; "
+                "Ctrl+C to stop"
+            )
             try:
                 await WorkerLoop(db, sweeps, poll_seconds=settings.worker_poll_seconds).run_forever(
                     stop
@@ -101,5 +126,7 @@ def worker() -> None:
             finally:
                 await payments.aclose(providers)
                 await close_channels(channels)
+                if redis is not None:
+                    await redis.aclose()
 
     run(work)
