@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -22,7 +23,14 @@ from tribekit.robot.broadcasts import service, tasks
 from tribekit.robot.broadcasts.content import Content
 from tribekit.robot.broadcasts.service import BroadcastSpec, Counts
 from tribekit.robot.broadcasts.states import Audience
-from tribekit.robot.channels import Channel
+from tribekit.robot.channels import (
+    Channel,
+    InboundEvent,
+    OutboundAction,
+    Performed,
+    RobotAccount,
+)
+from tribekit.robot.channels.telegram import TelegramChannel
 
 PERSON = 42
 
@@ -148,3 +156,43 @@ def sent(fake: FakeTelegram, method: str = "sendMessage") -> Sent:
             chat = int(call.params["chat_id"])
             ok[chat] = ok.get(chat, 0) + 1
     return Sent(ok, sum(1 for c in calls if c.status == 429))
+
+
+class Interrupting:
+    """A channel that, once ``after`` sends went out, runs ``then`` (a member's /stop, staff
+    cancelling) and lets no send finish until it is done; every send counted."""
+
+    def __init__(
+        self, inner: TelegramChannel, *, after: int, then: Callable[[], Awaitable[None]]
+    ) -> None:
+        self.inner, self.after, self.then = inner, after, then
+        self.name, self.capabilities = inner.name, inner.capabilities
+        self.sends = 0
+        self.done = asyncio.Event()
+        self.done.set()
+
+    def parse(self, account: RobotAccount, update: Mapping[str, Any]) -> list[InboundEvent]:
+        return self.inner.parse(account, update)
+
+    async def perform(self, account: RobotAccount, action: OutboundAction) -> Performed:
+        self.sends += 1
+        if self.sends == self.after + 1:
+            self.done.clear()
+            await self.then()
+            self.done.set()
+        await self.done.wait()
+        return await self.inner.perform(account, action)
+
+    async def direct_chat(self, account: RobotAccount, person_id: str) -> str:
+        return await self.inner.direct_chat(account, person_id)
+
+    async def aclose(self) -> None:
+        """The inner channel is closed by its owner."""
+
+
+def unlimited(channel: TelegramChannel) -> TelegramChannel:
+    """The channel declaring no limits (the fake server has none either): fast tests."""
+    channel.capabilities = replace(
+        channel.capabilities, per_group_per_minute=None, per_bot_per_second=None
+    )
+    return channel

@@ -4,12 +4,10 @@ going out gets none of what is left, groups that refuse marketing get only servi
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -30,10 +28,7 @@ from tribekit.robot.channels import (
     Channel,
     EventKind,
     InboundEvent,
-    OutboundAction,
-    Performed,
     Person,
-    RobotAccount,
 )
 from tribekit.robot.channels.telegram import CAPABILITIES, TelegramChannel
 
@@ -149,36 +144,6 @@ async def test_the_consent_matrix_decides_who_gets_a_direct_message(
     )
 
 
-class StopsHalfway:
-    """The Telegram channel, but once ``after`` sends went out, ``stop`` runs (members send
-    /stop, the real command in its own units of work) and no send finishes until it is done."""
-
-    def __init__(self, inner: TelegramChannel, after: int, stop: Any) -> None:
-        self.inner, self.after, self.stop = inner, after, stop
-        self.name, self.capabilities = inner.name, inner.capabilities
-        self.sends = 0
-        self.stopped = asyncio.Event()
-        self.stopped.set()
-
-    def parse(self, account: RobotAccount, update: Mapping[str, Any]) -> list[InboundEvent]:
-        return self.inner.parse(account, update)
-
-    async def perform(self, account: RobotAccount, action: OutboundAction) -> Performed:
-        self.sends += 1
-        if self.sends == self.after + 1:
-            self.stopped.clear()  # no send finishes before the /stops are committed
-            await self.stop()
-            self.stopped.set()
-        await self.stopped.wait()
-        return await self.inner.perform(account, action)
-
-    async def direct_chat(self, account: RobotAccount, person_id: str) -> str:
-        return await self.inner.direct_chat(account, person_id)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 async def test_a_member_who_stops_halfway_gets_none_of_the_rest(
     db: Database, factory: Factory, fake_telegram: FakeTelegram, telegram: TelegramChannel
 ) -> None:
@@ -194,7 +159,7 @@ async def test_a_member_who_stops_halfway_gets_none_of_the_rest(
         for member_id, person in quitters:
             await _stop(db, world, member_id, person)
 
-    tapped = StopsHalfway(telegram, after=10, stop=stop_them)
+    tapped = helpers.Interrupting(telegram, after=10, then=stop_them)
     channels: Mapping[str, Channel] = {"telegram": tapped}
     broadcast_id = await helpers.broadcast(
         db,
