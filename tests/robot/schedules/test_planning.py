@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.factories import Factory
 from tribekit.kit import clock
 from tribekit.kit.db import Database
+from tribekit.kit.worker import WorkerLoop
 from tribekit.models.broadcasts import PostSchedule
 from tribekit.models.communities import Community, CommunityMember
 from tribekit.models.enums import CommunityStatus
@@ -359,3 +360,17 @@ async def test_a_group_is_posted_to_once_per_local_time_when_groups_change(
         ("2026-12-07T20:00@Asia/Shanghai", first.community_ids, _utc(7, 12)),
         (f"2026-12-07T20:00@Asia/Shanghai/{added}", [str(added)], _utc(7, 12)),
     ]
+
+
+async def test_the_sweep_plans_through_the_worker_loop_with_its_horizon(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    shop = await factory.shop()
+    g = await group(db, shop, "G")
+    (default,) = tasks.SWEEPS
+    (two_days,) = tasks.sweeps(48)
+    assert default.name == two_days.name == "robot.schedules.plan"
+    with clock.frozen_at(MONDAY):
+        await schedule(client, shop, "every day 20:00", community_id=str(g))
+        assert await WorkerLoop(db, [two_days]).run_sweep(two_days) == 1
+    assert [b.send_at for b in await made(db)] == [_utc(7, 12), _utc(8, 12)]
