@@ -46,8 +46,9 @@ from tribekit.kit.throttle import (
 BACKENDS = ["memory", "redis", *(["postgresql"] if "postgresql" in DATABASES else [])]
 SHARED = [b for b in BACKENDS if b != "memory"]
 SECRET = "throttle-test-secret-key-long-enough"
-#: How far a wait seen by the caller may be from the store's: a round trip, on a loaded machine.
-NEAR = 0.05
+#: How far a wait seen by the caller may be from the store's: a few round trips, on a loaded
+#: machine.
+NEAR = 0.1
 
 BOT = Rate("bot", 4, 1.0)  # one slot every 0.25 s: exact in binary and in µs
 GROUP = Rate("group", 1, 1.0)  # one every second
@@ -56,6 +57,11 @@ GROUP = Rate("group", 1, 1.0)  # one every second
 def exactly(microseconds: float) -> object:
     """A time in µs: exact in the stores (whole µs), to the nanosecond in memory (floats)."""
     return pytest.approx(microseconds, abs=0.001)
+
+
+def arrives(slot: Slot) -> float:
+    """When ``slot`` is on this machine's monotonic clock, for an answer that just came."""
+    return time.monotonic() + slot.wait
 
 
 @dataclass
@@ -134,26 +140,31 @@ def shared(request: pytest.FixtureRequest) -> Backend:
 
 async def test_slots_of_one_key_are_one_spacing_apart(backend: Backend) -> None:
     slots = []
+    moments = []  # on this machine's clock: when the answer came, plus the wait
     free = []
     for _ in range(5):
-        slots.append(await backend.throttle.reserve([BOT], within=10))
+        slot = await backend.throttle.reserve([BOT], within=10)
+        moments.append(arrives(slot))
+        slots.append(slot)
         free.append(await backend.free("bot"))
     assert all(slot.reserved for slot in slots)
-    assert [s.wait for s in slots] == pytest.approx([0, 0.25, 0.5, 0.75, 1.0], abs=NEAR)
     assert slots[0].wait == 0
+    assert [m - moments[0] for m in moments] == pytest.approx([0, 0.25, 0.5, 0.75, 1.0], abs=NEAR)
     assert [b - a for a, b in itertools.pairwise(free)] == [exactly(250_000)] * 4
 
 
 async def test_every_key_is_booked_at_the_moment_all_are_free(backend: Backend) -> None:
     first = await backend.throttle.reserve([BOT, GROUP], within=10)
+    start = time.monotonic()
     bot, group = await backend.free("bot"), await backend.free("group")
     assert first == Slot(True, 0.0)
     assert group - bot == exactly(750_000)  # one moment, each its spacing
     # The bot alone is free after its own spacing; with the group, when the group is free.
-    assert (await backend.throttle.reserve([BOT], within=10)).wait == pytest.approx(0.25, abs=NEAR)
+    alone = await backend.throttle.reserve([BOT], within=10)
+    assert arrives(alone) == pytest.approx(start + 0.25, abs=NEAR)
     both = await backend.throttle.reserve([GROUP, BOT], within=10)
     assert both.reserved
-    assert both.wait == pytest.approx(1.0, abs=NEAR)
+    assert arrives(both) == pytest.approx(start + 1.0, abs=NEAR)
     assert await backend.free_at("bot") == exactly(group + 250_000)
     assert await backend.free_at("group") == exactly(group + 1_000_000)
 
@@ -161,12 +172,13 @@ async def test_every_key_is_booked_at_the_moment_all_are_free(backend: Backend) 
 async def test_a_key_far_ahead_books_nothing_for_the_others(backend: Backend) -> None:
     minute = Rate("group", 1, 60.0)
     assert await backend.throttle.reserve([minute], within=0) == Slot(True, 0.0)
+    start = time.monotonic()
     group = await backend.free("group")
 
     refused = await backend.throttle.reserve([BOT, minute], within=5)
 
     assert not refused.reserved
-    assert refused.wait == pytest.approx(60, abs=NEAR)
+    assert arrives(refused) == pytest.approx(start + 60, abs=NEAR)
     bot = await backend.free_at("bot")  # PostgreSQL has a row for it: free since the call
     assert bot is None or bot < group  # nothing booked (a booking puts it past the group's)
     assert await backend.free_at("group") == group
@@ -175,16 +187,18 @@ async def test_a_key_far_ahead_books_nothing_for_the_others(backend: Backend) ->
 
 async def test_a_slot_further_than_within_is_not_booked(backend: Backend) -> None:
     assert await backend.throttle.reserve([GROUP], within=0) == Slot(True, 0.0)
+    start = time.monotonic()
     free = await backend.free("group")
 
     refused = await backend.throttle.reserve([GROUP], within=0.5)
     assert not refused.reserved
-    assert 1.0 - NEAR < refused.wait <= 1.0
+    assert 0.5 < refused.wait <= 1.0
+    assert arrives(refused) == pytest.approx(start + 1.0, abs=NEAR)
     assert await backend.free_at("group") == free
 
     booked = await backend.throttle.reserve([GROUP], within=1.0)
     assert booked.reserved
-    assert 1.0 - NEAR < booked.wait <= 1.0
+    assert arrives(booked) == pytest.approx(start + 1.0, abs=NEAR)
     assert await backend.free_at("group") == exactly(free + 1_000_000)
 
 
@@ -193,26 +207,28 @@ async def test_a_pause_keeps_the_key_shut_and_a_shorter_one_does_not_shorten_it(
 ) -> None:
     await backend.throttle.reserve([BOT], within=0)
     await backend.throttle.pause("bot", 30)
+    start = time.monotonic()
     await backend.throttle.pause("bot", 1)  # the longer pause stands
 
     refused = await backend.throttle.reserve([BOT, GROUP], within=10)
     assert not refused.reserved
-    assert 30 - NEAR < refused.wait <= 30
+    assert arrives(refused) == pytest.approx(start + 30, abs=NEAR)
     group = await backend.free_at("group")
     assert group is None or group < await backend.free("bot")  # not booked past the pause
 
     paused = await backend.free("bot")
     booked = await backend.throttle.reserve([BOT], within=31)
     assert booked.reserved
-    assert 30 - NEAR < booked.wait <= 30
+    assert arrives(booked) == pytest.approx(start + 30, abs=NEAR)
     assert await backend.free_at("bot") == exactly(paused + 250_000)
 
 
 async def test_a_pause_shuts_a_key_never_booked(backend: Backend) -> None:
     await backend.throttle.pause("group", 5)
+    start = time.monotonic()
     refused = await backend.throttle.reserve([GROUP], within=1)
     assert not refused.reserved
-    assert 5 - NEAR < refused.wait <= 5
+    assert arrives(refused) == pytest.approx(start + 5, abs=NEAR)
 
 
 async def test_no_rates_is_a_slot_now(backend: Backend) -> None:
@@ -245,8 +261,9 @@ async def test_concurrent_reservations_on_two_keys_in_either_order_get_distinct_
 PROCESSES = 6
 EACH = 8
 SPACING = 0.5
-#: How late a booked moment may be seen by the caller: the commit and the answer's way back.
-LATE = 0.05
+#: How late a booked moment may be seen by the caller: the commit and the answer's way back,
+#: on a loaded machine (a slot shared by two processes would be 0.5 s off).
+LATE = 0.15
 
 # A process that books EACH slots on one key once told to start (a line on stdin) and prints,
 # for each, when the call began and ended (this machine's clock) and the store's answer. It
