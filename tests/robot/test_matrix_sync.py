@@ -108,6 +108,13 @@ async def test_a_matrix_robot_is_registered_after_whoami(
         headers=shop.headers,
     )
     assert _problem(nowhere) == (422, "robot_homeserver_unreachable")
+    by_number = await client.post(
+        "/api/v1/robot/accounts",
+        json={**body, "homeserver": "http://10.0.0.1:8008"},  # never called: refused as given
+        headers=shop.headers,
+    )
+    assert _problem(by_number) == (422, "validation_failed")
+    assert by_number.json()["errors"][0]["loc"][-1] == "homeserver"
     path = f"/api/v1/robot/accounts/{out['id']}"
     switched = await client.patch(path, json={"mode": "webhook"}, headers=shop.headers)
     assert _problem(switched) == (409, "robot_matrix_syncs")

@@ -633,8 +633,8 @@ async def call(request: Awaitable[Any]) -> Any:
     """A nio call's answer; its error as ``RetryLater`` or ``ActionRefused``."""
     try:
         answer = await request
-    except (ClientError, TimeoutError, OSError) as exc:
-        raise RetryLater(f"the Matrix homeserver could not be reached: {exc!r}") from exc
+    except (ClientError, TimeoutError, OSError, ValueError) as exc:  # ValueError: a bad URL
+        raise RetryLater(f"the Matrix homeserver could not be reached: {_said(exc)}") from exc
     _raise_for(answer)
     return answer
 
@@ -670,8 +670,12 @@ async def _raw(
         response = await client.send(method, path, data, headers)
         answer = await response.json(content_type=None)
     except (ClientError, TimeoutError, OSError, ValueError) as exc:
-        raise RetryLater(f"the Matrix homeserver could not be reached: {exc!r}") from exc
+        raise RetryLater(f"the Matrix homeserver could not be reached: {_said(exc)}") from exc
     return response.status, answer if isinstance(answer, dict) else {}
+
+
+def _said(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__  # a timeout says nothing
 
 
 def _raise_status(status: int, body: Mapping[str, Any]) -> None:

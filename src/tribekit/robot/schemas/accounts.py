@@ -13,6 +13,15 @@ from tribekit.kit.schemas import Input, Output
 from tribekit.models.enums import Channel
 
 Mode = Literal["webhook", "poll"]
+#: A homeserver by its name (a real top-level domain), or on this machine. Tribekit calls the
+#: URL a staff member types: an address by number elsewhere is refused, so the server is not
+#: made to probe hosts of its own network.
+HOMESERVER_URL = (
+    r"^https?://(localhost|127\.0\.0\.1|\[::1\]|"
+    r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
+    r"(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+    r"(/[^\s?#]*)?$"
+)
 
 
 class TelegramBotIn(Input):
@@ -44,8 +53,9 @@ class MatrixRobotIn(Input):
     homeserver: str = Field(
         min_length=8,
         max_length=300,
-        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
-        description="The homeserver's client URL, as a Matrix client is given it",
+        pattern=HOMESERVER_URL,
+        description="The homeserver's client URL, as a Matrix client is given it: by name, or "
+        "on this machine (localhost, 127.0.0.1, [::1]); never another address by number",
         examples=["https://matrix.example.org"],
     )
     token: str = Field(
