@@ -19,6 +19,7 @@ from tribekit.orders.payments import PaymentProvider
 from tribekit.robot import tasks as robot_tasks
 from tribekit.robot.broadcasts import tasks as broadcast_tasks
 from tribekit.robot.channels import Channel
+from tribekit.robot.schedules import tasks as schedule_tasks
 from tribekit.tenancy import tasks as tenancy_tasks
 
 
@@ -27,9 +28,11 @@ def all_sweeps(
     providers: Mapping[str, PaymentProvider],
     channels: Mapping[str, Channel] | None = None,
     throttle: Throttle | None = None,
+    schedule_horizon_hours: float = 24,
 ) -> list[Sweep]:
     """``throttle`` paces the robot's broadcasts; one process's own (``MemoryThrottle``) when
-    None, so pass the shared one wherever several processes send (``build_throttle``)."""
+    None, so pass the shared one wherever several processes send (``build_throttle``).
+    Scheduled posts are planned ``schedule_horizon_hours`` ahead."""
     return [
         *tenancy_tasks.SWEEPS,
         *membership_tasks.SWEEPS,
@@ -38,4 +41,5 @@ def all_sweeps(
         *idempotency_tasks.SWEEPS,
         *robot_tasks.sweeps(db, channels or {}),
         *broadcast_tasks.sweeps(db, channels or {}, throttle or MemoryThrottle()),
+        *schedule_tasks.sweeps(schedule_horizon_hours),
     ]

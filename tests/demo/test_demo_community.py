@@ -10,6 +10,7 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 
 from tests.conftest import SECRET
+from tests.demo.demo_broadcasts import check_demo_broadcasts
 from tribekit.cli.common import console
 from tribekit.cli.demo import print_login
 from tribekit.demo.community import FAQ, SCRIPT, SHOP_DOMAIN, GroupLink, Say
@@ -68,6 +69,7 @@ async def test_demo_groups_hold_a_community_the_robot_runs(
     login = await seed_demo(db, SECRET)
     assert login.created
     assert login.group_link is not None
+    await check_demo_broadcasts(db)
     async with db.unit_of_work() as session:
         groups = {
             c.external_id: c
@@ -121,7 +123,8 @@ async def test_demo_groups_hold_a_community_the_robot_runs(
         messages = (await session.scalars(select(WebMessage).order_by(WebMessage.created_at))).all()
         robot = [m.text for m in messages if m.author_kind == AuthorKind.ROBOT]
         answered = sum(o in ("auto-reply", "command: me", "command: rules") for o in OUTCOMES)
-        assert len(robot) == answered + 3  # the warning, the warning with the mute, the ban
+        # The warning, the warning with the mute, the ban; and the broadcast, in each group.
+        assert len(robot) == answered + 3 + len(NAMES)
         assert any(text.startswith("您的等级：") for text in robot)  # noqa: RUF001  # /me
         assert "水果批发小陈 已被移出本店所有群。" in robot
         removed = [m.text for m in messages if m.deleted_at is not None]
@@ -180,7 +183,7 @@ async def test_demo_groups_hold_a_community_the_robot_runs(
     assert "水果批发小陈，本群不允许发布其他群的邀请链接。" in page.text  # noqa: RUF001
     assert "t.me/joinchat" not in page.text  # the spam is shown removed
     assert "健身卡" not in page.text
-    assert page.text.count('class="msg robot"') == 5
+    assert page.text.count('class="msg robot"') == 6  # the week's arrivals broadcast too
 
     # A second run creates nothing and prints a fresh link to the same page.
     again = await seed_demo(db, SECRET)

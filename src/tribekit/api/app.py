@@ -135,7 +135,13 @@ def create_app(
         if run_worker:
             loop = WorkerLoop(
                 database,
-                all_sweeps(database, providers, channels),
+                all_sweeps(
+                    database,
+                    providers,
+                    channels,
+                    app.state.tribekit.throttle,
+                    settings.schedule_horizon_hours,
+                ),
                 poll_seconds=settings.worker_poll_seconds,
             )
             worker = asyncio.create_task(loop.run_forever(stop))

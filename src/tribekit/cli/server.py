@@ -114,7 +114,7 @@ def worker() -> None:
             providers = payments.build_providers(settings)
             channels = build_channels(settings, db)
             throttle = build_throttle(settings, db, redis)
-            sweeps = all_sweeps(db, providers, channels)
+            sweeps = all_sweeps(db, providers, channels, throttle, settings.schedule_horizon_hours)
             console.print(
                 f"worker running {len(sweeps)} sweeps, send pacing {sharing(throttle)}; "
                 "Ctrl+C to stop"

@@ -28,6 +28,7 @@ from tribekit.tenancy import service as tenancy
 from tribekit.tenancy.principal import Principal, Tenant
 from tribekit.tenancy.schemas import MerchantCreate, OwnerCreate, StaffCreate
 
+from . import broadcasts as demo_broadcasts
 from . import community
 from .commerce import Buyer, seed_shop
 from .membership import seed_history, seed_levels
@@ -262,6 +263,7 @@ async def seed_demo(
         # After the merchant committed: each post is its own unit of work, as over HTTP, and
         # the worker's sweep carries out the robot's actions in units of work of its own.
         await community.play(db, cast, progress)
+        await demo_broadcasts.seed(db, cast)
     async with db.unit_of_work(read_only=True) as session:
         link = await community.group_link(session, tenant, secret_key)
     return DemoLogin(SLUG, OWNER_EMAIL, PASSWORD, secret, created, link)
