@@ -366,15 +366,22 @@ async def test_a_picture_is_uploaded_and_posted(
     url = f"{pictures.base_url}/media/mango.png"
     sent = await matrix.perform(
         room.account,
-        OutboundAction(ActionKind.SEND, room.room_id, text="Mangoes today", image_url=url),
+        OutboundAction(
+            ActionKind.SEND,
+            room.room_id,
+            text="Mangoes today",
+            image_url=url,
+            buttons=((Button("Buy", data="buy:mango"),),),
+        ),
     )
     assert sent.message_id is not None
     content = room.synapse.event(room.owner, room.room_id, sent.message_id)["content"]
     assert (content["msgtype"], content["body"], content["filename"]) == (
         "m.image",
-        "Mangoes today",
+        "Mangoes today\n\n1. Buy\n(reply to this message with a number to choose)",
         "mango.png",
     )
+    assert content[BUTTONS_KEY] == [[{"text": "Buy", "data": "buy:mango", "url": None}]]
     assert content["info"] == {"mimetype": "image/png", "size": len(PNG)}
     media = content["url"].removeprefix("mxc://")
     downloaded = room.synapse.http.get(

@@ -571,14 +571,17 @@ class MatrixChannel:
         )
         _raise_for(uploaded)
         assert isinstance(uploaded, UploadResponse)
+        caption = render_buttons(action.text, action.buttons)
         content: dict[str, Any] = {
             "msgtype": "m.image",
-            "body": action.text or filename,
+            "body": caption or filename,
             "url": uploaded.content_uri,
             "info": {"mimetype": mimetype, "size": len(data)},
         }
-        if action.text:
+        if caption:
             content["filename"] = filename  # the body is a caption (Matrix v1.10)
+        if action.buttons:
+            content[BUTTONS_KEY] = [[vars(b) for b in row] for row in action.buttons]
         if action.kind == ActionKind.REPLY and action.message_id:
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": action.message_id}}
         sent = await call(client.room_send(action.chat_id, "m.room.message", content))
