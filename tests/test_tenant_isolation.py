@@ -62,6 +62,18 @@ NEW_MERCHANT = {
 
 #: Each shop's own Telegram bot, known to the fake Bot API server the app talks to (registering
 #: a robot checks its token with getMe).
+BROADCAST = {
+    "content": {"texts": {"en": "Fresh mangoes in today"}},
+    "audience": "communities",
+    "community_ids": [OWN_COMMUNITY],
+    "send_at": "2099-01-01T12:00:00Z",
+}
+SCHEDULE = {
+    "name": "Friday post",
+    "rule": "every Friday 20:00",
+    "community_id": OWN_COMMUNITY,
+    "content": {"texts": {"en": "Gift-pack day tonight"}},
+}
 ROBOT_TOKENS = {"shop-a": "700201:isolation-robot-a", "shop-b": "700202:isolation-robot-b"}
 
 
@@ -312,6 +324,22 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/communities/{community_id}/activity"): Spec(
         Permission.COMMUNITIES_READ, scoped=True
     ),
+    ("GET", "/api/v1/robot/broadcasts"): Spec(Permission.BROADCASTS_READ),
+    ("POST", "/api/v1/robot/broadcasts"): Spec(Permission.BROADCASTS_SEND, BROADCAST),
+    ("POST", "/api/v1/robot/broadcasts/preview"): Spec(
+        Permission.BROADCASTS_SEND, {"content": BROADCAST["content"]}
+    ),
+    ("GET", "/api/v1/robot/broadcasts/{broadcast_id}"): Spec(Permission.BROADCASTS_READ),
+    ("POST", "/api/v1/robot/broadcasts/{broadcast_id}/cancel"): Spec(Permission.BROADCASTS_SEND),
+    ("GET", "/api/v1/robot/broadcasts/{broadcast_id}/deliveries"): Spec(Permission.BROADCASTS_READ),
+    ("GET", "/api/v1/robot/schedules"): Spec(Permission.BROADCASTS_READ),
+    ("POST", "/api/v1/robot/schedules"): Spec(Permission.BROADCASTS_SEND, SCHEDULE),
+    ("GET", "/api/v1/robot/schedules/{schedule_id}"): Spec(Permission.BROADCASTS_READ),
+    ("PATCH", "/api/v1/robot/schedules/{schedule_id}"): Spec(
+        Permission.BROADCASTS_SEND, {"name": "Taken over"}
+    ),
+    ("DELETE", "/api/v1/robot/schedules/{schedule_id}"): Spec(Permission.BROADCASTS_SEND),
+    ("GET", "/api/v1/robot/calendar"): Spec(Permission.BROADCASTS_READ),
 }
 
 
@@ -429,7 +457,20 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         "/api/v1/robot/accounts", json={"token": ROBOT_TOKENS[a.tenant.slug]}, headers=a.headers
     )
     assert robot.status_code == 201, robot.text
+    own_group = own["shop-a"][OWN_COMMUNITY]
+    broadcast = await client.post(
+        "/api/v1/robot/broadcasts",
+        json={**BROADCAST, "community_ids": [own_group]},
+        headers=a.headers,
+    )
+    assert broadcast.status_code == 201, broadcast.text
+    schedule = await client.post(
+        "/api/v1/robot/schedules", json={**SCHEDULE, "community_id": own_group}, headers=a.headers
+    )
+    assert schedule.status_code == 201, schedule.text
     ids = {
+        "broadcast_id": broadcast.json()["id"],
+        "schedule_id": schedule.json()["id"],
         "account_id": robot.json()["id"],
         "ban_id": ban.json()["id"],
         "reply_id": reply.json()["id"],
