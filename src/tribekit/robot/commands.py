@@ -28,14 +28,20 @@ from tribekit.models.enums import ActionKind
 from tribekit.models.members import MemberIdentity
 from tribekit.models.moderation import ModerationEntry, Strike
 from tribekit.models.orders import Order
+from tribekit.models.web import WebMessage
 from tribekit.tenancy.principal import Tenant
 
 from . import actions, activity, bans, policies
+from .broadcasts import audience as broadcast_audience
+from .broadcasts import service as broadcast_service
+from .broadcasts.content import Content
+from .broadcasts.service import BroadcastSpec
+from .broadcasts.states import Audience
 from .channels import InboundEvent, OutboundAction
 from .identity import member_for
 from .moderation.policy import Action
 from .moderation.strikes import escalate
-from .texts import say
+from .texts import LANGUAGES, say
 
 
 @dataclass(frozen=True)
@@ -390,8 +396,61 @@ async def unban(ctx: CommandContext) -> str:
     return say("staff.unbanned", ctx.language, name=target.name)
 
 
+# -- /broadcast: staff's word to every group ----------------------------------------------------
+#
+# ``/broadcast <text>`` (or replying with ``/broadcast`` to a message, on a channel that keeps
+# the replied message's text: the web community) makes a marketing broadcast to every active
+# group of the merchant, sent now by the worker within the platforms' limits; the robot says
+# how many groups it goes to. It is marketing: groups that refuse offers do not get it.
+
+#: The longest text the command takes: the smallest limit of the built-in channels (the web
+#: community's); a longer message goes through the API, checked per channel.
+BROADCAST_MAX = 2000
+
+
+async def _replied_text(ctx: CommandContext) -> str:
+    """The text of the message the command replies to, where the robot keeps it."""
+    replied = ctx.event.reply_to_message_id
+    if not replied or ctx.channel != "web":
+        return ""
+    try:
+        message_id = uuid.UUID(replied)
+    except ValueError:
+        return ""
+    text = await ctx.session.scalar(
+        select(WebMessage.text).where(
+            WebMessage.merchant_id == ctx.tenant.id,
+            WebMessage.community_id == ctx.community.id,
+            WebMessage.id == message_id,
+            WebMessage.deleted_at.is_(None),
+        )
+    )
+    return text or ""
+
+
+async def broadcast(ctx: CommandContext) -> str:
+    text = ctx.event.command_args.strip() or (await _replied_text(ctx)).strip()
+    if not text:
+        return say("broadcast.usage", ctx.language)
+    if len(text) > BROADCAST_MAX:
+        return say("broadcast.too_long", ctx.language, limit=BROADCAST_MAX)
+    await _remove_command(ctx)
+    groups = await broadcast_audience.count_groups(ctx.session, ctx.tenant.id, marketing=True)
+    if groups == 0:
+        return say("broadcast.no_groups", ctx.language)
+    language = ctx.language if ctx.language in LANGUAGES else LANGUAGES[0]
+    spec = BroadcastSpec(
+        content=Content(texts={language: text}),
+        audience=Audience.ALL,
+        marketing=True,
+        name=f"/broadcast in {ctx.community.name}"[:200],
+    )
+    await broadcast_service.do_create(ctx.session, ctx.tenant, spec, created_by=_actor(ctx))
+    return say("broadcast.queued", ctx.language, count=groups)
+
+
 def member_commands(payloads: StartPayloads | None = None) -> Commands:
-    """The member commands and the staff commands of issue 10, listed explicitly."""
+    """The member commands and the staff commands of issues 10 and 11, listed explicitly."""
     commands = Commands()
     commands.on("start", start_for(payloads or StartPayloads()), "help.start")
     commands.on("me", me, "help.me")
@@ -403,4 +462,5 @@ def member_commands(payloads: StartPayloads | None = None) -> Commands:
     commands.on("mute", mute, "help.mute", staff=True)
     commands.on("ban", ban, "help.ban", staff=True)
     commands.on("unban", unban, "help.unban", staff=True)
+    commands.on("broadcast", broadcast, "help.broadcast", staff=True)
     return commands

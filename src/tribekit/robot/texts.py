@@ -74,6 +74,14 @@ TEXTS: Mapping[str, str] = {
     "staff.unbanned": N_("{name} may join the shop's groups again."),
     "staff.not_banned": N_("{name} is not banned."),
     "staff.banned_already": N_("{name} is banned already."),
+    # /broadcast
+    "broadcast.usage": N_(
+        "Write the message after the command (/broadcast Mangoes at 8pm!), or reply to a "
+        "message with /broadcast."
+    ),
+    "broadcast.too_long": N_("That message is too long: at most {limit} characters."),
+    "broadcast.no_groups": N_("No group would get it: none is active and takes offers."),
+    "broadcast.queued": N_("Sending it to {count} groups."),
     # /help: one line per command
     "help.start": N_("start"),
     "help.me": N_("your level, points and member card"),
@@ -85,6 +93,7 @@ TEXTS: Mapping[str, str] = {
     "help.mute": N_("(staff) mute the member you reply to, e.g. /mute 1h"),
     "help.ban": N_("(staff) ban the member you reply to from every group"),
     "help.unban": N_("(staff) lift a member's ban, e.g. /unban @username"),
+    "help.broadcast": N_("(staff) send a message to every group, e.g. /broadcast Sale at 8pm"),
 }
 
 

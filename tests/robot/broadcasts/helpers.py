@@ -22,6 +22,8 @@ from tribekit.models.broadcasts import Broadcast, BroadcastDelivery
 from tribekit.robot.broadcasts import service, tasks
 from tribekit.robot.broadcasts.content import Content
 from tribekit.robot.broadcasts.service import BroadcastSpec, Counts
+
+__all__ = ["Counts"]  # tests assert counts through helpers too
 from tribekit.robot.broadcasts.states import Audience
 from tribekit.robot.channels import (
     Channel,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, insert, select
+from sqlalchemy import Select, and_, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit.ids import new_id
@@ -242,3 +242,23 @@ async def write_deliveries(
     ]
     await session.execute(insert(BroadcastDelivery), rows)
     return sum(1 for t in targets if t.skipped is None)
+
+
+async def count_groups(session: AsyncSession, merchant_id: uuid.UUID, *, marketing: bool) -> int:
+    """How many groups a broadcast to every active group would post in (a marketing one: those
+    that accept marketing)."""
+    stmt = (
+        select(func.count())
+        .select_from(Community)
+        .join(RobotAccount, _a.id == _c.robot_account_id)
+        .where(
+            _c.merchant_id == merchant_id,
+            _c.status == CommunityStatus.ACTIVE.value,
+            _c.external_id.is_not(None),
+            _a.merchant_id == merchant_id,
+            _a.active.is_(True),
+        )
+    )
+    if marketing:
+        stmt = stmt.where(_c.accepts_marketing.is_(True))
+    return int(await session.scalar(stmt) or 0)

@@ -1,0 +1,127 @@
+"""The /broadcast staff command over Telegram (the fake Bot API server, the real pipeline): a
+group's leader sends /broadcast <text> and every active group that takes offers gets it once;
+the robot says how many; a member who is not staff is refused and nothing is made."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select, update
+
+from tests.factories import Factory, count_rows
+from tests.robot.fake_telegram import FakeTelegram
+from tests.robot.test_recent import Robot
+from tribekit.kit.db import Database
+from tribekit.models.broadcasts import Broadcast
+from tribekit.models.communities import Community, CommunityLeader
+from tribekit.models.enums import CommunityStatus
+from tribekit.models.members import Member
+from tribekit.robot import accounts, pipeline
+from tribekit.robot.channels.telegram import TelegramChannel
+from tribekit.robot.texts import say
+
+from . import helpers
+
+TOKEN = "700011:broadcast-token"
+GROUPS = [-6001, -6002, -6003]
+LEADER, BYSTANDER = 71, 72
+
+
+@pytest.fixture
+async def robot(
+    db: Database, factory: Factory, fake_telegram: FakeTelegram
+) -> AsyncIterator[Robot]:
+    bot = fake_telegram.add_bot(TOKEN, "news_robot")
+    fake_telegram.add_user(LEADER, "Lin")
+    fake_telegram.add_user(BYSTANDER, "Bea")
+    for chat_id in GROUPS:
+        fake_telegram.add_chat(chat_id, f"Tea {chat_id}")
+        fake_telegram.add_member(chat_id, bot, status="administrator")
+    channel = TelegramChannel(fake_telegram.base_url)
+    shop = await factory.shop()
+    async with db.unit_of_work() as session:
+        account = await accounts.register_telegram_bot(
+            session, shop.tenant, {"telegram": channel}, token=TOKEN
+        )
+    robot = Robot(db, shop.tenant, account, channel, pipeline.RobotContext())
+    for chat_id in GROUPS:  # the robot meets the groups; staff confirm them
+        [hello] = fake_telegram.feed(fake_telegram.message(chat_id, BYSTANDER, "hello"))
+        await robot.receive(hello)
+    async with db.unit_of_work() as session:
+        await session.execute(update(Community).values(status=CommunityStatus.ACTIVE))
+    for chat_id in GROUPS:  # members of an active group are known to the robot
+        for user in (BYSTANDER, LEADER):
+            [hello] = fake_telegram.feed(fake_telegram.message(chat_id, user, "hi"))
+            await robot.receive(hello)
+    async with db.unit_of_work() as session:
+        first = await session.scalar(select(Community).where(Community.external_id == "-6001"))
+        lin = await session.scalar(select(Member).where(Member.display_name == "Lin"))
+        assert first is not None
+        assert lin is not None
+        session.add(
+            CommunityLeader(merchant_id=shop.tenant.id, community_id=first.id, member_id=lin.id)
+        )
+    yield robot
+    await channel.aclose()
+
+
+async def _say(robot: Robot, fake: FakeTelegram, user: int, text: str) -> str:
+    [message] = fake.feed(fake.message(GROUPS[0], user, text))
+    [outcome] = await robot.receive(message)
+    return outcome
+
+
+def _texts(fake: FakeTelegram, chat: int) -> list[str | None]:
+    return [m.text for m in fake.sent(chat)]
+
+
+async def test_a_leader_broadcasts_to_every_group_that_takes_offers(
+    robot: Robot, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(Community)
+            .where(Community.external_id == "-6003")
+            .values(accepts_marketing=False)
+        )
+    outcome = await _say(robot, fake_telegram, LEADER, "/broadcast Mango day on Friday!")
+    assert outcome == "command: broadcast"
+    await robot.work()  # the answer, and the command message removed
+    assert _texts(fake_telegram, GROUPS[0]) == ["Sending it to 2 groups."]
+    assert len(fake_telegram.calls_to("deleteMessage")) == 1
+    async with db.unit_of_work(read_only=True) as session:
+        [made] = (await session.scalars(select(Broadcast))).all()
+    assert made.marketing is True
+    assert made.audience == "all"
+    assert made.content["texts"] == {"en": "Mango day on Friday!"}
+    channels = {"telegram": helpers.unlimited(robot.channel)}
+    await helpers.run_until_done(db, helpers.sweeps(db, channels), made.id)
+    assert _texts(fake_telegram, GROUPS[0]) == ["Sending it to 2 groups.", "Mango day on Friday!"]
+    assert _texts(fake_telegram, GROUPS[1]) == ["Mango day on Friday!"]
+    assert _texts(fake_telegram, GROUPS[2]) == []
+    assert await helpers.counts(db, made.id) == helpers.Counts(sent=2, skipped=1)
+
+
+async def test_a_member_who_is_not_staff_cannot_broadcast(
+    robot: Robot, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    outcome = await _say(robot, fake_telegram, BYSTANDER, "/broadcast Buy my tea")
+    assert outcome == "refused: broadcast"
+    await robot.work()
+    assert _texts(fake_telegram, GROUPS[0]) == ["Only the group's staff may use /broadcast."]
+    assert await count_rows(db, Broadcast) == 0
+    assert fake_telegram.calls_to("deleteMessage") == []
+
+
+async def test_broadcast_without_a_text_says_how_to_use_it_in_the_groups_language(
+    robot: Robot, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    async with db.unit_of_work() as session:
+        await session.execute(update(Community).values(language="zh-CN"))
+    assert await _say(robot, fake_telegram, LEADER, "/broadcast") == "command: broadcast"
+    await robot.work()
+    [answer] = _texts(fake_telegram, GROUPS[0])
+    assert answer == say("broadcast.usage", "zh-CN")
+    assert answer != say("broadcast.usage", "en")
+    assert await count_rows(db, Broadcast) == 0
