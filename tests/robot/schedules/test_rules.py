@@ -379,3 +379,22 @@ def test_occurrences_are_in_the_window_in_order_and_once(
         o.at for o in rules.occurrences(rule.cron, zone, middle, until)
     ]
     assert halves == times
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    zone=ZONES,
+    days=st.integers(1, 30),
+    hour=st.integers(0, 23),
+    minute=st.integers(0, 59),
+    joined=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2030, 1, 1)),
+)
+def test_a_due_time_at_a_time_of_day_lies_between_the_shortest_and_longest_delay(
+    zone: str, days: int, hour: int, minute: int, joined: datetime
+) -> None:
+    delay = rules.JoinDelay.of(days * 86400, f"{minute} {hour} * * *")
+    at = joined.replace(tzinfo=UTC)
+    due = delay.due(at, zone)
+    assert delay.shortest <= due - at <= delay.longest
+    local = due.astimezone(ZoneInfo(zone))
+    assert local.date() == at.astimezone(ZoneInfo(zone)).date() + timedelta(days=days)

@@ -500,8 +500,19 @@ class JoinDelay:
 
     @property
     def longest(self) -> timedelta:
-        """The latest a due time can be after the join."""
-        return timedelta(seconds=self.seconds) + (timedelta(days=1) if self.at else timedelta())
+        """The latest a due time can be after the join (with a time of day: a day more, and
+        more than any DST change)."""
+        delay = timedelta(seconds=self.seconds)
+        return delay + timedelta(days=1) + _LOOK_BEFORE if self.at else delay
+
+    @property
+    def shortest(self) -> timedelta:
+        """The earliest a due time can be after the join (with a time of day: the next
+        midnight may be a moment away)."""
+        delay = timedelta(seconds=self.seconds)
+        if self.at is None:
+            return delay
+        return max(delay - timedelta(days=1) - _LOOK_BEFORE, timedelta())
 
     def due(self, joined_at: datetime, timezone: str) -> datetime:
         if self.at is None:

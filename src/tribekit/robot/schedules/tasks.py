@@ -257,7 +257,7 @@ async def joins_planned(
             cm.left_at.is_(None),
             cm.joined_at >= schedule.created_at,
             cm.joined_at > after - delay.longest,
-            cm.joined_at <= until,
+            cm.joined_at <= until - delay.shortest,
         )
         .order_by(cm.joined_at, cm.member_id)
     )
