@@ -243,6 +243,22 @@ async def test_a_change_needs_the_version_read(
         path, json={"community_id": None}, headers={**headers, "If-Match": '"4"'}
     )
     assert back.json()["community_id"] is None
+    welcome = await client.patch(
+        path,
+        json={"rule": "3 days after a member joins"},
+        headers={**headers, "If-Match": 'W/"5"'},
+    )
+    assert welcome.status_code == 200, welcome.text
+    assert (
+        welcome.json()["kind"],
+        welcome.json()["cron"],
+        welcome.json()["after_join_seconds"],
+    ) == (
+        "after_join",
+        None,
+        3 * 86400,
+    )
+    assert welcome.headers["ETag"] == '"6"'
 
 
 async def test_removing_cancels_what_it_had_not_started(
