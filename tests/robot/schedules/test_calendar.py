@@ -268,3 +268,30 @@ async def test_the_range_and_the_community_are_checked(
         start=iso(start), end=iso(start + timedelta(days=1)), community_id=str(theirs)
     )
     assert missing == other_merchants == (404, "not_found")
+
+
+async def test_a_broadcast_to_every_group_counts_in_each_of_them(
+    app: FastAPI, client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    app.state.tribekit.channels = {**app.state.tribekit.channels, "wecom": QuotaChannel()}
+    shop = await factory.shop()
+    wecom = await group(db, shop, "WeCom group", channel=ChannelName.WECOM)
+    web = await group(db, shop, "Web group")
+    for day in (2, 9, 16, 23, 30):
+        await _broadcast(
+            db, shop.tenant.id, audience="all", send_at=_utc(day, 4), status="scheduled"
+        )
+    with clock.frozen_at(_utc(1)):
+        found = await client.get(
+            CALENDAR,
+            params={"start": "2026-12-01T00:00:00+08:00", "end": "2026-12-08T00:00:00+08:00"},
+            headers=shop.headers,
+        )
+    calendar = found.json()
+    for community in (wecom, web):
+        assert _posts(calendar, community) == [
+            ("2026-12-02T12:00", "2026-12-02T04:00:00Z", "Staff post", "scheduled")
+        ]
+    assert [(w["community_name"], w["planned"], w["quota"]) for w in calendar["warnings"]] == [
+        ("WeCom group", 5, 4)
+    ]
