@@ -14,12 +14,13 @@ from functools import partial
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from tests.factories import Factory
 from tests.robot.fake_telegram import FakeTelegram
 from tribekit.kit import clock
 from tribekit.kit.db import Database
-from tribekit.kit.throttle import MemoryThrottle
+from tribekit.kit.throttle import MemoryThrottle, RedisThrottle
 from tribekit.kit.worker import WorkerLoop
 from tribekit.robot.broadcasts import deliveries, service
 from tribekit.robot.broadcasts.deliveries import LEASE, OUTCOME_UNKNOWN, WAVE_SIZE, WAVES_AT_ONCE
@@ -176,3 +177,32 @@ async def test_cancelling_stops_every_delivery_not_yet_on_its_way(
     assert sum(_per_chat(fake_telegram).values()) == marked
     assert await helpers.counts(db, broadcast_ids[0]) == Counts(sent=marked, cancelled=80 - marked)
     assert await helpers.status(db, broadcast_ids[0]) == "cancelled"
+
+
+async def test_two_workers_pace_one_robot_together_through_redis(
+    db: Database, factory: Factory, fake_telegram: FakeTelegram, redis: Redis
+) -> None:
+    """Two workers (each its own throttle, as two processes would have) share Telegram's
+    limits through Redis: the bot's 30 a second hold across both, no 429."""
+    fake_telegram.group_messages_per_minute = 20
+    fake_telegram.bot_messages_per_second = 30
+    chats = helpers.groups(60)
+    world = await helpers.shop_in_groups(db, factory, fake_telegram, chats)
+    paced = [TelegramChannel(fake_telegram.base_url), TelegramChannel(fake_telegram.base_url)]
+    try:
+        loops = []
+        for channel in paced:
+            channels: Mapping[str, Channel] = {"telegram": channel}
+            sweeps = helpers.sweeps(db, channels, RedisThrottle(redis))
+            loops.append(WorkerLoop(db, [replace(s, batch_size=15) for s in sweeps]))
+        broadcast_id = await helpers.broadcast(db, world, {"telegram": paced[0]})
+        await loops[0].run_sweep(loops[0].sweeps[0])
+        await asyncio.gather(*(lp.run_sweep(lp.sweeps[1]) for lp in loops))
+        await helpers.run_until_done(db, loops[0].sweeps, broadcast_id)
+    finally:
+        for channel in paced:
+            await channel.aclose()
+    got = helpers.sent(fake_telegram)
+    assert got.refused_429 == 0
+    assert got.ok == dict.fromkeys(chats, 1)
+    assert await helpers.counts(db, broadcast_id) == Counts(sent=60)
