@@ -22,7 +22,7 @@ from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.models.communities import Community
 from tribekit.models.enums import ActionKind, ActionStatus, Channel, CommunityStatus
-from tribekit.models.robot import RobotAccount, RobotAction, RobotEvent
+from tribekit.models.robot import ChatAdmins, RobotAccount, RobotAction, RobotEvent
 from tribekit.robot import accounts, actions, tasks
 from tribekit.robot.channels import Button, OutboundAction
 from tribekit.robot.channels.matrix import MatrixChannel, homeservers_in
@@ -256,6 +256,40 @@ async def test_a_timed_mute_is_lifted_at_its_end(
         assert await _sweep(db, matrix) == 1
     assert level() == 0
     synapse.send_text(ana, room_id, "back")
+
+
+async def test_the_worker_reads_a_rooms_admins(
+    db: Database, factory: Factory, synapse: Synapse, matrix: MatrixChannel
+) -> None:
+    shop = await factory.shop()
+    robot = await _robot(db, shop, synapse, matrix)
+    owner, mod = synapse.register(), synapse.register()
+    room_id = synapse.create_room(
+        owner, "Admins", invite=(robot.user_id, mod.user_id), power={robot.user_id: 100}
+    )
+    synapse.join(robot, room_id)
+    synapse.join(mod, room_id)
+    levels = synapse.state(owner, room_id, "m.room.power_levels")
+    levels["users"][mod.user_id] = 50
+    synapse.put_state(owner, room_id, "m.room.power_levels", levels)
+    account = await _account(db)
+    async with db.unit_of_work() as session:
+        group = Community(
+            merchant_id=shop.tenant.id,
+            name="Admins",
+            channel=Channel.MATRIX,
+            external_id=room_id,
+            status=CommunityStatus.ACTIVE,
+            robot_account_id=account.id,
+        )
+        session.add(group)
+    sweep = tasks.admins_sweep(db, {"matrix": matrix})
+    assert await db.run(lambda session: sweep.run(session, sweep.batch_size)) == 1
+    async with db.unit_of_work(read_only=True) as session:
+        admins = await session.scalar(
+            select(ChatAdmins.person_ids).where(ChatAdmins.community_id == group.id)
+        )
+    assert admins == sorted([owner.user_id, mod.user_id])  # the creator and the moderator
 
 
 async def _until(check: Callable[[], Awaitable[bool]], *, within: float = 20.0) -> None:
