@@ -575,7 +575,10 @@ class Sender:
                 # The platform's word, exactly; and the robot's other sends wait as long.
                 until = loop.time() + exc.retry_after
                 self._paused[claim.account.id] = max(self._paused.get(claim.account.id, 0), until)
-                await self.throttle.pause(bot_key(claim.account.id), exc.retry_after)
+                try:
+                    await self.throttle.pause(bot_key(claim.account.id), exc.retry_after)
+                except Exception:  # the pacer unreachable: this outcome must still be kept
+                    log.exception("could not pause the robot's sends")
                 return self._again(claim, exc.detail, timedelta(seconds=exc.retry_after), chat)
             return self._again(claim, exc.detail, backoff(claim.attempt), chat)
         except ActionRefused as exc:
