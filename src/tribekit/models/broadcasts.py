@@ -15,8 +15,9 @@
   consent when it came to be sent). One per (broadcast, community) and (broadcast, member).
 * ``PostSchedule``: a recurring post in a group's weekly rhythm. ``rule`` is what staff wrote
   ("Mon-Thu 19:50", "every Friday 20:00", "1st of the month 09:00", "3 days after a member
-  joins"); ``cron`` is its croniter expression (None for a rule counted from a member's join,
-  which keeps ``after_join_seconds``). A schedule of one community posts in that community's
+  joins"); ``cron`` is its croniter expression. A rule counted from a member's join keeps
+  ``after_join_seconds``, and ``cron`` only where it names a time of day ("1 day after a member
+  joins at 10:00": a daily expression for that time). A schedule of one community posts in that community's
   timezone; a merchant-wide one (``community_id`` None) in each community's own. ``due_at`` is
   when the worker next looks ahead to create the coming occurrences.
 """
