@@ -2,7 +2,7 @@
 after the homeserver's whoami; invited to a room, it joins and the room becomes a pending group
 that staff confirm; its rooms read with /sync, each event handled once (a round read again is
 found, not handled twice), the next_batch kept on the account; a numbered reply to its buttons
-read as the press; a timed mute lifted at its end; and ``tribekit robot poll``'s poller syncing
+read as the press; a timed mute and a timed ban lifted at their end; and ``tribekit robot poll``'s poller syncing
 Matrix robots next to Telegram's."""
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ async def test_an_invited_room_becomes_a_pending_group_and_its_events_are_handle
     assert kinds[-1] == "button"
 
 
-async def test_a_timed_mute_is_lifted_at_its_end(
+async def test_a_timed_mute_and_a_timed_ban_end_at_their_time(
     db: Database, factory: Factory, synapse: Synapse, matrix: MatrixChannel
 ) -> None:
     shop = await factory.shop()
@@ -256,6 +256,28 @@ async def test_a_timed_mute_is_lifted_at_its_end(
         assert await _sweep(db, matrix) == 1
     assert level() == 0
     synapse.send_text(ana, room_id, "back")
+
+    # A ban for a day on Matrix is lifted at its end the same way.
+    with clock.frozen_at(START + timedelta(hours=2)) as frozen:
+        async with db.unit_of_work() as session:
+            await actions.owe(
+                session,
+                shop.tenant,
+                robot_account_id=account.id,
+                community_id=None,
+                decision="ban:day",
+                action=OutboundAction(
+                    ActionKind.BAN,
+                    room_id,
+                    person_id=ana.user_id,
+                    until=START + timedelta(hours=26),
+                ),
+            )
+        assert await _sweep(db, matrix) == 1
+        assert synapse.membership(room_id, ana.user_id) == "ban"
+        frozen.advance(timedelta(hours=24))
+        assert await _sweep(db, matrix) == 1
+    assert synapse.membership(room_id, ana.user_id) == "leave"
 
 
 async def test_the_worker_reads_a_rooms_admins(
