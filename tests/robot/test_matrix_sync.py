@@ -2,8 +2,8 @@
 after the homeserver's whoami; invited to a room, it joins and the room becomes a pending group
 that staff confirm; its rooms read with /sync, each event handled once (a round read again is
 found, not handled twice), the next_batch kept on the account; a numbered reply to its buttons
-read as the press; a timed mute and a timed ban lifted at their end; and ``tribekit robot poll``'s poller syncing
-Matrix robots next to Telegram's."""
+read as the press; a timed mute and a timed ban lifted at their end; the rooms' admins read by
+the worker; and ``tribekit robot poll``'s poller syncing Matrix robots next to Telegram's."""
 
 from __future__ import annotations
 
