@@ -1,8 +1,8 @@
 """A due broadcast's targets, written as delivery rows (one statement for all of them).
 
 * a community target: an active group with its chat id and an active robot account of the
-  merchant; a marketing broadcast writes a group that does not accept marketing as
-  ``skipped``;
+  merchant (a web community without either: its own id, and the merchant's web robot); a
+  marketing broadcast writes a group that does not accept marketing as ``skipped``;
 * a member target (a direct message): a member (neither erased nor merged) with an identity
   on a channel that can message one person (``DirectChats``) and an active robot account of
   the merchant there. A marketing message is ``skipped`` for a member without recorded
@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, insert, select
+from sqlalchemy import Select, and_, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit.ids import new_id
 from tribekit.models.broadcasts import Broadcast, BroadcastDelivery
 from tribekit.models.communities import Community, CommunityMember
+from tribekit.models.enums import Channel as ChannelName
 from tribekit.models.enums import CommunityStatus
 from tribekit.models.members import Member, MemberIdentity, MemberTag
 from tribekit.models.membership import MembershipAccount
@@ -65,36 +66,71 @@ def _ids(values: Sequence[str]) -> list[uuid.UUID]:
     return [uuid.UUID(v) for v in values]
 
 
-async def community_targets(session: AsyncSession, broadcast: Broadcast) -> list[Target]:
+@dataclass(frozen=True)
+class _Group:
+    id: uuid.UUID
+    channel: str
+    chat_id: str
+    language: str
+    accepts_marketing: bool
+    robot_account_id: uuid.UUID
+
+
+async def _groups(
+    session: AsyncSession, merchant_id: uuid.UUID, community_ids: Sequence[uuid.UUID] | None
+) -> list[_Group]:
+    """The merchant's active groups the robot can post in (``community_ids`` of them, when
+    given). A web community's chat is its own id when it has no external one, and the merchant's
+    web robot speaks where the group names none (as in the web community's pages)."""
+    own = and_(_a.id == _c.robot_account_id, _a.merchant_id == merchant_id, _a.active.is_(True))
     stmt = (
         select(_c.id, _c.channel, _c.external_id, _c.language, _c.accepts_marketing, _a.id)
-        .join(RobotAccount, _a.id == _c.robot_account_id)
-        .where(
-            _c.merchant_id == broadcast.merchant_id,
-            _c.status == CommunityStatus.ACTIVE.value,
-            _c.external_id.is_not(None),
-            _a.merchant_id == broadcast.merchant_id,
-            _a.active.is_(True),
-        )
+        .outerjoin(RobotAccount, own)
+        .where(_c.merchant_id == merchant_id, _c.status == CommunityStatus.ACTIVE.value)
         .order_by(_c.id)
     )
-    if broadcast.audience == Audience.COMMUNITIES:
-        stmt = stmt.where(_c.id.in_(_ids(broadcast.community_ids)))
+    if community_ids is not None:
+        stmt = stmt.where(_c.id.in_(list(community_ids)))
+    web_robot: uuid.UUID | None = await session.scalar(
+        select(_a.id)
+        .where(
+            _a.merchant_id == merchant_id,
+            _a.channel == ChannelName.WEB.value,
+            _a.active.is_(True),
+        )
+        .order_by(_a.created_at, _a.id)
+        .limit(1)
+    )
+    found = []
+    for community_id, channel, external_id, language, accepts, account_id in (
+        await session.execute(stmt)
+    ).all():
+        web = channel == ChannelName.WEB
+        chat = external_id or (str(community_id) if web else None)
+        account = account_id or (web_robot if web else None)
+        if chat is None or account is None:
+            continue  # the robot is not (or no longer) in that group
+        found.append(_Group(community_id, str(channel), chat, language, accepts, account))
+    return found
+
+
+async def community_targets(session: AsyncSession, broadcast: Broadcast) -> list[Target]:
+    listed = _ids(broadcast.community_ids) if broadcast.audience == Audience.COMMUNITIES else None
     content = Content.from_json(broadcast.content)
     return [
         Target(
-            community_id=community_id,
+            community_id=group.id,
             member_id=None,
-            robot_account_id=account_id,
-            channel=str(channel),
-            chat_id=chat_id,
+            robot_account_id=group.robot_account_id,
+            channel=group.channel,
+            chat_id=group.chat_id,
             person_id=None,
-            language=content.for_language(language)[0],
-            skipped=NO_MARKETING_GROUP if broadcast.marketing and not accepts else None,
+            language=content.for_language(group.language)[0],
+            skipped=(
+                NO_MARKETING_GROUP if broadcast.marketing and not group.accepts_marketing else None
+            ),
         )
-        for community_id, channel, chat_id, language, accepts, account_id in (
-            await session.execute(stmt)
-        ).all()
+        for group in await _groups(session, broadcast.merchant_id, listed)
     ]
 
 
@@ -247,18 +283,5 @@ async def write_deliveries(
 async def count_groups(session: AsyncSession, merchant_id: uuid.UUID, *, marketing: bool) -> int:
     """How many groups a broadcast to every active group would post in (a marketing one: those
     that accept marketing)."""
-    stmt = (
-        select(func.count())
-        .select_from(Community)
-        .join(RobotAccount, _a.id == _c.robot_account_id)
-        .where(
-            _c.merchant_id == merchant_id,
-            _c.status == CommunityStatus.ACTIVE.value,
-            _c.external_id.is_not(None),
-            _a.merchant_id == merchant_id,
-            _a.active.is_(True),
-        )
-    )
-    if marketing:
-        stmt = stmt.where(_c.accepts_marketing.is_(True))
-    return int(await session.scalar(stmt) or 0)
+    groups = await _groups(session, merchant_id, None)
+    return sum(1 for g in groups if g.accepts_marketing or not marketing)
