@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.factories import Factory
 from tests.robot.fake_telegram import FakeTelegram
@@ -18,6 +19,7 @@ from tests.robot.worlds import World
 from tribekit.kit.db import Database
 from tribekit.members import service as members
 from tribekit.members.schemas import IdentityIn, MemberCreate
+from tribekit.models.broadcasts import BroadcastDelivery
 from tribekit.models.communities import Community, CommunityMember
 from tribekit.models.enums import Channel as ChannelName
 from tribekit.models.enums import CommunityStatus
@@ -155,3 +157,39 @@ async def test_members_chosen_by_community_tag_and_level(
     }
     # The world's own member (Telegram user 42) is in no group and has no tag: never chosen.
     assert world.member_id not in await _expand(db, world, channels, spec(tags=("vip",)))
+
+
+async def test_a_group_past_its_channels_monthly_quota_of_mass_messages_is_skipped(
+    db: Database, factory: Factory, fake_telegram: FakeTelegram, telegram: TelegramChannel
+) -> None:
+    """A channel that allows each group a few mass messages a month (as WeCom does): the
+    broadcasts past it are written skipped for that group, marketing or not."""
+    world = await helpers.shop_in_groups(db, factory, fake_telegram, helpers.groups(2))
+    telegram.capabilities = replace(telegram.capabilities, monthly_mass_messages=2)
+    channels: Mapping[str, Channel] = {"telegram": telegram}
+    g = world.groups
+    first = BroadcastSpec(Content(TEXTS), Audience.COMMUNITIES, community_ids=(g[0],))
+    assert await _expand(db, world, channels, first) == {g[0]: ("pending", "en")}
+    second = BroadcastSpec(Content(TEXTS), Audience.ALL, marketing=True)
+    assert await _expand(db, world, channels, second) == {
+        g[0]: ("pending", "en"),
+        g[1]: ("pending", "en"),
+    }
+    third = BroadcastSpec(Content(TEXTS), Audience.ALL)
+    assert await _expand(db, world, channels, third) == {
+        g[0]: ("skipped", "en"),
+        g[1]: ("pending", "en"),
+    }
+    async with db.unit_of_work(read_only=True) as session:
+        reasons = set(
+            (
+                await session.scalars(
+                    select(BroadcastDelivery.last_error).where(
+                        BroadcastDelivery.status == "skipped"
+                    )
+                )
+            ).all()
+        )
+    assert reasons == {
+        "the group's mass messages for the month are used up: 2 this month on telegram"
+    }

@@ -2,7 +2,8 @@
 
 * a community target: an active group with its chat id and an active robot account of the
   merchant (a web community without either: its own id, and the merchant's web robot); a
-  marketing broadcast writes a group that does not accept marketing as ``skipped``;
+  marketing broadcast writes a group that does not accept marketing as ``skipped``, and so
+  is a group past its channel's monthly quota of mass messages (``monthly_mass_messages``);
 * a member target (a direct message): a member (neither erased nor merged) with an identity
   on a channel that can message one person (``DirectChats``) and an active robot account of
   the merchant there. A marketing message is ``skipped`` for a member without recorded
@@ -18,14 +19,16 @@ checked again right before each send (``deliveries.py``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, exists, insert, select
+from sqlalchemy import Select, and_, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.kit import clock
 from tribekit.kit.ids import new_id
 from tribekit.models.broadcasts import Broadcast, BroadcastDelivery
 from tribekit.models.communities import Community, CommunityMember
@@ -34,6 +37,7 @@ from tribekit.models.enums import CommunityStatus
 from tribekit.models.members import Member, MemberIdentity, MemberTag
 from tribekit.models.membership import MembershipAccount
 from tribekit.models.robot import RobotAccount
+from tribekit.models.tenancy import Merchant
 
 from .content import Content
 from .states import Audience, DeliveryStatus
@@ -42,6 +46,7 @@ DEFAULT_LANGUAGE = "en"
 NO_MARKETING_GROUP = "the group does not accept marketing"
 NO_CONSENT = "no recorded consent to marketing"
 BLOCKED = "the member is blocked"
+QUOTA_USED = "the group's mass messages for the month are used up"
 
 _c = Community.__table__.c
 _a = RobotAccount.__table__.c
@@ -114,24 +119,65 @@ async def _groups(
     return found
 
 
-async def community_targets(session: AsyncSession, broadcast: Broadcast) -> list[Target]:
-    listed = _ids(broadcast.community_ids) if broadcast.audience == Audience.COMMUNITIES else None
-    content = Content.from_json(broadcast.content)
-    return [
-        Target(
-            community_id=group.id,
-            member_id=None,
-            robot_account_id=group.robot_account_id,
-            channel=group.channel,
-            chat_id=group.chat_id,
-            person_id=None,
-            language=content.for_language(group.language)[0],
-            skipped=(
-                NO_MARKETING_GROUP if broadcast.marketing and not group.accepts_marketing else None
-            ),
+async def _mass_messages_used(
+    session: AsyncSession, broadcast: Broadcast, groups: Sequence[_Group]
+) -> dict[uuid.UUID, int]:
+    """How many broadcasts each group got (or is getting) this calendar month, in the
+    merchant's timezone. The groups' rows are locked first, in id order, so that two
+    broadcasts written at once count each other."""
+    if not groups:
+        return {}
+    ids = sorted(g.id for g in groups)
+    await session.execute(select(_c.id).where(_c.id.in_(ids)).order_by(_c.id).with_for_update())
+    zone = await session.scalar(
+        select(Merchant.timezone).where(Merchant.id == broadcast.merchant_id)
+    )
+    local = clock.now().astimezone(ZoneInfo(zone or "UTC"))
+    month = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    d = BroadcastDelivery.__table__.c
+    rows = await session.execute(
+        select(d.community_id, func.count())
+        .where(
+            d.community_id.in_(ids),
+            d.broadcast_id != broadcast.id,
+            d.created_at >= month,
+            d.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.SENT.value]),
         )
-        for group in await _groups(session, broadcast.merchant_id, listed)
-    ]
+        .group_by(d.community_id)
+    )
+    return {community_id: int(n) for community_id, n in rows.all()}
+
+
+async def community_targets(
+    session: AsyncSession, broadcast: Broadcast, quotas: Mapping[str, int] | None = None
+) -> list[Target]:
+    """``quotas``: channel name -> mass messages a group may get per calendar month (the
+    channel's ``monthly_mass_messages``); a group past it is skipped."""
+    quotas = quotas or {}
+    listed = _ids(broadcast.community_ids) if broadcast.audience == Audience.COMMUNITIES else None
+    groups = await _groups(session, broadcast.merchant_id, listed)
+    used = await _mass_messages_used(session, broadcast, [g for g in groups if g.channel in quotas])
+    content = Content.from_json(broadcast.content)
+    targets = []
+    for group in groups:
+        skipped = None
+        if broadcast.marketing and not group.accepts_marketing:
+            skipped = NO_MARKETING_GROUP
+        elif group.channel in quotas and used.get(group.id, 0) >= quotas[group.channel]:
+            skipped = f"{QUOTA_USED}: {quotas[group.channel]} this month on {group.channel}"
+        targets.append(
+            Target(
+                community_id=group.id,
+                member_id=None,
+                robot_account_id=group.robot_account_id,
+                channel=group.channel,
+                chat_id=group.chat_id,
+                person_id=None,
+                language=content.for_language(group.language)[0],
+                skipped=skipped,
+            )
+        )
+    return targets
 
 
 def _chosen_members(broadcast: Broadcast) -> Select[Any]:

@@ -54,11 +54,16 @@ async def expand_due(session: AsyncSession, channels: Mapping[str, Channel], lim
         )
     ).all()
     dm = direct_channels(channels)
+    quotas = {
+        name: found.capabilities.monthly_mass_messages
+        for name, found in channels.items()
+        if found.capabilities.monthly_mass_messages is not None
+    }
     for broadcast in due:
         if broadcast.audience == Audience.MEMBERS:
             targets = await audience.member_targets(session, broadcast, dm)
         else:
-            targets = await audience.community_targets(session, broadcast)
+            targets = await audience.community_targets(session, broadcast, quotas)
         pending = await audience.write_deliveries(session, broadcast, targets, now)
         broadcast.expanded_at = now
         if pending:
