@@ -4,13 +4,17 @@ up; forced 429s are waited out exactly as long as asked."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.factories import Factory
 from tests.robot.fake_telegram import FakeTelegram
 from tribekit.kit.db import Database
+from tribekit.kit.errors import ServiceUnavailable
+from tribekit.kit.throttle import Rate, Slot
+from tribekit.robot.broadcasts.deliveries import PACER_RETRY
 from tribekit.robot.broadcasts.service import Counts
 from tribekit.robot.channels.telegram import TelegramChannel
 
@@ -125,3 +129,29 @@ async def test_an_image_goes_as_a_photo_with_its_caption_and_buttons(
             "inline_keyboard": [[{"text": "Order", "url": "https://shop.example/m"}]]
         }
     assert await helpers.counts(db, broadcast_id) == Counts(sent=3)
+
+
+class Unreachable:
+    """A pacer whose store (Redis, PostgreSQL) cannot be reached."""
+
+    async def reserve(self, rates: Sequence[Rate], *, within: float) -> Slot:
+        raise ServiceUnavailable("the send pacing store is unavailable; retry in a moment")
+
+    async def pause(self, key: str, seconds: float) -> None:
+        raise ServiceUnavailable("the send pacing store is unavailable; retry in a moment")
+
+
+async def test_without_its_pacer_nothing_is_sent_and_the_deliveries_wait_unspent(
+    db: Database, factory: Factory, limited: FakeTelegram, telegram: TelegramChannel
+) -> None:
+    chats = helpers.groups(3)
+    world = await helpers.shop_in_groups(db, factory, limited, chats)
+    channels = {"telegram": telegram}
+    broadcast_id = await helpers.broadcast(db, world, channels)
+    before = datetime.now(UTC)
+    await helpers.run(db, helpers.sweeps(db, channels, Unreachable()))
+    assert limited.calls_to("sendMessage") == []
+    rows = await helpers.deliveries(db, broadcast_id)
+    assert {(r.status, r.attempts) for r in rows} == {("pending", 0)}
+    assert all(r.due_at >= before + PACER_RETRY for r in rows)  # not claimed again at once
+    assert await helpers.counts(db, broadcast_id) == Counts(pending=3)

@@ -99,6 +99,8 @@ HOLD_AT_MOST = 2.0
 #: when it arrives, the throttle when it leaves, and the network's jitter lies between.
 HEADROOM = 1.1
 MAX_ATTEMPTS = 8
+#: Deliveries go back for this long when the pacer (Redis, PostgreSQL) cannot be reached.
+PACER_RETRY = timedelta(seconds=5)
 FIRST_RETRY = timedelta(seconds=5)
 LAST_RETRY = timedelta(minutes=10)
 OUTCOME_UNKNOWN = "outcome unknown: a worker stopped mid-send; not sent again"
@@ -473,6 +475,7 @@ class Sender:
         queue = list(claims)
         gate = asyncio.Semaphore(WAVES_AT_ONCE)
         waves: set[asyncio.Task[None]] = set()
+        back_in = timedelta(0)
         try:
             while queue:
                 if loop.time() - started > BUDGET:
@@ -491,6 +494,9 @@ class Sender:
                         await asyncio.sleep(min(held))
                 done = {id(c) for c, _ in wave} | {id(c) for c, _ in later}
                 queue = [c for c in queue if id(c) not in done]
+        except TribekitError as exc:  # the pacer cannot be reached: try again a little later
+            log.warning("broadcast sends paused", extra={"error": exc.detail})
+            back_in = PACER_RETRY
         finally:
             for failed in await asyncio.gather(*waves, return_exceptions=True):
                 if isinstance(failed, BaseException):
@@ -498,8 +504,8 @@ class Sender:
                     # flight, are failed as of unknown outcome): none is sent twice.
                     log.error("a broadcast wave failed", exc_info=failed)
             if queue:
-                now = clock.now()
-                await self.db.run(partial(release, due=[(c, now) for c in queue]))
+                at = clock.now() + back_in
+                await self.db.run(partial(release, due=[(c, at) for c in queue]))
             touched = sorted({c.broadcast_id for c in claims})
             await self.db.run(partial(finish, broadcast_ids=touched))
 
