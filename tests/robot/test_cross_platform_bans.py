@@ -25,7 +25,7 @@ from tribekit.models.moderation import Ban
 from tribekit.models.robot import RobotAccount
 from tribekit.robot import accounts, bans, tasks
 from tribekit.robot.channels import Channel as ChatChannel
-from tribekit.robot.channels.matrix import MatrixChannel, homeservers_in
+from tribekit.robot.channels.matrix import MatrixChannel
 from tribekit.robot.channels.telegram import TelegramChannel
 from tribekit.robot.matrix_sync import MatrixSync
 from tribekit.robot.receive import Receiver, Served
@@ -98,7 +98,7 @@ async def channels(
         fake_telegram.add_member(chat_id, bot, status="administrator")
         fake_telegram.add_member(chat_id, TELEGRAM_SPAMMER)
     telegram = TelegramChannel(fake_telegram.base_url)
-    matrix = MatrixChannel(homeservers_in(db))
+    matrix = MatrixChannel()
     yield {"telegram": telegram, "matrix": matrix}
     await telegram.aclose()
     await matrix.aclose()

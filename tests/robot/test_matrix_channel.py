@@ -77,7 +77,13 @@ class Room:
 
     @property
     def account(self) -> RobotAccount:
-        return RobotAccount("robot-1", "matrix", self.robot.access_token, self.robot.user_id)
+        return RobotAccount(
+            "robot-1",
+            "matrix",
+            self.robot.access_token,
+            self.robot.user_id,
+            homeserver=self.synapse.url,
+        )
 
     def update(self, event: dict[str, object], replied: dict[str, object] | None = None) -> dict:  # type: ignore[type-arg]  # a sync's loose mapping
         return {
@@ -107,10 +113,7 @@ def room(synapse: Synapse) -> Room:
 
 @pytest.fixture
 async def matrix(synapse: Synapse) -> AsyncIterator[MatrixChannel]:
-    async def homeserver(_account_id: str) -> str:
-        return synapse.url
-
-    channel = MatrixChannel(homeserver)
+    channel = MatrixChannel()
     yield channel
     await channel.aclose()
 
@@ -192,7 +195,9 @@ async def test_joins_leaves_and_the_robots_own_arrival_and_removal(
 ) -> None:
     owner, robot, ana = synapse.register(), synapse.register(), synapse.register()
     room_id = synapse.create_room(owner, "Pop-up", invite=(robot.user_id, ana.user_id))
-    account = RobotAccount("robot-2", "matrix", robot.access_token, robot.user_id)
+    account = RobotAccount(
+        "robot-2", "matrix", robot.access_token, robot.user_id, homeserver=synapse.url
+    )
     synapse.join(robot, room_id)
     synapse.join(ana, room_id)
     synapse.call(ana, "POST", f"/_matrix/client/v3/rooms/{room_id}/leave", {})
@@ -309,7 +314,9 @@ async def test_mute_unmute_ban_unban_kick(synapse: Synapse, matrix: MatrixChanne
     )
     synapse.join(robot, room_id)
     synapse.join(ana, room_id)
-    account = RobotAccount("robot-3", "matrix", robot.access_token, robot.user_id)
+    account = RobotAccount(
+        "robot-3", "matrix", robot.access_token, robot.user_id, homeserver=synapse.url
+    )
 
     def act(kind: ActionKind) -> OutboundAction:
         return OutboundAction(kind, room_id, person_id=ana.user_id)
@@ -345,7 +352,9 @@ async def test_mute_unmute_ban_unban_kick(synapse: Synapse, matrix: MatrixChanne
 
 
 async def test_a_right_the_robot_lacks_is_refused(room: Room, matrix: MatrixChannel) -> None:
-    mei = RobotAccount("robot-mei", "matrix", room.mei.access_token, room.mei.user_id)
+    mei = RobotAccount(
+        "robot-mei", "matrix", room.mei.access_token, room.mei.user_id, homeserver=room.synapse.url
+    )
     with pytest.raises(ActionRefused, match="M_FORBIDDEN"):
         await matrix.perform(
             mei, OutboundAction(ActionKind.BAN, room.room_id, person_id=room.owner.user_id)
@@ -418,7 +427,9 @@ async def test_a_429_surfaces_with_the_homeservers_exact_wait(
     synapse.invite(room.owner, room.room_id, slow.user_id)
     synapse.join(slow, room.room_id)
     synapse.override_ratelimit(slow, messages_per_second=1, burst_count=1)
-    account = RobotAccount("robot-slow", "matrix", slow.access_token, slow.user_id)
+    account = RobotAccount(
+        "robot-slow", "matrix", slow.access_token, slow.user_id, homeserver=synapse.url
+    )
     send = OutboundAction(ActionKind.SEND, room.room_id, text="one")
 
     async def until_refused() -> tuple[int, RetryLater]:
@@ -444,12 +455,15 @@ async def test_a_429_surfaces_with_the_homeservers_exact_wait(
 
 
 async def test_an_unreachable_or_refusing_homeserver(synapse: Synapse) -> None:
-    async def nowhere(_account_id: str) -> str:
-        return "http://127.0.0.1:9"  # discard: nothing listens
-
-    channel = MatrixChannel(nowhere, timeout=5)
+    channel = MatrixChannel(timeout=5)
     try:
-        account = RobotAccount("robot-x", "matrix", "syt_token", "@robot:localhost")
+        account = RobotAccount(
+            "robot-x",
+            "matrix",
+            "syt_token",
+            "@robot:localhost",
+            homeserver="http://127.0.0.1:9",  # discard: nothing listens
+        )
         with pytest.raises(RetryLater, match="could not be reached"):
             await channel.perform(
                 account, OutboundAction(ActionKind.SEND, "!r:localhost", text="x")

@@ -25,7 +25,7 @@ from tribekit.models.enums import ActionKind, ActionStatus, Channel, CommunitySt
 from tribekit.models.robot import ChatAdmins, RobotAccount, RobotAction, RobotEvent
 from tribekit.robot import accounts, actions, tasks
 from tribekit.robot.channels import Button, OutboundAction
-from tribekit.robot.channels.matrix import MatrixChannel, homeservers_in
+from tribekit.robot.channels.matrix import MatrixChannel
 from tribekit.robot.channels.telegram import TelegramChannel
 from tribekit.robot.matrix_sync import MatrixSync, store_token, stored_token
 from tribekit.robot.poll import Poller
@@ -39,7 +39,7 @@ START = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def matrix(db: Database) -> AsyncIterator[MatrixChannel]:
-    channel = MatrixChannel(homeservers_in(db))  # each robot's homeserver read from its row
+    channel = MatrixChannel()
     yield channel
     await channel.aclose()
 

@@ -17,9 +17,9 @@
   ("Mon-Thu 19:50", "every Friday 20:00", "1st of the month 09:00", "3 days after a member
   joins"); ``cron`` is its croniter expression. A rule counted from a member's join keeps
   ``after_join_seconds``, and ``cron`` only where it names a time of day ("1 day after a member
-  joins at 10:00": a daily expression for that time). A schedule of one community posts in that community's
-  timezone; a merchant-wide one (``community_id`` None) in each community's own. ``due_at`` is
-  when the worker next looks ahead to create the coming occurrences.
+  joins at 10:00": a daily expression for that time). A schedule of one community posts in
+  that community's timezone; a merchant-wide one (``community_id`` None) in each community's
+  own. ``due_at`` is when the worker next looks ahead to create the coming occurrences.
 """
 
 from __future__ import annotations

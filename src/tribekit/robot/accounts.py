@@ -388,7 +388,13 @@ async def set_webhook(
 
 def as_channel_account(account: RobotAccount) -> Account:
     """What a channel needs to act as this account."""
-    return Account(str(account.id), account.channel, account.token or "", account.username)
+    return Account(
+        str(account.id),
+        account.channel,
+        account.token or "",
+        account.username,
+        homeserver=account.homeserver,
+    )
 
 
 async def for_webhook(

@@ -28,18 +28,17 @@ from tribekit.kit.db import add_unique
 from tribekit.kit.errors import Conflict
 from tribekit.kit.worker import wake_after_commit
 from tribekit.models.enums import ActionKind, ActionStatus
-from tribekit.models.enums import Channel as ChannelName
 from tribekit.models.robot import RobotAccount, RobotAction
 from tribekit.tenancy.principal import Tenant
 
 from .channels import OutboundAction
-from .channels import matrix as matrix_channel
+from .channels.registry import CAPABILITIES
 
 #: The worker sweep that carries out owed actions (``tasks.py``).
 SWEEP_NAME = "robot.carry_out_actions"
 #: The channels whose mutes and bans cannot end by themselves.
 _NO_TIMED_RESTRICTIONS = frozenset(
-    name for name, times in ((ChannelName.MATRIX, matrix_channel.TIMES_RESTRICTIONS),) if not times
+    name for name, capabilities in CAPABILITIES.items() if not capabilities.can_time_restrict
 )
 #: What lifts a mute or a ban at its end, and the decision's prefix.
 _ENDS = {

@@ -28,9 +28,8 @@ from tribekit.models.robot import ChatAdmins, RobotAccount, RobotEvent
 from tribekit.tenancy.principal import Tenant
 
 from . import actions, activity, bans, captcha, inbound, policies, replies
-from .channels import Button, Capabilities, EventKind, InboundEvent, MediaKind, OutboundAction
-from .channels import telegram as telegram_channel
-from .channels import web as web_channel
+from .channels import Button, EventKind, InboundEvent, MediaKind, OutboundAction
+from .channels.registry import CAPABILITIES
 from .commands import CommandContext, Commands, member_commands
 from .identity import member_for
 from .moderation import engine as moderation
@@ -55,15 +54,8 @@ _MEDIA: dict[MediaKind, RuleMedia | None] = {
 }
 
 
-#: What each channel can do, by name (the captcha needs buttons: the web community has none).
-_CAPABILITIES: dict[str, Capabilities] = {
-    "telegram": telegram_channel.CAPABILITIES,
-    "web": web_channel.CAPABILITIES,
-}
-
-
 def _can_buttons(channel: str) -> bool:
-    found = _CAPABILITIES.get(channel)
+    found = CAPABILITIES.get(channel)  # the captcha is a button: the web community has none
     return found is not None and found.can_buttons
 
 

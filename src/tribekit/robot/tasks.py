@@ -41,6 +41,7 @@ from tribekit.models.enums import ActionKind, ActionStatus, CommunityStatus
 from tribekit.models.robot import ChatAdmins, RobotAccount, RobotAction
 
 from . import actions, bans, captcha
+from .accounts import as_channel_account
 from .channels import ActionRefused, Channel, OutboundAction, RetryLater
 from .channels import RobotAccount as Account
 
@@ -117,7 +118,7 @@ async def claim_actions(session: AsyncSession, batch_size: int) -> list[Claim]:
                 row.id,
                 row.attempts,
                 account.channel,
-                Account(str(account.id), account.channel, account.token or "", account.username),
+                as_channel_account(account),
                 OutboundAction.from_row(row.payload),
             )
         )
@@ -285,7 +286,7 @@ async def claim_admin_lists(
                 row.community_id,
                 community.external_id,
                 community.channel,
-                Account(str(account.id), account.channel, account.token or "", account.username),
+                as_channel_account(account),
             )
         )
     await session.flush()

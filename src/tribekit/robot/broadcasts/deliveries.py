@@ -226,7 +226,7 @@ async def claim_deliveries(
         a.id: a
         for a in (
             await session.execute(
-                select(_a.id, _a.channel, _a.token, _a.username, _a.active).where(
+                select(_a.id, _a.channel, _a.token, _a.username, _a.homeserver, _a.active).where(
                     _a.id.in_({r.robot_account_id for r in rows})
                 )
             )
@@ -260,7 +260,11 @@ async def claim_deliveries(
                 lease=lease,
                 channel=row.channel,
                 account=Account(
-                    str(account.id), str(account.channel), account.token or "", account.username
+                    str(account.id),
+                    str(account.channel),
+                    account.token or "",
+                    account.username,
+                    homeserver=account.homeserver,
                 ),
                 chat_id=row.chat_id,
                 person_id=row.person_id,

@@ -33,6 +33,9 @@ class Capabilities:
     can_restrict: bool = True  # mute until a time
     can_pin: bool = True
     can_buttons: bool = True
+    #: A mute or ban can be given an end the platform keeps (Telegram's ``until_date``);
+    #: where it cannot (Matrix's power levels), the end is owed as an action of its own.
+    can_time_restrict: bool = True
     #: Messages the robot may send per minute into one group, and per second over all groups;
     #: None where the platform declares no such limit (Matrix: the homeserver answers 429).
     per_group_per_minute: int | None = 20
@@ -196,6 +199,7 @@ class RobotAccount:
     channel: str
     token: str  # the platform credential ("" for the web channel)
     username: str | None = None
+    homeserver: str | None = None  # Matrix: the homeserver's URL
 
 
 class Channel(Protocol):

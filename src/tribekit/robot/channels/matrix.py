@@ -19,7 +19,7 @@ What Matrix lacks is made up for here:
   a member who replies to that message with a number pressed that button (``parse``).
 * **muting**: a muted member's power level is set below the room's ``events_default``, so the
   homeserver refuses their messages; a power level has no end, so a timed mute (or ban) is lifted
-  by an action owed for its end (``actions.py``, ``TIMES_RESTRICTIONS``).
+  by an action owed for its end (``actions.py``; ``can_time_restrict`` is off).
 * **answering a button press**: there is nothing to answer; the action does nothing.
 
 Reading an event is ``_matrix_inbound.py``'s part.
@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,11 +47,6 @@ from nio import (
     WhoamiResponse,
 )
 from nio.api import Api
-from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from tribekit.kit.db import Database
-from tribekit.models.robot import RobotAccount as AccountRow
 
 from ._matrix_inbound import ADMIN_LEVEL, BUTTONS_KEY, parse_update, person
 from .base import (
@@ -72,49 +66,27 @@ __all__ = [
     "ADMIN_LEVEL",
     "BUTTONS_KEY",
     "CAPABILITIES",
-    "TIMES_RESTRICTIONS",
-    "Homeservers",
     "MatrixChannel",
     "call",
-    "homeservers_in",
     "message_content",
     "render_buttons",
 ]
 
 log = logging.getLogger(__name__)
 
-#: No limit declared per group or per robot: the homeserver answers 429 when it wants less.
+#: No limit declared per group or per robot: the homeserver answers 429 when it wants less. A
+#: mute or ban has no end of its own: ``actions.py`` owes the lifting for its time.
 CAPABILITIES = Capabilities(
+    can_time_restrict=False,
     per_group_per_minute=None,
     per_bot_per_second=None,
     monthly_mass_messages=None,
     max_text=32_000,
 )
-#: A Matrix mute or ban has no end of its own: ``actions.py`` owes the lifting for its time.
-TIMES_RESTRICTIONS = False
 #: Seconds one call may take; a sync's long poll adds its own wait.
 REQUEST_TIMEOUT = 30.0
 #: The largest picture the robot uploads.
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-
-
-#: The homeserver's URL of a robot account, by our account id (read from the database by the
-#: registry's channel; given directly in tests).
-Homeservers = Callable[[str], Awaitable[str | None]]
-
-
-def homeservers_in(db: Database) -> Homeservers:
-    """The homeserver of a robot account as its row says (``robot_accounts.homeserver``)."""
-    statement = select(AccountRow.homeserver).where(AccountRow.id == bindparam("id"))
-
-    async def homeserver(account_id: str) -> str | None:
-        async def read(session: AsyncSession) -> str | None:
-            found: str | None = await session.scalar(statement, {"id": uuid.UUID(account_id)})
-            return found
-
-        return await db.run(read, read_only=True)
-
-    return homeserver
 
 
 # ---- outbound -----------------------------------------------------------------------------------
@@ -158,8 +130,7 @@ class MatrixChannel:
     name = "matrix"
     capabilities = CAPABILITIES
 
-    def __init__(self, homeservers: Homeservers, *, timeout: float = REQUEST_TIMEOUT) -> None:
-        self._homeservers = homeservers
+    def __init__(self, *, timeout: float = REQUEST_TIMEOUT) -> None:
         self._timeout = timeout
         self._clients: dict[str, tuple[str, AsyncClient]] = {}
         self._http: httpx.AsyncClient | None = None
@@ -183,7 +154,7 @@ class MatrixChannel:
         found = self._clients.get(account.id)
         if found is not None and found[0] == account.token:
             return found[1]
-        homeserver = await self._homeservers(account.id)
+        homeserver = account.homeserver
         if not homeserver:
             raise ActionRefused(f"the Matrix robot account {account.id} has no homeserver")
         client = self.make_client(homeserver, account.token, account.username or "")

@@ -8,10 +8,19 @@ from tribekit.kit.db import Database
 from tribekit.kit.errors import ValidationFailed
 from tribekit.kit.settings import Settings
 
-from .base import Channel
-from .matrix import MatrixChannel, homeservers_in
+from . import matrix, telegram, web
+from .base import Capabilities, Channel
+from .matrix import MatrixChannel
 from .telegram import TelegramChannel
 from .web import WebChannel
+
+#: What each channel can do, by name, for code that decides without a channel at hand (the
+#: pipeline: is there a button for the captcha; the actions: does a mute end by itself).
+CAPABILITIES: dict[str, Capabilities] = {
+    "telegram": telegram.CAPABILITIES,
+    "matrix": matrix.CAPABILITIES,
+    "web": web.CAPABILITIES,
+}
 
 
 class ChannelNotAvailable(ValidationFailed):
@@ -25,7 +34,7 @@ def build_channels(settings: Settings, db: Database) -> dict[str, Channel]:
     homeserver there."""
     return {
         "telegram": TelegramChannel(settings.telegram_api_base),
-        "matrix": MatrixChannel(homeservers_in(db)),
+        "matrix": MatrixChannel(),
         "web": WebChannel(db),
     }
 
