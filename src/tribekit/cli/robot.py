@@ -1,5 +1,5 @@
-"""``tribekit robot``: the robot's Telegram side from the command line — long polling for
-setups with no public URL, the robots registered, and registering a bot."""
+"""``tribekit robot``: the robot from the command line — reading Telegram by long polling (for
+setups with no public URL) and Matrix by /sync, the robots registered, and registering a bot."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from tribekit.robot.receive import Receiver
 from .common import console, database, run, tenant_by_slug
 
 app = typer.Typer(
-    help="The robot's Telegram side: long polling, the robots registered, registering a bot.",
+    help="The robot: reading Telegram (long polling) and Matrix (/sync), the robots registered, "
+    "registering a Telegram bot.",
     no_args_is_help=True,
 )
 
@@ -42,9 +43,10 @@ def poll(
         WAIT_SECONDS, min=1, max=50, help="Seconds each getUpdates call waits for an update"
     ),
 ) -> None:
-    """Long-poll Telegram for every robot in poll mode, at every merchant (or --account), and
-    hand each update to the robot. For servers Telegram cannot reach (no TRIBEKIT_PUBLIC_URL).
-    Ctrl-C stops it cleanly: what was handled is confirmed to Telegram."""
+    """Read every robot in poll mode, at every merchant (or --account), and hand each update to
+    the robot: Telegram bots by long polling (for servers Telegram cannot reach: no
+    TRIBEKIT_PUBLIC_URL), Matrix robots by /sync (always: Matrix has no webhook). Ctrl-C stops
+    it cleanly: what was handled is confirmed to Telegram and kept as Matrix's sync position."""
     try:
         ids = [uuid.UUID(a) for a in account] or None
     except ValueError as exc:
@@ -112,7 +114,7 @@ async def _poll(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-    console.print("stopped; what was handled is confirmed to Telegram")
+    console.print("stopped; what was handled is confirmed (Telegram) or its sync position kept")
 
 
 @app.command("accounts")
