@@ -46,6 +46,19 @@ OUTSIDE_THE_ORDER = {
     "locks one account alone, in a transaction that takes no ranked lock",
     "robot/tasks.py:record": "a robot action's row belongs to the worker; it locks that one row "
     "alone in its own short transaction",
+    "robot/broadcasts/deliveries.py:claim_deliveries": "broadcast deliveries due, SKIP LOCKED: "
+    "never waits",
+    "robot/broadcasts/tasks.py:expand_due": "broadcasts due to be written out, SKIP LOCKED: never "
+    "waits",
+    "robot/broadcasts/service.py:_row": "one broadcast alone, cancelled by staff, in a "
+    "transaction that takes no ranked lock",
+    "robot/broadcasts/audience.py:_mass_messages_used": "communities are outside the order: a "
+    "quota channel's groups in id order, while a broadcast's deliveries are written (no ranked "
+    "lock in that transaction)",
+    "robot/schedules/service.py:_locked": "one scheduled post alone, changed by staff, in a "
+    "transaction that takes no ranked lock",
+    "robot/schedules/tasks.py:plan_due": "scheduled posts due to be planned, SKIP LOCKED: never "
+    "waits",
 }
 
 
