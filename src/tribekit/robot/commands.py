@@ -398,10 +398,10 @@ async def unban(ctx: CommandContext) -> str:
 
 # -- /broadcast: staff's word to every group ----------------------------------------------------
 #
-# ``/broadcast <text>`` (or replying with ``/broadcast`` to a message, on a channel that keeps
-# the replied message's text: the web community) makes a marketing broadcast to every active
-# group of the merchant, sent now by the worker within the platforms' limits; the robot says
-# how many groups it goes to. It is marketing: groups that refuse offers do not get it.
+# ``/broadcast <text>`` (or replying with ``/broadcast`` to a message: its text) makes a
+# marketing broadcast to every active group of the merchant, sent now by the worker within the
+# platforms' limits; the robot says how many groups it goes to. It is marketing: groups that
+# refuse offers do not get it.
 
 #: The longest text the command takes: the smallest limit of the built-in channels (the web
 #: community's); a longer message goes through the API, checked per channel.
@@ -409,7 +409,10 @@ BROADCAST_MAX = 2000
 
 
 async def _replied_text(ctx: CommandContext) -> str:
-    """The text of the message the command replies to, where the robot keeps it."""
+    """The text of the message the command replies to: as the platform sent it along
+    (Telegram, Matrix), or as the web community keeps it."""
+    if ctx.event.reply_to_text:
+        return ctx.event.reply_to_text
     replied = ctx.event.reply_to_message_id
     if not replied or ctx.channel != "web":
         return ""

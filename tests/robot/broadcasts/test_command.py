@@ -125,3 +125,19 @@ async def test_broadcast_without_a_text_says_how_to_use_it_in_the_groups_languag
     assert answer == say("broadcast.usage", "zh-CN")
     assert answer != say("broadcast.usage", "en")
     assert await count_rows(db, Broadcast) == 0
+
+
+async def test_broadcast_as_a_reply_sends_the_replied_message(
+    robot: Robot, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    [offer] = fake_telegram.feed(fake_telegram.message(GROUPS[0], LEADER, "Lychees are in!"))
+    await robot.receive(offer)
+    replied_id = offer["message"]["message_id"]
+    [command] = fake_telegram.feed(
+        fake_telegram.message(GROUPS[0], LEADER, "/broadcast", reply_to=replied_id)
+    )
+    assert await robot.receive(command) == ["command: broadcast"]
+    await robot.work()
+    async with db.unit_of_work(read_only=True) as session:
+        [made] = (await session.scalars(select(Broadcast))).all()
+    assert made.content["texts"] == {"en": "Lychees are in!"}

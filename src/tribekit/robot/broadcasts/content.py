@@ -22,9 +22,6 @@ from tribekit.kit.errors import FieldProblem, ValidationFailed
 from tribekit.robot.channels import ActionKind, Button, Capabilities, OutboundAction
 from tribekit.robot.texts import LANGUAGES
 
-#: A photo's caption on Telegram holds at most 1024 characters (a text message 4096). The
-#: channel interface declares ``max_text`` only, so the captions' limits are listed here.
-MAX_CAPTION: Mapping[str, int] = {"telegram": 1024}
 MAX_BUTTON_TEXT = 64
 MAX_BUTTON_DATA = 64  # bytes: Telegram's callback_data
 MAX_ROWS = 8
@@ -122,8 +119,8 @@ def check_content(content: Content, channels: Mapping[str, Capabilities]) -> Non
     for name, capabilities in sorted(channels.items()):
         limit = capabilities.max_text
         what = "text"
-        if content.image_url is not None and name in MAX_CAPTION:
-            limit, what = min(limit, MAX_CAPTION[name]), "caption of a photo"
+        if content.image_url is not None and capabilities.max_caption is not None:
+            limit, what = min(limit, capabilities.max_caption), "caption of a photo"
         for language, text in content.texts.items():
             if len(text) > limit:
                 _problem(

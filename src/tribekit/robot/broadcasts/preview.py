@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from tribekit.robot.channels import Button, Capabilities
 
-from .content import MAX_CAPTION, Content, action_for
+from .content import Content, action_for
 
 #: What the Matrix channel writes under a text with numbered choices.
 MATRIX_CHOICE_HINT = "(reply to this message with a number to choose)"
@@ -58,8 +58,8 @@ def matrix_body(text: str, rows: tuple[tuple[Button, ...], ...]) -> str:
 def _render(name: str, capabilities: Capabilities, content: Content, language: str) -> Rendered:
     action = action_for(content, language, capabilities)
     text, buttons, image = action.text, action.buttons, action.image_url
-    kind, limit = ("photo", MAX_CAPTION.get(name, capabilities.max_text)) if image else ("text", 0)
-    limit = limit or capabilities.max_text
+    kind = "photo" if image else "text"
+    limit = (capabilities.max_caption if image else None) or capabilities.max_text
     if name == "matrix":
         text, buttons = matrix_body(text, buttons), ()
     elif name == "web":

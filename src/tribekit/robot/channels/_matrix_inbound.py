@@ -223,6 +223,7 @@ def _message_event(
             media=media,
             reply_to_message_id=str(reply_to) if reply_to else None,
             reply_to_person=person(str(replied_sender)) if replied_sender else None,
+            reply_to_text=str((replied.get("content") or {}).get("body") or "") if replied else "",
             command=command[0] if command else None,
             command_args=command[1] if command else "",
         )

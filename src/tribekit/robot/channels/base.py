@@ -42,8 +42,9 @@ class Capabilities:
     per_bot_per_second: int | None = 30
     #: Mass messages (broadcasts) per calendar month per group; None: no quota.
     monthly_mass_messages: int | None = None
-    #: Longest text one message may carry.
+    #: Longest text one message may carry, and a picture's caption where it is shorter.
     max_text: int = 4096
+    max_caption: int | None = None
 
 
 # ---- inbound: what happened in a group ----------------------------------------------------------
@@ -99,6 +100,7 @@ class InboundEvent:
     media: MediaKind = MediaKind.NONE
     reply_to_message_id: str | None = None
     reply_to_person: Person | None = None  # whose message this one replies to
+    reply_to_text: str = ""  # the replied message's text, where the platform sends it along
     command: str | None = None  # without the slash and any @robot suffix, lower case
     command_args: str = ""
     button_data: str | None = None  # what the pressed button carries

@@ -53,10 +53,11 @@ DEFAULT_API_BASE = "https://api.telegram.org"
 #: The update kinds ``parse`` reads, asked for on ``setWebhook`` and ``getUpdates``
 #: (``chat_member`` is sent only when asked for).
 ALLOWED_UPDATES = ("message", "chat_member", "my_chat_member", "callback_query")
-#: Telegram's limits for bots: about 20 messages a minute into one group, 30 a second overall.
-CAPABILITIES = Capabilities(per_group_per_minute=20, per_bot_per_second=30, max_text=4096)
-#: A photo's caption holds at most this many characters (``sendPhoto``).
-MAX_CAPTION = 1024
+#: Telegram's limits for bots: about 20 messages a minute into one group, 30 a second overall;
+#: a photo's caption holds at most 1024 characters (``sendPhoto``).
+CAPABILITIES = Capabilities(
+    per_group_per_minute=20, per_bot_per_second=30, max_text=4096, max_caption=1024
+)
 _MEDIA = {
     "photo": MediaKind.PHOTO,
     "video": MediaKind.VIDEO,
@@ -203,6 +204,7 @@ def _message_event(
             media=media,
             reply_to_message_id=str(replied["message_id"]) if replied else None,
             reply_to_person=_person(replied.get("from")) if replied else None,
+            reply_to_text=str(replied.get("text") or replied.get("caption") or ""),
             command=command[0] if command else None,
             command_args=command[1] if command else "",
         )
