@@ -18,6 +18,7 @@ from tribekit.robot.schemas.broadcasts import (
     BroadcastOut,
     BroadcastPage,
     BroadcastStatusName,
+    ButtonOut,
     ChannelPreview,
     DeliveryOut,
     DeliveryPage,
@@ -25,7 +26,6 @@ from tribekit.robot.schemas.broadcasts import (
     PreviewIn,
     PreviewOut,
 )
-from tribekit.robot.schemas.schedules import ButtonOut
 from tribekit.tenancy.permissions import Permission
 from tribekit.tenancy.principal import Principal, Tenant
 

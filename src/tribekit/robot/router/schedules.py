@@ -19,12 +19,11 @@ from tribekit.kit.errors import FieldProblem, ValidationFailed
 from tribekit.kit.schemas import Problem, UtcDatetime
 from tribekit.robot.schedules import calendar, service
 from tribekit.robot.schedules.service import ScheduleSpec, ScheduleView
+from tribekit.robot.schemas.broadcasts import ButtonOut, ContentOut
 from tribekit.robot.schemas.schedules import (
-    ButtonOut,
     CalendarCommunityOut,
     CalendarOut,
     CalendarPostOut,
-    ContentOut,
     DirectBroadcastOut,
     DirectDayOut,
     OccurrenceOut,

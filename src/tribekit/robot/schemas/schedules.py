@@ -9,8 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from tribekit.kit.schemas import Input, Output
-from tribekit.robot.broadcasts.content import Content
-from tribekit.robot.channels import Button
+from tribekit.robot.schemas.broadcasts import ContentIn, ContentOut
 
 RULE_EXAMPLES = [
     "Mon-Thu 19:50",
@@ -20,45 +19,6 @@ RULE_EXAMPLES = [
     "3 days after a member joins",
     "周一至周四 19:50",
 ]
-
-
-class ButtonIn(Input):
-    text: str = Field(max_length=200)
-    url: str | None = Field(default=None, max_length=4096, description="a link to open, or")
-    data: str | None = Field(default=None, max_length=200, description="what a press sends back")
-
-
-class ContentIn(Input):
-    """A text per language (en, zh-CN; each group reads its own language's, else the first
-    given), rows of buttons, an image; checked against the channels it will go out on."""
-
-    texts: dict[str, str] = Field(
-        max_length=8, examples=[{"en": "Flash sale at 20:00!", "zh-CN": "20:00 限时秒杀"}]
-    )
-    buttons: list[list[ButtonIn]] = Field(default_factory=list, max_length=20)
-    image_url: str | None = Field(default=None, max_length=4096)
-
-    def to_content(self) -> Content:
-        return Content(
-            texts=dict(self.texts),
-            buttons=tuple(
-                tuple(Button(text=b.text, data=b.data, url=b.url) for b in row)
-                for row in self.buttons
-            ),
-            image_url=self.image_url,
-        )
-
-
-class ButtonOut(Output):
-    text: str
-    url: str | None
-    data: str | None
-
-
-class ContentOut(Output):
-    texts: dict[str, str]
-    buttons: list[list[ButtonOut]]
-    image_url: str | None
 
 
 class ScheduleIn(Input):
