@@ -218,4 +218,4 @@ def test_robot_commands_register_list_and_check_their_options(
     assert bad_id.exit_code == 2
     assert "an account id is a UUID" in bad_id.output
     helped = runner.invoke(app, ["robot", "poll", "--help"])
-    assert "Long-poll Telegram for every robot in poll mode" in helped.output
+    assert "Read every robot in poll mode" in helped.output
