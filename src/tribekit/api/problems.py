@@ -137,7 +137,8 @@ def install(app: FastAPI) -> None:
         )
 
 
-def _problem_doc(description: str) -> dict[str, Any]:
+def problem_doc(description: str) -> dict[str, Any]:
+    """A documented error response: the problem envelope, with the codes it may carry."""
     return {"model": Problem, "description": description, "content": {PROBLEM_MEDIA_TYPE: {}}}
 
 
@@ -165,16 +166,16 @@ def openapi_with_problems(app: FastAPI) -> dict[str, Any]:
 
 #: Documented on every API route, so that clients see the one envelope in OpenAPI.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _problem_doc("Malformed request (for example a body that is not JSON)"),
-    401: _problem_doc("Missing, unknown, expired or revoked credential"),
-    403: _problem_doc("The caller's role does not allow this"),
-    404: _problem_doc("No such object at the caller's merchant"),
-    409: _problem_doc("Conflicts with the current state (duplicate, concurrent change)"),
-    413: _problem_doc("Request body larger than the configured limit"),
-    422: _problem_doc("Field-level validation problems, listed in `errors`"),
-    429: _problem_doc("Rate limited; retry after the `Retry-After` header's seconds"),
-    500: _problem_doc("Unexpected error; quote `request_id` when reporting it"),
-    503: _problem_doc(
+    400: problem_doc("Malformed request (for example a body that is not JSON)"),
+    401: problem_doc("Missing, unknown, expired or revoked credential"),
+    403: problem_doc("The caller's role does not allow this"),
+    404: problem_doc("No such object at the caller's merchant"),
+    409: problem_doc("Conflicts with the current state (duplicate, concurrent change)"),
+    413: problem_doc("Request body larger than the configured limit"),
+    422: problem_doc("Field-level validation problems, listed in `errors`"),
+    429: problem_doc("Rate limited; retry after the `Retry-After` header's seconds"),
+    500: problem_doc("Unexpected error; quote `request_id` when reporting it"),
+    503: problem_doc(
         "No database or Redis connection could be had in time (`unavailable`), or the database "
         "aborted the work for concurrent changes every time it was retried (`contention`); "
         "retry after the `Retry-After` header's seconds"

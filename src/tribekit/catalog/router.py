@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 
 from tribekit.api.deps import API_PREFIX, Cursor, DbSession, PageLimit, State, authorized
-from tribekit.api.problems import PROBLEM_MEDIA_TYPE
+from tribekit.api.problems import problem_doc
 from tribekit.kit.errors import NotFound, TribekitError
-from tribekit.kit.schemas import Problem
 from tribekit.kit.storage import FileStorage, InvalidKey, build_storage
 from tribekit.models.catalog import Product
 from tribekit.tenancy.permissions import Permission
@@ -74,10 +73,6 @@ def _out(product: Product, tenant: Tenant) -> ProductOut:
     )
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {"model": Problem, "description": description, "content": {PROBLEM_MEDIA_TYPE: {}}}
-
-
 async def _filters(
     kind: ProductKind | None = None,
     role: ProductRole | None = None,
@@ -133,7 +128,7 @@ async def export_products(state: State, tenant: Reader, filters: Filters) -> Csv
             "content": {"text/csv": {"schema": {"type": "string"}}},
         }
     },
-    responses={415: _problem("The body is not sent as text/csv")},
+    responses={415: problem_doc("The body is not sent as text/csv")},
 )
 async def import_products(
     request: Request,
@@ -215,7 +210,7 @@ async def upload_image(
     response_class=Response,
     responses={
         200: {"description": "The file", "content": {"image/*": {}}},
-        404: _problem("No such file"),
+        404: problem_doc("No such file"),
     },
 )
 async def media_file(key: str, storage: Storage) -> Response:

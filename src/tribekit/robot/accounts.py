@@ -176,50 +176,17 @@ async def register_telegram_bot(
                 "Telegram does not accept this bot token; copy it again from @BotFather",
                 field="token",
             ) from exc
-    changed(session)
-    secret = secrets.token_urlsafe(SECRET_BYTES)
-    # A removed account of this merchant comes back; a conditional update, so two
-    # registrations at once bring it back once (the other one meets the unique constraint).
-    revived = await session.execute(
-        update(RobotAccount)
-        .where(
-            RobotAccount.merchant_id == tenant.id,
-            RobotAccount.channel == ChannelName.TELEGRAM,
-            RobotAccount.external_id == me.external_id,
-            RobotAccount.active.is_(False),
-        )
-        .values(
-            name=name or me.display_name,
-            username=me.username,
-            token=token,
-            webhook_secret=secret,
-            mode=mode,
-            active=True,
-        )
-        .returning(RobotAccount.id)
-        .execution_options(synchronize_session=False)
-    )
-    revived_id = revived.scalar_one_or_none()
-    if revived_id is not None:
-        return await get_account(session, tenant, revived_id, for_update=False)
-    account = RobotAccount(
-        merchant_id=tenant.id,
-        channel=ChannelName.TELEGRAM,
+    return await _revive_or_add(
+        session,
+        tenant,
+        ChannelName.TELEGRAM,
+        me.external_id,
+        f"the Telegram bot @{me.username} is registered already",
         name=name or me.display_name,
         username=me.username,
-        external_id=me.external_id,
         token=token,
-        webhook_secret=secret,
         mode=mode,
-        active=True,
     )
-    await add_unique(
-        session,
-        f"the Telegram bot @{me.username} is registered already",
-        account,
-        error=RobotRegistered,
-    )
-    return account
 
 
 async def register_matrix_robot(
@@ -257,25 +224,44 @@ async def register_matrix_robot(
             "user with a shorter name",
             field="token",
         )
+    return await _revive_or_add(
+        session,
+        tenant,
+        ChannelName.MATRIX,
+        me.external_id,
+        f"the Matrix robot {me.external_id} is registered already",
+        name=name or me.display_name,
+        username=me.external_id,
+        token=token,
+        homeserver=homeserver,
+        mode="poll",
+    )
+
+
+async def _revive_or_add(
+    session: AsyncSession,
+    tenant: Tenant,
+    channel_name: ChannelName,
+    external_id: str,
+    registered: str,
+    **values: str | None,
+) -> RobotAccount:
+    """The merchant's robot ``external_id`` on the channel, with ``values``: the account it
+    had, if the merchant removed it, or a new one (409 ``registered`` when it is active)."""
     changed(session)
-    secret = secrets.token_urlsafe(SECRET_BYTES)  # unused by Matrix; every account has one
+    # The webhook's secret: Telegram echoes it back; every account has one.
+    fields = {**values, "webhook_secret": secrets.token_urlsafe(SECRET_BYTES), "active": True}
+    # A removed account of this merchant comes back; a conditional update, so two
+    # registrations at once bring it back once (the other one meets the unique constraint).
     revived = await session.execute(
         update(RobotAccount)
         .where(
             RobotAccount.merchant_id == tenant.id,
-            RobotAccount.channel == ChannelName.MATRIX,
-            RobotAccount.external_id == me.external_id,
+            RobotAccount.channel == channel_name,
+            RobotAccount.external_id == external_id,
             RobotAccount.active.is_(False),
         )
-        .values(
-            name=name or me.display_name,
-            username=me.external_id,
-            token=token,
-            homeserver=homeserver,
-            webhook_secret=secret,
-            mode="poll",
-            active=True,
-        )
+        .values(**fields)
         .returning(RobotAccount.id)
         .execution_options(synchronize_session=False)
     )
@@ -283,23 +269,9 @@ async def register_matrix_robot(
     if revived_id is not None:
         return await get_account(session, tenant, revived_id, for_update=False)
     account = RobotAccount(
-        merchant_id=tenant.id,
-        channel=ChannelName.MATRIX,
-        name=name or me.display_name,
-        username=me.external_id,
-        external_id=me.external_id,
-        token=token,
-        homeserver=homeserver,
-        webhook_secret=secret,
-        mode="poll",
-        active=True,
+        merchant_id=tenant.id, channel=channel_name, external_id=external_id, **fields
     )
-    await add_unique(
-        session,
-        f"the Matrix robot {me.external_id} is registered already",
-        account,
-        error=RobotRegistered,
-    )
+    await add_unique(session, registered, account, error=RobotRegistered)
     return account
 
 

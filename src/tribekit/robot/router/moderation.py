@@ -13,11 +13,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Response, status
 
 from tribekit.api.deps import CurrentPrincipal, Cursor, DbSession, PageLimit, authorized
-from tribekit.api.problems import PROBLEM_MEDIA_TYPE
+from tribekit.api.problems import problem_doc
 from tribekit.communities.repository import Communities
 from tribekit.kit import clock
 from tribekit.kit.errors import FieldProblem, NotFound, ValidationFailed, field_error
-from tribekit.kit.schemas import Problem, UtcDatetime
+from tribekit.kit.schemas import UtcDatetime
 from tribekit.members.repository import Members
 from tribekit.models.moderation import Ban, ModerationEntry, ModerationPolicy
 from tribekit.robot import bans, log, policies
@@ -41,14 +41,9 @@ from tribekit.tenancy.principal import Principal, Reach, Tenant
 router = APIRouter(tags=["robot"])
 
 
-def _problem(description: str) -> dict[str, Any]:
-    """A documented error response: the problem envelope, with the codes it may carry."""
-    return {"model": Problem, "description": description, "content": {PROBLEM_MEDIA_TYPE: {}}}
-
-
 _VERSIONED: dict[int | str, dict[str, Any]] = {
-    409: _problem("`policy_changed`: saved by someone since the version in If-Match"),
-    428: _problem("`version_required`: a policy exists; send its version in If-Match"),
+    409: problem_doc("`policy_changed`: saved by someone since the version in If-Match"),
+    428: problem_doc("`version_required`: a policy exists; send its version in If-Match"),
 }
 
 
@@ -268,7 +263,7 @@ async def list_bans(
     "/bans",
     status_code=status.HTTP_201_CREATED,
     summary="Ban a member from every group on every channel (one decision, an action per group)",
-    responses={409: _problem("`already_banned`: a ban is in force (its `ban_id` is given)")},
+    responses={409: problem_doc("`already_banned`: a ban is in force (its `ban_id` is given)")},
 )
 async def create_ban(data: BanIn, session: DbSession, principal: Writer) -> BanOut:
     tenant = _tenant(principal)
@@ -295,7 +290,7 @@ async def create_ban(data: BanIn, session: DbSession, principal: Writer) -> BanO
 @router.post(
     "/bans/{ban_id}/lift",
     summary="Lift a ban in every group (an unban action per group)",
-    responses={409: _problem("`ban_lifted`: the ban is lifted already")},
+    responses={409: problem_doc("`ban_lifted`: the ban is lifted already")},
 )
 async def lift_ban(ban_id: uuid.UUID, session: DbSession, principal: Writer) -> BanOut:
     tenant = _tenant(principal)
@@ -354,7 +349,7 @@ async def list_moderation(
     status_code=status.HTTP_201_CREATED,
     summary="Report a message the robot missed: removed, logged with you as the actor",
     responses={
-        409: _problem("`already_reported`; `robot_not_in_group`: not a group the robot acts in")
+        409: problem_doc("`already_reported`; `robot_not_in_group`: not a group the robot acts in")
     },
 )
 async def report_message(data: ReportIn, session: DbSession, principal: Writer) -> EntryOut:
@@ -370,7 +365,7 @@ async def report_message(data: ReportIn, session: DbSession, principal: Writer) 
 @router.post(
     "/moderation/{entry_id}/undo",
     summary="Undo an entry: its ban lifted everywhere, its mute lifted, its strike removed",
-    responses={409: _problem("`already_undone`; `not_undoable`: an unban entry")},
+    responses={409: problem_doc("`already_undone`; `not_undoable`: an unban entry")},
 )
 async def undo_entry(entry_id: uuid.UUID, session: DbSession, principal: Writer) -> UndoOut:
     done = await log.undo(session, _tenant(principal), entry_id, actor=principal.actor)
@@ -380,7 +375,7 @@ async def undo_entry(entry_id: uuid.UUID, session: DbSession, principal: Writer)
 @router.post(
     "/moderation/{entry_id}/review",
     summary="Review an entry: fine (undo it and allow-list its domain or phrase) or confirmed",
-    responses={409: _problem("`already_reviewed`: the entry has its verdict")},
+    responses={409: problem_doc("`already_reviewed`: the entry has its verdict")},
 )
 async def review_entry(
     entry_id: uuid.UUID, data: ReviewIn, session: DbSession, principal: Writer

@@ -13,10 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from tribekit.api.deps import CurrentPrincipal, Cursor, DbSession, PageLimit, State, authorized
-from tribekit.api.problems import PROBLEM_MEDIA_TYPE
+from tribekit.api.problems import problem_doc
 from tribekit.kit import clock
 from tribekit.kit.errors import FieldProblem, ValidationFailed
-from tribekit.kit.schemas import Problem, UtcDatetime
+from tribekit.kit.schemas import UtcDatetime
 from tribekit.robot.schedules import calendar, service
 from tribekit.robot.schedules.service import ScheduleSpec, ScheduleView
 from tribekit.robot.schemas.broadcasts import ButtonOut, ContentOut
@@ -39,16 +39,12 @@ from tribekit.tenancy.principal import Principal, Tenant
 router = APIRouter(tags=["robot"])
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {"model": Problem, "description": description, "content": {PROBLEM_MEDIA_TYPE: {}}}
-
-
 _RULE: dict[int | str, dict[str, Any]] = {
-    422: _problem("`schedule_rule_invalid`: the rule is not one of the forms (listed)")
+    422: problem_doc("`schedule_rule_invalid`: the rule is not one of the forms (listed)")
 }
 _VERSIONED: dict[int | str, dict[str, Any]] = {
-    409: _problem("`schedule_changed`: changed by someone since the version in If-Match"),
-    428: _problem("`version_required`: send the version you read in If-Match"),
+    409: problem_doc("`schedule_changed`: changed by someone since the version in If-Match"),
+    428: problem_doc("`version_required`: send the version you read in If-Match"),
 }
 
 Reader = Annotated[Tenant, authorized(Permission.BROADCASTS_READ)]
@@ -221,7 +217,7 @@ async def delete_schedule(
 @router.get(
     "/calendar",
     summary="What will be posted where over a range (at most 92 days), with quota warnings",
-    responses={422: _problem("`calendar_range_invalid`: end before start, or too long")},
+    responses={422: problem_doc("`calendar_range_invalid`: end before start, or too long")},
 )
 async def get_calendar(
     session: DbSession,
