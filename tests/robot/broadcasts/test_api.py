@@ -19,8 +19,8 @@ from tribekit.kit.db import Database
 from tribekit.models.broadcasts import Broadcast
 from tribekit.models.enums import Role
 from tribekit.robot.channels import Button
-from tribekit.robot.channels.matrix import render_buttons
 from tribekit.robot.channels.telegram import TelegramChannel
+from tribekit.robot.channels.written_buttons import write_out
 
 from . import helpers
 
@@ -296,7 +296,7 @@ async def test_the_preview_shows_the_message_as_each_channel_will(
         "(reply to this message with a number to choose)"
     )
     # The same text the Matrix channel sends.
-    assert matrix["text"] == render_buttons(
+    assert matrix["text"] == write_out(
         "芒果到了",
         (
             (Button("Order", url="https://shop.example/m"),),

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tribekit.robot.channels import Button, Capabilities
+from tribekit.robot.channels.written_buttons import write_out
 
 from .content import Content, action_for
 
 #: What the Matrix channel writes under a text with numbered choices.
-MATRIX_CHOICE_HINT = "(reply to this message with a number to choose)"
 
 
 @dataclass(frozen=True)
@@ -37,31 +37,13 @@ class Rendered:
     problem: str | None
 
 
-def matrix_body(text: str, rows: tuple[tuple[Button, ...], ...]) -> str:
-    """The text with its buttons written out, as the Matrix channel sends it."""
-    if not rows:
-        return text
-    lines: list[str] = []
-    number = 0
-    for row in rows:
-        for button in row:
-            if button.data is not None:
-                number += 1
-                lines.append(f"{number}. {button.text}")
-            elif button.url:
-                lines.append(f"{button.text}: {button.url}")
-    if number:
-        lines.append(MATRIX_CHOICE_HINT)
-    return f"{text}\n\n" + "\n".join(lines) if text else "\n".join(lines)
-
-
 def _render(name: str, capabilities: Capabilities, content: Content, language: str) -> Rendered:
     action = action_for(content, language, capabilities)
     text, buttons, image = action.text, action.buttons, action.image_url
     kind = "photo" if image else "text"
     limit = (capabilities.max_caption if image else None) or capabilities.max_text
     if name == "matrix":
-        text, buttons = matrix_body(text, buttons), ()
+        text, buttons = write_out(text, buttons), ()
     elif name == "web":
         text = f"{image}\n{text}" if image else text
         kind, limit = "text", capabilities.max_text

@@ -24,7 +24,8 @@ from tribekit.models.broadcasts import Broadcast, BroadcastDelivery
 from tribekit.robot.channels import Channel, DirectChats
 
 from . import audience
-from .deliveries import Sender, claim_deliveries
+from .deliveries import claim_deliveries
+from .sending import Sender
 from .states import DELIVER_SWEEP, EXPAND_SWEEP, Audience, BroadcastStatus, DeliveryStatus
 
 #: Broadcasts expanded per run: each may write thousands of rows.

@@ -52,7 +52,6 @@ from ._matrix_inbound import ADMIN_LEVEL, BUTTONS_KEY, parse_update, person
 from .base import (
     ActionKind,
     ActionRefused,
-    Button,
     Capabilities,
     InboundEvent,
     OutboundAction,
@@ -61,6 +60,7 @@ from .base import (
     RetryLater,
     RobotAccount,
 )
+from .written_buttons import write_out
 
 __all__ = [
     "ADMIN_LEVEL",
@@ -69,7 +69,6 @@ __all__ = [
     "MatrixChannel",
     "call",
     "message_content",
-    "render_buttons",
 ]
 
 log = logging.getLogger(__name__)
@@ -92,30 +91,11 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 # ---- outbound -----------------------------------------------------------------------------------
 
 
-def render_buttons(text: str, rows: tuple[tuple[Button, ...], ...]) -> str:
-    """The text with its buttons written out: data buttons as numbered choices, links as
-    "label: url"."""
-    if not rows:
-        return text
-    lines: list[str] = []
-    number = 0
-    for row in rows:
-        for button in row:
-            if button.data is not None:
-                number += 1
-                lines.append(f"{number}. {button.text}")
-            elif button.url:
-                lines.append(f"{button.text}: {button.url}")
-    if number:
-        lines.append("(reply to this message with a number to choose)")
-    return f"{text}\n\n" + "\n".join(lines) if text else "\n".join(lines)
-
-
 def message_content(action: OutboundAction) -> dict[str, Any]:
     """The ``m.room.message`` a send or reply posts."""
     content: dict[str, Any] = {
         "msgtype": "m.text",
-        "body": render_buttons(action.text, action.buttons),
+        "body": write_out(action.text, action.buttons),
     }
     if action.buttons:
         content[BUTTONS_KEY] = [[vars(b) for b in row] for row in action.buttons]
@@ -339,7 +319,7 @@ class MatrixChannel:
         )
         _raise_for(uploaded)
         assert isinstance(uploaded, UploadResponse)
-        caption = render_buttons(action.text, action.buttons)
+        caption = write_out(action.text, action.buttons)
         content: dict[str, Any] = {
             "msgtype": "m.image",
             "body": caption or filename,
