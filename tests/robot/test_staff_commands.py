@@ -10,20 +10,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from tests.factories import Factory, count_rows
 from tribekit.kit.db import Database
-from tribekit.models.communities import Community, CommunityLeader
-from tribekit.models.enums import CommunityStatus
+from tribekit.models.communities import Community
 from tribekit.models.members import Member
 from tribekit.models.moderation import Ban, ModerationEntry, Strike
 from tribekit.models.robot import ChatAdmins, RobotAction
-from tribekit.robot import accounts, pipeline, tasks
-from tribekit.robot.channels.telegram import TelegramChannel
+from tribekit.robot import tasks
 
 from .fake_telegram import FakeTelegram
 from .test_recent import Robot
+from .worlds import led_telegram_groups
 
 TOKEN = "700003:staff-token"
 GROUPS = [-5001, -5002]
@@ -34,39 +33,22 @@ LEADER, OFFENDER, BYSTANDER = 61, 62, 63
 async def robot(
     db: Database, factory: Factory, fake_telegram: FakeTelegram
 ) -> AsyncIterator[Robot]:
-    bot = fake_telegram.add_bot(TOKEN, "staff_robot")
     fake_telegram.add_user(LEADER, "Lin")
     fake_telegram.add_user(OFFENDER, "Otto", username="otto_sells")
     fake_telegram.add_user(BYSTANDER, "Bea")
-    for chat_id in GROUPS:
-        fake_telegram.add_chat(chat_id, f"Tea {chat_id}")
-        fake_telegram.add_member(chat_id, bot, status="administrator")
-    channel = TelegramChannel(fake_telegram.base_url)
-    shop = await factory.shop()
-    async with db.unit_of_work() as session:
-        account = await accounts.register_telegram_bot(
-            session, shop.tenant, {"telegram": channel}, token=TOKEN
-        )
-    robot = Robot(db, shop.tenant, account, channel, pipeline.RobotContext())
-    for chat_id in GROUPS:  # the robot meets the groups; staff confirm them
-        [hello] = fake_telegram.feed(fake_telegram.message(chat_id, BYSTANDER, "hello"))
-        await robot.receive(hello)
-    async with db.unit_of_work() as session:
-        await session.execute(update(Community).values(status=CommunityStatus.ACTIVE))
-    for chat_id in GROUPS:
-        for user in (LEADER, OFFENDER):
-            [hello] = fake_telegram.feed(fake_telegram.message(chat_id, user, f"hi from {user}"))
-            await robot.receive(hello)
-    async with db.unit_of_work() as session:
-        first = await session.scalar(select(Community).where(Community.external_id == "-5001"))
-        lin = await session.scalar(select(Member).where(Member.display_name == "Lin"))
-        assert first is not None
-        assert lin is not None
-        session.add(
-            CommunityLeader(merchant_id=shop.tenant.id, community_id=first.id, member_id=lin.id)
-        )
+    robot = await led_telegram_groups(
+        db,
+        factory,
+        fake_telegram,
+        token=TOKEN,
+        robot_name="staff_robot",
+        chat_ids=GROUPS,
+        leader=LEADER,
+        greeter=BYSTANDER,
+        members=(LEADER, OFFENDER),
+    )
     yield robot
-    await channel.aclose()
+    await robot.channel.aclose()
 
 
 async def _say(

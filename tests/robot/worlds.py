@@ -4,15 +4,21 @@ rows (tests that need the robot registered through the Bot API use ``accounts`` 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select, update
+
 from tests.factories import Factory, Shop
+from tests.robot.fake_telegram import FakeTelegram
+from tests.robot.test_recent import Robot
 from tribekit.kit.db import Database
-from tribekit.models.communities import Community
+from tribekit.models.communities import Community, CommunityLeader
 from tribekit.models.enums import Channel, CommunityStatus
-from tribekit.models.members import MemberIdentity
+from tribekit.models.members import Member, MemberIdentity
 from tribekit.models.robot import RobotAccount
+from tribekit.robot import accounts, pipeline
+from tribekit.robot.channels.telegram import TelegramChannel
 
 TOKEN = "700001:robot-token"
 
@@ -72,3 +78,53 @@ async def telegram_world(
         )
         await session.flush()
         return World(shop, member.id, robot.id, [g.id for g in groups])
+
+
+async def led_telegram_groups(
+    db: Database,
+    factory: Factory,
+    fake: FakeTelegram,
+    *,
+    token: str,
+    robot_name: str,
+    chat_ids: Sequence[int],
+    leader: int,
+    greeter: int,
+    members: Sequence[int],
+) -> Robot:
+    """A shop's robot, registered through the Bot API, in the active Telegram groups
+    ``chat_ids``: met through ``greeter``'s hello, confirmed, each of ``members`` known in
+    every group, and ``leader`` (one of them, a user of the fake server) leading the first."""
+    bot = fake.add_bot(token, robot_name)
+    for chat_id in chat_ids:
+        fake.add_chat(chat_id, f"Tea {chat_id}")
+        fake.add_member(chat_id, bot, status="administrator")
+    channel = TelegramChannel(fake.base_url)
+    shop = await factory.shop()
+    async with db.unit_of_work() as session:
+        account = await accounts.register_telegram_bot(
+            session, shop.tenant, {"telegram": channel}, token=token
+        )
+    robot = Robot(db, shop.tenant, account, channel, pipeline.RobotContext())
+    for chat_id in chat_ids:  # the robot meets the groups; staff confirm them
+        [hello] = fake.feed(fake.message(chat_id, greeter, "hello"))
+        await robot.receive(hello)
+    async with db.unit_of_work() as session:
+        await session.execute(update(Community).values(status=CommunityStatus.ACTIVE))
+    for chat_id in chat_ids:  # members of an active group are known to the robot
+        for user in members:
+            [hello] = fake.feed(fake.message(chat_id, user, f"hi from {user}"))
+            await robot.receive(hello)
+    async with db.unit_of_work() as session:
+        first = await session.scalar(
+            select(Community).where(Community.external_id == str(chat_ids[0]))
+        )
+        led_by = await session.scalar(
+            select(Member).where(Member.display_name == fake.users[leader].first_name)
+        )
+        assert first is not None
+        assert led_by is not None
+        session.add(
+            CommunityLeader(merchant_id=shop.tenant.id, community_id=first.id, member_id=led_by.id)
+        )
+    return robot

@@ -12,13 +12,10 @@ from sqlalchemy import select, update
 from tests.factories import Factory, count_rows
 from tests.robot.fake_telegram import FakeTelegram
 from tests.robot.test_recent import Robot
+from tests.robot.worlds import led_telegram_groups
 from tribekit.kit.db import Database
 from tribekit.models.broadcasts import Broadcast
-from tribekit.models.communities import Community, CommunityLeader
-from tribekit.models.enums import CommunityStatus
-from tribekit.models.members import Member
-from tribekit.robot import accounts, pipeline
-from tribekit.robot.channels.telegram import TelegramChannel
+from tribekit.models.communities import Community
 from tribekit.robot.texts import say
 
 from . import helpers
@@ -32,38 +29,21 @@ LEADER, BYSTANDER = 71, 72
 async def robot(
     db: Database, factory: Factory, fake_telegram: FakeTelegram
 ) -> AsyncIterator[Robot]:
-    bot = fake_telegram.add_bot(TOKEN, "news_robot")
     fake_telegram.add_user(LEADER, "Lin")
     fake_telegram.add_user(BYSTANDER, "Bea")
-    for chat_id in GROUPS:
-        fake_telegram.add_chat(chat_id, f"Tea {chat_id}")
-        fake_telegram.add_member(chat_id, bot, status="administrator")
-    channel = TelegramChannel(fake_telegram.base_url)
-    shop = await factory.shop()
-    async with db.unit_of_work() as session:
-        account = await accounts.register_telegram_bot(
-            session, shop.tenant, {"telegram": channel}, token=TOKEN
-        )
-    robot = Robot(db, shop.tenant, account, channel, pipeline.RobotContext())
-    for chat_id in GROUPS:  # the robot meets the groups; staff confirm them
-        [hello] = fake_telegram.feed(fake_telegram.message(chat_id, BYSTANDER, "hello"))
-        await robot.receive(hello)
-    async with db.unit_of_work() as session:
-        await session.execute(update(Community).values(status=CommunityStatus.ACTIVE))
-    for chat_id in GROUPS:  # members of an active group are known to the robot
-        for user in (BYSTANDER, LEADER):
-            [hello] = fake_telegram.feed(fake_telegram.message(chat_id, user, "hi"))
-            await robot.receive(hello)
-    async with db.unit_of_work() as session:
-        first = await session.scalar(select(Community).where(Community.external_id == "-6001"))
-        lin = await session.scalar(select(Member).where(Member.display_name == "Lin"))
-        assert first is not None
-        assert lin is not None
-        session.add(
-            CommunityLeader(merchant_id=shop.tenant.id, community_id=first.id, member_id=lin.id)
-        )
+    robot = await led_telegram_groups(
+        db,
+        factory,
+        fake_telegram,
+        token=TOKEN,
+        robot_name="news_robot",
+        chat_ids=GROUPS,
+        leader=LEADER,
+        greeter=BYSTANDER,
+        members=(BYSTANDER, LEADER),
+    )
     yield robot
-    await channel.aclose()
+    await robot.channel.aclose()
 
 
 async def _say(robot: Robot, fake: FakeTelegram, user: int, text: str) -> str:
