@@ -48,7 +48,7 @@ async def test_a_product_after_the_member_account_is_refused(
         await account_then_product()
     assert str(refused.value) == (
         f"asked to lock PRODUCT {store.mango.id} while holding ACCOUNT {member.id}: lock in the "
-        "order of tribekit.kit.locks.Rank (order, products, membership account, coupons)"
+        "order of tribekit.kit.locks.Rank (order, campaign, products, membership account, coupons)"
     )
     assert await stock_of(db, store.mango) == 5  # refused before the statement was sent
 

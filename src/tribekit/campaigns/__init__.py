@@ -1,2 +1,3 @@
-"""Campaigns: the coupon book today (codes, their windows and limits, uses taken by orders and
-given back); the campaigns work extends it here."""
+"""Campaigns: flash sales built for the burst (``flash``), group buys priced by final size
+(``group_buys``), gift packs (``bundles``), the coupon book (``coupons``) and the schedules that
+make them week after week (``schedules``)."""

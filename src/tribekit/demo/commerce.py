@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tribekit.campaigns import service as coupons
-from tribekit.campaigns.schemas import CouponCreate
+from tribekit.campaigns.coupons import service as coupons
+from tribekit.campaigns.coupons.schemas import CouponCreate
 from tribekit.catalog import service as catalog
 from tribekit.catalog.schemas import ProductCreate
 from tribekit.kit import clock

@@ -10,6 +10,11 @@ rank       rows (and the key they are ordered by)
 ORDER      ``orders`` (order id). The rows that belong to one order (its lines, payments,
            refunds, coupon redemptions) take no rank of their own: a path that changes them
            and the order locks the order first.
+CAMPAIGN   ``flash_sales`` and ``group_buy_teams`` (their id): a flash sale's units left
+           (the SQL engine's counter, the allotment at start and end) and a team's seats.
+           They come after the order (expiring a reservation's order, a member leaving a team
+           lock the order first) and before stock (the seat or unit decides whether any
+           stock is taken).
 PRODUCT    ``products`` (product id): stock taken, given back or adjusted
 ACCOUNT    ``membership_accounts`` (member id): points, level, plans of one member
 COUPON     ``coupons`` (coupon id): uses taken and given back
@@ -69,6 +74,7 @@ class Rank(IntEnum):
     """Lock ranks, lowest first: a transaction locks lower ranks before higher ones."""
 
     ORDER = 10
+    CAMPAIGN = 15
     PRODUCT = 20
     ACCOUNT = 30
     COUPON = 40
@@ -127,7 +133,7 @@ def acquire(
             raise LockOrderViolation(
                 f"asked to lock {rank.name} {new[0]} while holding {above.name} "
                 f"{min(held.keys[above])}: lock in the order of tribekit.kit.locks.Rank "
-                "(order, products, membership account, coupons)"
+                "(order, campaign, products, membership account, coupons)"
             )
         if top is not None and new[0] < top:
             raise LockOrderViolation(

@@ -122,6 +122,18 @@ class Settings(BaseSettings):
         le=24 * 14,
         description="how far ahead the worker creates each scheduled post's coming occurrences",
     )
+    flash_engine: Literal["auto", "sql", "redis"] = Field(
+        default="auto",
+        description="where flash sales count units: 'redis' (a Lua script per attempt, orders "
+        "written from a stream), 'sql' (one conditional statement per attempt), or 'auto' "
+        "(Redis when redis_url is set)",
+    )
+    campaign_horizon_hours: float = Field(
+        default=24,
+        gt=0,
+        le=24 * 14,
+        description="how far ahead the worker creates each campaign schedule's occurrences",
+    )
     manual_payment_instructions: str | None = Field(
         default=None,
         description="what members are told about paying staff; may contain {order_number}",

@@ -5,9 +5,20 @@ from tribekit.kit.throttle import rate_slots
 
 from .activity import CommunityDay, MemberDay
 from .broadcasts import Broadcast, BroadcastDelivery, PostSchedule
+from .campaigns import (
+    BundleComponent,
+    CampaignSchedule,
+    FlashReservation,
+    FlashSale,
+    FlashTake,
+    GroupBuy,
+    GroupBuyParticipant,
+    GroupBuyTeam,
+    PromotionDay,
+)
 from .catalog import Product
 from .communities import Community, CommunityLeader, CommunityMember
-from .coupons import Coupon, CouponRedemption
+from .coupons import Coupon, CouponGrant, CouponRedemption
 from .members import Member, MemberAddress, MemberEvent, MemberIdentity, MemberTag
 from .membership import (
     Level,
@@ -48,14 +59,23 @@ __all__ = [
     "Base",
     "Broadcast",
     "BroadcastDelivery",
+    "BundleComponent",
+    "CampaignSchedule",
     "CheckoutSettings",
     "Community",
     "CommunityDay",
     "CommunityLeader",
     "CommunityMember",
     "Coupon",
+    "CouponGrant",
     "CouponRedemption",
     "EventConsumer",
+    "FlashReservation",
+    "FlashSale",
+    "FlashTake",
+    "GroupBuy",
+    "GroupBuyParticipant",
+    "GroupBuyTeam",
     "IdempotencyRecord",
     "Level",
     "LevelChange",
@@ -86,6 +106,7 @@ __all__ = [
     "PointsLotUse",
     "PostSchedule",
     "Product",
+    "PromotionDay",
     "Refund",
     "RefundLine",
     "RobotAccount",

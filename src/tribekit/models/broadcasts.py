@@ -81,6 +81,8 @@ class Broadcast(TenantRow):
         ForeignKey("post_schedules.id", ondelete="SET NULL")
     )
     occurrence_key: Mapped[str | None] = mapped_column(String(120))
+    # The flash sale or group buy it announces (a "+1" reply to it joins the group buy).
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     expanded_at: Mapped[datetime | None]  # its deliveries were written

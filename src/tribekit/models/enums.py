@@ -69,6 +69,7 @@ class ProductKind(StrEnum):
     GOODS = "goods"
     EVENT = "event"  # a ticket: stock is the free seats
     PLAN = "plan"  # a paid membership plan sold through checkout (``products.plan_id``)
+    BUNDLE = "bundle"  # a gift pack: its components' stock is taken (``bundle_components``)
 
 
 class CouponKind(StrEnum):

@@ -52,6 +52,8 @@ class CheckoutSettings(TenantMixin, Base):
     coupon_on_campaign_price: Mapped[bool] = mapped_column(Boolean, default=False)
     coupon_on_level_price: Mapped[bool] = mapped_column(Boolean, default=True)
     coupons_combine: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A refunded order gives its coupon uses back (a cancelled or expired one always does).
+    coupon_returned_on_refund: Mapped[bool] = mapped_column(Boolean, default=True)
     points_per_currency_unit_redeemed: Mapped[int] = mapped_column(Integer, default=100)
     points_cap_bps: Mapped[int] = mapped_column(Integer, default=5_000)
     total_floor: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -41,6 +41,8 @@ class Permission(StrEnum):
     MODERATION_WRITE = "moderation:write"  # policies, ban and unban, undo, review entries
     BROADCASTS_READ = "broadcasts:read"  # broadcasts, their deliveries, schedules, the calendar
     BROADCASTS_SEND = "broadcasts:send"  # create, preview and cancel broadcasts and schedules
+    CAMPAIGNS_READ = "campaigns:read"  # flash sales, group buys, campaign schedules, calendar
+    CAMPAIGNS_MANAGE = "campaigns:manage"  # create, change and cancel them; gift packs
 
 
 _EVERYONE = {
@@ -71,6 +73,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MODERATION_WRITE,
             Permission.BROADCASTS_READ,
             Permission.BROADCASTS_SEND,
+            Permission.CAMPAIGNS_READ,
+            Permission.CAMPAIGNS_MANAGE,
         }
     ),
     # A leader reads communities, members and orders only through ``SCOPED_PERMISSIONS``.
@@ -85,6 +89,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ROBOT_READ,
             Permission.MODERATION_READ,
             Permission.BROADCASTS_READ,
+            Permission.CAMPAIGNS_READ,
         }
     ),
 }

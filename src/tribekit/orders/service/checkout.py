@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit import pricing
-from tribekit.campaigns import service as coupon_book
+from tribekit.campaigns.coupons import service as coupon_book
 from tribekit.catalog.repository import Products
 from tribekit.catalog.service import NotEnoughStock
 from tribekit.communities.repository import Communities

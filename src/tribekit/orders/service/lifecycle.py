@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tribekit.campaigns import service as coupon_book
-from tribekit.campaigns.repository import Coupons
+from tribekit.campaigns.coupons import service as coupon_book
+from tribekit.campaigns.coupons.repository import Coupons
 from tribekit.catalog.repository import Products
 from tribekit.kit import clock
 from tribekit.kit.errors import Conflict, NotFound

@@ -1,0 +1,1 @@
+"""Campaign schedules: the weekly rhythm of flash sales, group buys and promotion days."""

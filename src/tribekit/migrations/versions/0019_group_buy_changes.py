@@ -1,0 +1,23 @@
+"""Schema changes of group buys and gift packs, beyond 0017 (none yet).
+
+Revision ID: 0019_group_buy_changes
+Revises: 0018_coupon_changes
+Create Date: 2026-12-02 22:30:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0019_group_buy_changes"
+down_revision: str | None = "0018_coupon_changes"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
