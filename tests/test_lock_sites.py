@@ -57,6 +57,11 @@ OUTSIDE_THE_ORDER = {
     "lock in that transaction)",
     "robot/schedules/service.py:_locked": "one scheduled post alone, changed by staff, in a "
     "transaction that takes no ranked lock",
+    # -- campaigns/coupons --
+    # -- campaigns/bundles --
+    # -- campaigns/flash --
+    # -- campaigns/group_buys --
+    # -- campaigns/schedules --
     "robot/schedules/tasks.py:plan_due": "scheduled posts due to be planned, SKIP LOCKED: never "
     "waits",
 }

@@ -259,6 +259,11 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("PATCH", "/api/v1/coupons/{coupon_id}"): Spec(
         Permission.CHECKOUT_CONFIGURE, {"active": False}
     ),
+    # -- coupons: issue modes, grants, claim links (campaigns/coupons) --
+    # -- gift packs (campaigns/bundles) --
+    # -- flash sales (campaigns/flash) --
+    # -- group buys (campaigns/group_buys) --
+    # -- campaign schedules and the calendar (campaigns/schedules) --
     ("GET", "/api/v1/events/{product_id}/attendees"): Spec(Permission.ORDERS_READ),
     ("POST", "/api/v1/events/{product_id}/check-ins"): Spec(
         Permission.ORDERS_WRITE, {"line_id": SOME_ID}

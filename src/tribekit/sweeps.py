@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from redis.asyncio import Redis
+
+from tribekit.campaigns import tasks as campaign_tasks
 from tribekit.idempotency import tasks as idempotency_tasks
 from tribekit.kit.db import Database
 from tribekit.kit.throttle import MemoryThrottle, Throttle
@@ -29,10 +32,13 @@ def all_sweeps(
     channels: Mapping[str, Channel] | None = None,
     throttle: Throttle | None = None,
     schedule_horizon_hours: float = 24,
+    redis: Redis | None = None,
+    campaign_horizon_hours: float = 24,
 ) -> list[Sweep]:
     """``throttle`` paces the robot's broadcasts; one process's own (``MemoryThrottle``) when
     None, so pass the shared one wherever several processes send (``build_throttle``).
-    Scheduled posts are planned ``schedule_horizon_hours`` ahead."""
+    Scheduled posts are planned ``schedule_horizon_hours`` ahead, campaigns
+    ``campaign_horizon_hours``; ``redis`` holds the flash sales' Redis engine (None: SQL)."""
     return [
         *tenancy_tasks.SWEEPS,
         *membership_tasks.SWEEPS,
@@ -42,4 +48,5 @@ def all_sweeps(
         *robot_tasks.sweeps(db, channels or {}),
         *broadcast_tasks.sweeps(db, channels or {}, throttle or MemoryThrottle()),
         *schedule_tasks.sweeps(schedule_horizon_hours),
+        *campaign_tasks.sweeps(db, redis, campaign_horizon_hours),
     ]

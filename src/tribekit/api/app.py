@@ -141,6 +141,8 @@ def create_app(
                     channels,
                     app.state.tribekit.throttle,
                     settings.schedule_horizon_hours,
+                    client,
+                    settings.campaign_horizon_hours,
                 ),
                 poll_seconds=settings.worker_poll_seconds,
             )

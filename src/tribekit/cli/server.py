@@ -114,7 +114,15 @@ def worker() -> None:
             providers = payments.build_providers(settings)
             channels = build_channels(settings, db)
             throttle = build_throttle(settings, db, redis)
-            sweeps = all_sweeps(db, providers, channels, throttle, settings.schedule_horizon_hours)
+            sweeps = all_sweeps(
+                db,
+                providers,
+                channels,
+                throttle,
+                settings.schedule_horizon_hours,
+                redis,
+                settings.campaign_horizon_hours,
+            )
             console.print(
                 f"worker running {len(sweeps)} sweeps, send pacing {sharing(throttle)}; "
                 "Ctrl+C to stop"

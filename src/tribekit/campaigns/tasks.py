@@ -1,0 +1,23 @@
+"""The worker's part of campaigns: every sweep of flash sales, group buys and campaign
+schedules, listed together for ``tribekit.sweeps``."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from tribekit.kit.db import Database
+from tribekit.kit.worker import Sweep
+
+from .flash import tasks as flash_tasks
+from .group_buys import tasks as group_buy_tasks
+from .schedules import tasks as schedule_tasks
+
+
+def sweeps(db: Database, redis: Redis | None, horizon_hours: float = 24) -> list[Sweep]:
+    """``redis``: the flash sales' Redis engine drains its reservation stream from it (None:
+    the SQL engine only). Campaign occurrences are made ``horizon_hours`` ahead."""
+    return [
+        *flash_tasks.sweeps(db, redis),
+        *group_buy_tasks.SWEEPS,
+        *schedule_tasks.sweeps(horizon_hours),
+    ]
