@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from tribekit.kit.db import Database
 from tribekit.kit.worker import Sweep
 
+from .flash import stream as flash_stream
 from .flash import tasks as flash_tasks
 from .group_buys import tasks as group_buy_tasks
 from .schedules import tasks as schedule_tasks
@@ -18,6 +19,7 @@ def sweeps(db: Database, redis: Redis | None, horizon_hours: float = 24) -> list
     the SQL engine only). Campaign occurrences are made ``horizon_hours`` ahead."""
     return [
         *flash_tasks.sweeps(db, redis),
+        *flash_stream.sweeps(db, redis),
         *group_buy_tasks.SWEEPS,
         *schedule_tasks.sweeps(horizon_hours),
     ]
