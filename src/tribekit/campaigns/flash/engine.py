@@ -47,9 +47,10 @@ The sale's lifecycle, as the sweeps call the engine:
    set ``left`` and the sale's fields the script checks; idempotent: an open sale is left as it
    is). An engine that may have missed ``open`` (a crash after the commit) is opened again by
    the reconciliation sweep.
-2. reservations expire or are cancelled: ``give_back`` inside the transaction that moved the
-   reservation, while the sale is live or sold out (after the end, the sweeps put the units
-   back into product stock instead, without the engine).
+2. reservations expire or are cancelled (their order expired or was cancelled: the order's
+   expiry is the reservation's, ``orders`` closes it and calls ``settle.py``): ``give_back``
+   inside the transaction that moved the reservations, while the sale is live or sold out
+   (after the end, the units go back into product stock instead, without the engine).
 3. end (``tasks.py``): ``close(sale)`` first, outside any transaction: from its return on, the
    engine refuses every attempt of the sale with ``ENDED`` and every reservation it made is a
    row in the database (Redis: the sale closed in Redis, its stream entries drained). Then one
@@ -63,6 +64,7 @@ that leaves the process runs inside a transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -168,11 +170,15 @@ class FlashEngine(Protocol):
         ...
 
     async def give_back(
-        self, session: AsyncSession, sale: LiveSale, member_id: uuid.UUID, quantity: int
+        self, session: AsyncSession, sale: LiveSale, units: Mapping[uuid.UUID, int]
     ) -> None:
-        """Units of a reservation that expired or was cancelled while the sale is selling,
-        given back once: called in the transaction whose conditional status update of the
-        reservation won (SQL: statements in ``session``; Redis: ``kit.outbox.on_commit``)."""
+        """Units of reservations that expired or were cancelled while the sale is selling
+        (``units``: member id -> units), given back once: called in the transaction whose
+        conditional status updates of those reservations won, with the sale's row locked
+        (rank CAMPAIGN). SQL: statements in ``session`` (``remaining`` up, the members'
+        ``flash_takes`` down, a sold-out sale live again). Redis: ``kit.outbox.on_commit``
+        callbacks that add the units back to ``left`` and take them off the members' counts
+        (a callback lost to a crash is repaired by the reconciliation sweep)."""
         ...
 
     async def left(self, sale_id: uuid.UUID) -> int | None:
