@@ -64,7 +64,7 @@ that leaves the process runs inside a transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -170,15 +170,22 @@ class FlashEngine(Protocol):
         ...
 
     async def give_back(
-        self, session: AsyncSession, sale: LiveSale, units: Mapping[uuid.UUID, int]
+        self,
+        session: AsyncSession,
+        sale: LiveSale,
+        units: Mapping[uuid.UUID, int],
+        *,
+        reservation_ids: Sequence[uuid.UUID],
     ) -> None:
         """Units of reservations that expired or were cancelled while the sale is selling
-        (``units``: member id -> units), given back once: called in the transaction whose
-        conditional status updates of those reservations won, with the sale's row locked
-        (rank CAMPAIGN). SQL: statements in ``session`` (``remaining`` up, the members'
-        ``flash_takes`` down, a sold-out sale live again). Redis: ``kit.outbox.on_commit``
-        callbacks that add the units back to ``left`` and take them off the members' counts
-        (a callback lost to a crash is repaired by the reconciliation sweep)."""
+        (``units``: member id -> units; ``reservation_ids``: those reservations), given back
+        once: called in the transaction whose conditional status updates of those reservations
+        won, with the sale's row locked (rank CAMPAIGN). SQL: statements in ``session``
+        (``remaining`` up, the members' ``flash_takes`` down, a sold-out sale live again).
+        Redis: ``kit.outbox.on_commit`` callbacks that add the units back to ``left`` and take
+        them off the members' counts, each reservation at most once (Redis remembers the ids
+        given back), so that a callback and the reconciliation sweep, which repairs callbacks
+        lost to a crash, never both give the same units back."""
         ...
 
     async def left(self, sale_id: uuid.UUID) -> int | None:
