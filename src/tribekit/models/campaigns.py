@@ -189,13 +189,18 @@ class FlashReservation(TenantRow):
 
 class FlashTake(TenantMixin, Base):
     __tablename__ = "flash_takes"
-    __table_args__ = (CheckConstraint("taken >= 0", name="taken_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("taken >= 0", name="taken_not_negative"),
+        # The sale's per-member limit, copied in: the database itself refuses a take above it.
+        CheckConstraint("taken <= cap", name="within_cap"),
+    )
 
     sale_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("flash_sales.id", ondelete="CASCADE"), primary_key=True
     )
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"), primary_key=True)
     taken: Mapped[int] = mapped_column(Integer, default=0)
+    cap: Mapped[int] = mapped_column(Integer, server_default="1")  # the sale's per-member limit
 
 
 class GroupBuy(TenantRow):

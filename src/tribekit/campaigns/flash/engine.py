@@ -108,6 +108,9 @@ class LiveSale:
     merchant_id: uuid.UUID
     product_id: uuid.UUID
     name: str
+    product_name: str  # the order line's name
+    regular_price: int  # the product's own price (the order shows what the sale saved)
+    unit_cost: int | None  # the product's cost price (margin)
     price: int  # per unit, minor units
     currency: str
     timezone: str  # the merchant's (order numbers carry the shop's date)

@@ -14,7 +14,6 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,14 +31,13 @@ from tribekit.models.catalog import Product
 from tribekit.models.enums import Fulfilment, OrderStatus, ProductKind
 from tribekit.models.membership import Level, MembershipSettings
 from tribekit.models.orders import CheckoutSettings, Order, OrderLine, PickupPoint
-from tribekit.orders import events
+from tribekit.orders import events, numbers
 from tribekit.orders.repository import PickupPoints, buyer, pricing_settings
 from tribekit.orders.schemas import CartIn, OrderIn
 from tribekit.tenancy.principal import Tenant
 
 from .lifecycle import OrderDetail
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: What one order may come to before discounts: purchases counted toward levels and the points
 #: they earn are 32-bit figures, so a larger order would fail at payment instead of here.
 MAX_ORDER_AMOUNT = 2_000_000_000
@@ -69,12 +67,8 @@ class PricedCart:
 
 
 def order_number(order_id: uuid.UUID, tenant: Tenant) -> str:
-    """A number people can read out: the shop's date and 10 characters of the id's random
-    part (50 bits: a clash is practically impossible, and the unique constraint would stop it)."""
-    day = clock.now().astimezone(ZoneInfo(tenant.timezone)).strftime("%y%m%d")
-    bits = order_id.int & ((1 << 50) - 1)
-    code = "".join(_CROCKFORD[(bits >> shift) & 31] for shift in range(45, -1, -5))
-    return f"{day}-{code[:5]}-{code[5:]}"
+    """The number of an order placed now (``orders/numbers.py``)."""
+    return numbers.order_number(order_id, tenant.timezone, clock.now())
 
 
 def _check_product(product: Product | None, product_id: uuid.UUID, index: int) -> Product:
