@@ -260,6 +260,13 @@ ROUTES: dict[tuple[str, str], Spec] = {
         Permission.CHECKOUT_CONFIGURE, {"active": False}
     ),
     # -- coupons: issue modes, grants, claim links (campaigns/coupons) --
+    ("POST", "/api/v1/coupons/{coupon_id}/grants"): Spec(
+        Permission.CHECKOUT_CONFIGURE, {"member_ids": [SECOND_MEMBER]}
+    ),
+    ("GET", "/api/v1/coupons/{coupon_id}/grants"): Spec(Permission.ORDERS_READ),
+    ("GET", "/api/v1/coupons/{coupon_id}/claim-link"): Spec(Permission.CHECKOUT_CONFIGURE),
+    ("GET", "/api/v1/me/coupons"): Spec(None, member=True),
+    ("POST", "/api/v1/me/coupons/claim"): Spec(None, {"token": "tkc_intruder.sig"}, member=True),
     # -- gift packs (campaigns/bundles) --
     # -- flash sales (campaigns/flash) --
     # -- group buys (campaigns/group_buys) --

@@ -1,5 +1,5 @@
-"""The worker's part of campaigns: every sweep of flash sales, group buys and campaign
-schedules, listed together for ``tribekit.sweeps``."""
+"""The worker's part of campaigns: every sweep of coupons (birthday gifts), flash sales, group
+buys and campaign schedules, listed together for ``tribekit.sweeps``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from tribekit.kit.db import Database
 from tribekit.kit.worker import Sweep
 
+from .coupons import tasks as coupon_tasks
 from .flash import stream as flash_stream
 from .flash import tasks as flash_tasks
 from .group_buys import tasks as group_buy_tasks
@@ -18,6 +19,7 @@ def sweeps(db: Database, redis: Redis | None, horizon_hours: float = 24) -> list
     """``redis``: the flash sales' Redis engine drains its reservation stream from it (None:
     the SQL engine only). Campaign occurrences are made ``horizon_hours`` ahead."""
     return [
+        *coupon_tasks.SWEEPS,
         *flash_tasks.sweeps(db, redis),
         *flash_stream.sweeps(db, redis),
         *group_buy_tasks.SWEEPS,

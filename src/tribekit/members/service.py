@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.campaigns.coupons import grants as coupon_grants
 from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import FieldProblem, NotFound, ValidationFailed
@@ -126,6 +127,7 @@ async def do_create_member(
     if member.marketing_consent:
         members.record(member.id, "consent_given", actor, consent_source=member.consent_source)
     await session.flush()
+    await coupon_grants.grant_welcome(session, tenant, member.id)  # the shop's welcome gift
     # A new member has exactly what was just written: no need to read it back.
     return MemberView(member, sorted(tags), checked.addresses, identities, [])
 

@@ -41,6 +41,7 @@ class Coupon(TenantRow):
         CheckConstraint(
             "used >= 0 AND (usage_limit IS NULL OR used <= usage_limit)", name="used_within_limit"
         ),
+        Index(None, "grants_due_at"),
     )
 
     code: Mapped[str] = mapped_column(String(40))  # stored upper-case
@@ -61,6 +62,9 @@ class Coupon(TenantRow):
     stackable: Mapped[bool] = mapped_column(Boolean, default=True)  # with other coupons
     bundle_ids: Mapped[list[Any] | None] = mapped_column(JSON)  # gift packs; None: any
     level_ids: Mapped[list[Any] | None] = mapped_column(JSON)  # member levels; None: any
+    # When the birthday sweep next grants this coupon (grant_reason birthday): the start of the
+    # merchant's next day, or now for a coupon just made or turned on. None: never swept.
+    grants_due_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 

@@ -303,6 +303,10 @@ class CheckoutSettingsOut(Output):
     coupon_on_campaign_price: bool
     coupon_on_level_price: bool
     coupons_combine: bool
+    coupon_returned_on_refund: bool = Field(
+        description="A refunded order gives its coupon uses back (a cancelled or expired one "
+        "always does)"
+    )
     points_per_currency_unit_redeemed: int
     points_cap_bps: int
     total_floor: int
@@ -316,6 +320,7 @@ class CheckoutSettingsUpdate(Input):
     coupon_on_campaign_price: bool | None = None
     coupon_on_level_price: bool | None = None
     coupons_combine: bool | None = None
+    coupon_returned_on_refund: bool | None = None
     points_per_currency_unit_redeemed: int | None = Field(default=None, ge=1, le=1_000_000)
     points_cap_bps: int | None = Field(default=None, ge=0, le=10_000)
     total_floor: int | None = Field(default=None, ge=0, le=10**12)

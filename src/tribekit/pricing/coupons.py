@@ -1,13 +1,16 @@
 """Coupons, applied after base prices, in the order given.
 
-A line takes a coupon when the coupon covers its product and the shop's stacking rules allow its
-price source. Each coupon's discount is shared over its eligible lines in proportion to what they
-still cost (``_allocation.split``), so a line never goes below zero. Coupons never take the goods
-total below the shop's floor; a coupon cut by the floor is recorded as a "floor" adjustment.
+A line takes a coupon when the coupon covers its product (or gift pack) and the shop's stacking
+rules allow its price source. Coupons combine only where the shop allows it, and never with a
+coupon that is not stackable: the first applied, in the order given, keeps its place. Each
+coupon's discount is shared over its eligible lines in proportion to what they still cost
+(``_allocation.split``), so a line never goes below zero. Coupons never take the goods total
+below the shop's floor; a coupon cut by the floor is recorded as a "floor" adjustment.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -63,12 +66,12 @@ def apply_coupons(
 ) -> CouponsOutcome:
     """``floor``: the goods total coupons may not go below."""
     state = _State({line.ref: line.base_total for line in lines}, {line.ref: [] for line in lines})
-    applied = False
+    applied: list[CouponInput] = []
     for coupon in coupons:
-        if applied and not rules.coupons_combine:
-            state.refuse(coupon, NO_COMBINE)
-        else:
-            applied = _apply_one(coupon, lines, rules, floor, state) or applied
+        if refusal := _combine_refusal(coupon, applied, rules):
+            state.refuse(coupon, refusal)
+        elif _apply_one(coupon, lines, rules, floor, state):
+            applied.append(coupon)
     discounts = {line.ref: line.base_total - state.remaining[line.ref] for line in lines}
     return CouponsOutcome(
         results=tuple(state.results),
@@ -80,6 +83,29 @@ def apply_coupons(
     )
 
 
+def _combine_refusal(
+    coupon: CouponInput, applied: Sequence[CouponInput], rules: PricingRules
+) -> str | None:
+    """Why ``coupon`` cannot join the coupons already applied, if it cannot."""
+    if not applied:
+        return None
+    if not rules.coupons_combine:
+        return NO_COMBINE
+    if not coupon.stackable:
+        return f"combines with no other coupon, and coupon {applied[0].code} is applied"
+    alone = next((c for c in applied if not c.stackable), None)
+    if alone is not None:
+        return f"coupon {alone.code} is applied and combines with no other coupon"
+    return None
+
+
+def covers(coupon: CouponInput, product_id: uuid.UUID) -> bool:
+    """Whether the coupon covers a line of this product or gift pack."""
+    if coupon.product_ids is None and coupon.bundle_ids is None:
+        return True
+    return product_id in (coupon.product_ids or ()) or product_id in (coupon.bundle_ids or ())
+
+
 def _apply_one(
     coupon: CouponInput,
     lines: Sequence[CouponLine],
@@ -88,11 +114,12 @@ def _apply_one(
     state: _State,
 ) -> bool:
     currency = rules.currency
-    covered = [ln for ln in lines if coupon.product_ids is None or ln.ref[0] in coupon.product_ids]
+    covered = [ln for ln in lines if covers(coupon, ln.ref[0])]
     excluded = sorted({e for ln in covered if (e := excluded_by(ln.source, rules)) is not None})
     eligible = [ln.ref for ln in covered if excluded_by(ln.source, rules) is None]
     if not covered:
-        state.refuse(coupon, "covers none of the products in the cart")
+        what = "products" if coupon.bundle_ids is None else "products or gift packs"
+        state.refuse(coupon, f"covers none of the {what} in the cart")
         return False
     if not eligible:
         state.refuse(coupon, f"does not stack on {' or '.join(excluded)} at this shop")

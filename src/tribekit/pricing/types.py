@@ -67,8 +67,11 @@ class CouponInput:
     kind: CouponKind
     value: int  # basis points for "percent", minor units for "amount"
     min_subtotal: int = 0  # compared with the eligible subtotal, not the whole cart
-    product_ids: frozenset[uuid.UUID] | None = None  # None: every product
+    # What the coupon covers: these products and these gift packs; both None: every line.
+    product_ids: frozenset[uuid.UUID] | None = None
     max_discount: int | None = None  # cap for percent coupons
+    bundle_ids: frozenset[uuid.UUID] | None = None
+    stackable: bool = True  # False: the order takes no other coupon with this one
 
 
 @dataclass(frozen=True)

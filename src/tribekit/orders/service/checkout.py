@@ -136,7 +136,7 @@ async def price_cart(
     )
     settings, membership = await pricing_settings(session, tenant.id)
     pickup_point = await _pickup_point(session, tenant, cart)
-    usable = await coupon_book.resolve(session, tenant, member_id, cart.coupon_codes)
+    usable = await coupon_book.resolve(session, tenant, member_id, cart.coupon_codes, level=level)
     lines = [
         pricing.LineInput(
             key=str(index + 1),

@@ -8,7 +8,8 @@ proportion (what the member already spent is recorded as a shortfall), and the r
 longer counts toward levels. Each refund is an ``order_events`` row (kind ``refunded``) that other
 domains (commission) read.
 
-Locks follow ``kit.locks``: the order, then the products put back, then the member's account.
+Locks follow ``kit.locks``: the order, then the products put back, then the member's account,
+then the coupons a full refund gives back (merchant setting ``coupon_returned_on_refund``).
 
 Everything happens in the refund's transaction except the provider's part. A provider whose calls
 leave the process (Stripe) gets a durable request on the refund row (``provider_status``
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.campaigns.coupons import service as coupon_book
 from tribekit.catalog.repository import Products
 from tribekit.kit import clock
 from tribekit.kit.errors import Conflict, ValidationFailed, field_error
@@ -34,7 +36,7 @@ from tribekit.models.orders import Order, OrderLine, Payment, Refund, RefundLine
 from tribekit.orders import events
 from tribekit.orders.payments import PaymentProvider, RefundRequest
 from tribekit.orders.payments.providers import provider as provider_named
-from tribekit.orders.repository import PAID_STATES, Orders
+from tribekit.orders.repository import PAID_STATES, Orders, checkout_settings
 from tribekit.orders.schemas import RefundIn
 from tribekit.tenancy.principal import Tenant
 
@@ -141,6 +143,10 @@ async def refund(
     order.refunded_amount += amount
     if everything:
         orders.move(order, OrderStatus.REFUNDED)
+        # Coupons last, as kit.locks orders them: the uses (and grants) come back where the
+        # merchant says so; a partly refunded order keeps them.
+        if (await checkout_settings(session, tenant.id)).coupon_returned_on_refund:
+            await coupon_book.give_back(session, tenant, order.id)
     session.add(refund_row)
     await session.flush()
     session.add_all(
