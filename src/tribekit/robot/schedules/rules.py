@@ -264,7 +264,8 @@ _FULL_WIDTH = str.maketrans(
 )
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
-_TIME = r"(?:\s*(?:at\s+)?(?P<h>\d{1,2}):(?P<m>\d{2}))"
+# "at" is a word of its own: in "sat 20:00" it is the end of the day's name.
+_TIME = r"(?:(?:\s+at)?\s*(?P<h>\d{1,2}):(?P<m>\d{2}))"
 _MONTHLY = re.compile(
     rf"^(?:on\s+)?(?:the\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:\s+day)?\s+of\s+"
     rf"(?:the|every|each)\s+month{_TIME}$"
