@@ -9,28 +9,35 @@ unique ``(schedule_id, occurrence_key)`` decides, by an insert that does nothing
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.catalog.repository import Products
-from tribekit.kit import clock
-from tribekit.kit.errors import FieldProblem, NotFound
+from tribekit.kit import clock, locks
+from tribekit.kit.db import Database
+from tribekit.kit.errors import FieldProblem, NotFound, PermissionDenied
 from tribekit.kit.ids import new_id
-from tribekit.models.campaigns import FlashSale
+from tribekit.kit.pagination import Page, paginate
+from tribekit.models.campaigns import FlashReservation, FlashSale
 from tribekit.models.communities import Community
 from tribekit.models.enums import ProductKind
 from tribekit.models.membership import Level
 from tribekit.tenancy.principal import Tenant
 
-from .engine import SaleStatus
-from .errors import BadFlashSale
+from .engine import SELLING, Attempt, LiveSale, Refusal, Reserved, SaleStatus
+from .errors import BadFlashSale, SaleStarted, refused
+from .runtime import FlashRuntime
 from .spec import FlashSaleSpec
+from .tokens import FlashClaims
 
 NAME_MAX = 200
 #: A reservation is kept at least a minute and at most a day before its units come back.
@@ -38,6 +45,8 @@ TTL_RANGE = (60, 86_400)
 #: Units one sale may allot, and one member may hold of it.
 QUANTITY_MAX = 1_000_000
 ANNOUNCE_MOMENTS = frozenset({"before", "start", "sold_out", "result"})
+#: How long paying a reservation waits for its order to be written (the Redis engine's drain).
+ORDER_WAIT = timedelta(seconds=5)
 
 
 # -- validating ---------------------------------------------------------------------------------
@@ -204,3 +213,334 @@ async def create(
     sale = await do_create(session, tenant, spec, created_by)
     assert sale is not None  # only a schedule's occurrence can exist already
     return sale
+
+
+# -- changing and cancelling before the start ---------------------------------------------------
+
+
+def spec_of(sale: FlashSale) -> FlashSaleSpec:
+    """The spec a sale was made from (as it is now)."""
+    return FlashSaleSpec(
+        product_id=sale.product_id,
+        price=sale.price,
+        quantity=sale.quantity,
+        starts_at=sale.starts_at,
+        ends_at=sale.ends_at,
+        per_member_limit=sale.per_member_limit,
+        reservation_ttl_seconds=sale.reservation_ttl_seconds,
+        name=sale.name,
+        community_ids=tuple(uuid.UUID(i) for i in sale.community_ids),
+        level_ids=tuple(uuid.UUID(i) for i in sale.level_ids),
+        announcements=dict(sale.announcements),
+        announce_before_seconds=sale.announce_before_seconds,
+    )
+
+
+async def _row(
+    session: AsyncSession, tenant: Tenant, sale_id: uuid.UUID, *, for_update: bool = False
+) -> FlashSale:
+    stmt = select(FlashSale).where(FlashSale.merchant_id == tenant.id, FlashSale.id == sale_id)
+    if for_update:
+        locks.acquire(session, locks.Rank.CAMPAIGN, [sale_id])
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    sale = await session.scalar(stmt)
+    if sale is None:
+        raise NotFound(f"no flash sale with id {sale_id} at this merchant")
+    return sale
+
+
+def _not_started(sale: FlashSale, action: str) -> None:
+    if sale.status != SaleStatus.SCHEDULED:
+        raise SaleStarted(
+            f"flash sale {sale.name!r} is {sale.status}; it can be {action} only before it starts",
+            sale_status=sale.status,
+        )
+
+
+async def update(
+    session: AsyncSession, tenant: Tenant, sale_id: uuid.UUID, changes: dict[str, Any]
+) -> FlashSale:
+    """Change a sale that has not started (``changes``: fields of ``FlashSaleSpec``); the
+    result is checked as a new sale would be. The row is locked first, so a start racing the
+    change either waits for it or makes it a 409."""
+    sale = await _row(session, tenant, sale_id, for_update=True)
+    _not_started(sale, "changed")
+    spec = replace(spec_of(sale), **changes)
+    await check_create(session, tenant, spec)
+    values = _values(spec)
+    if spec.name is not None and spec.name.strip():
+        values["name"] = spec.name.strip()[:NAME_MAX]
+    for name, value in values.items():
+        setattr(sale, name, value)
+    sale.version += 1
+    await session.flush()
+    return sale
+
+
+async def cancel(session: AsyncSession, tenant: Tenant, sale_id: uuid.UUID) -> FlashSale:
+    """Cancel a sale before it starts (again: nothing changes); a started one is a 409."""
+    sale = await _row(session, tenant, sale_id, for_update=True)
+    if sale.status == SaleStatus.CANCELLED:
+        return sale
+    _not_started(sale, "cancelled")
+    sale.status = SaleStatus.CANCELLED.value
+    sale.due_at = None
+    sale.ended_at = clock.now()
+    sale.version += 1
+    await session.flush()
+    return sale
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Units of a sale: ``allotted`` from stock at the start; held by reservations not paid yet
+    (``reserved``), paid (``paid``), given back by reservations that expired or were cancelled
+    (``expired``); ``left`` to sell (0 once it ended: what was left went back to stock,
+    ``returned``)."""
+
+    allotted: int = 0
+    reserved: int = 0
+    paid: int = 0
+    expired: int = 0
+    returned: int = 0
+    left: int = 0
+
+
+@dataclass(frozen=True)
+class FlashSaleView:
+    sale: FlashSale
+    counts: Counts = field(default_factory=Counts)
+
+
+async def counts(session: AsyncSession, sales: Sequence[FlashSale]) -> dict[uuid.UUID, Counts]:
+    """Each sale's units by reservation status, in one statement."""
+    if not sales:
+        return {}
+    r = FlashReservation
+    rows = (
+        await session.execute(
+            select(r.sale_id, r.status, func.sum(r.quantity))
+            .where(r.sale_id.in_([s.id for s in sales]))
+            .group_by(r.sale_id, r.status)
+        )
+    ).all()
+    units: dict[uuid.UUID, dict[str, int]] = {}
+    for sale_id, status, total in rows:
+        units.setdefault(sale_id, {})[status] = int(total or 0)
+    found = {}
+    for sale in sales:
+        by = units.get(sale.id, {})
+        reserved, paid = by.get("reserved", 0), by.get("paid", 0)
+        expired = by.get("expired", 0) + by.get("cancelled", 0)
+        selling = sale.status in SELLING
+        left = max(sale.allotted - reserved - paid - sale.returned, 0) if selling else 0
+        found[sale.id] = Counts(sale.allotted, reserved, paid, expired, sale.returned, left)
+    return found
+
+
+async def get(session: AsyncSession, tenant: Tenant, sale_id: uuid.UUID) -> FlashSaleView:
+    sale = await _row(session, tenant, sale_id)
+    return FlashSaleView(sale, (await counts(session, [sale]))[sale.id])
+
+
+async def page(
+    session: AsyncSession,
+    tenant: Tenant,
+    *,
+    status: SaleStatus | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[FlashSaleView]:
+    """The merchant's flash sales, newest first, with their counts."""
+    stmt = select(FlashSale).where(FlashSale.merchant_id == tenant.id)
+    if status is not None:
+        stmt = stmt.where(FlashSale.status == status.value)
+    found = await paginate(session, stmt, key=FlashSale.id, limit=limit, cursor=cursor)
+    by_id = await counts(session, found.items)
+    return Page([FlashSaleView(s, by_id[s.id]) for s in found.items], found.next_cursor)
+
+
+async def list_live(session: AsyncSession, tenant: Tenant) -> list[FlashSaleView]:
+    """What is on sale now (live or sold out, not past its end), soonest end first: the
+    robot's ``/sales`` and the member pages list these."""
+    now = clock.now()
+    rows = (
+        await session.scalars(
+            select(FlashSale)
+            .where(
+                FlashSale.merchant_id == tenant.id,
+                FlashSale.status.in_([s.value for s in SELLING]),
+                FlashSale.ends_at > now,
+            )
+            .order_by(FlashSale.ends_at, FlashSale.id)
+        )
+    ).all()
+    by_id = await counts(session, rows)
+    return [FlashSaleView(s, by_id[s.id]) for s in rows]
+
+
+# -- the live state and the purchase: the burst's path, no database session --------------------
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """A sale as pages and the robot show it: ``left`` is approximate while it sells."""
+
+    sale_id: uuid.UUID
+    name: str
+    status: SaleStatus
+    price: int
+    regular_price: int
+    currency: str
+    per_member_limit: int
+    left: int
+    starts_at: datetime
+    ends_at: datetime
+    seconds_to_start: int
+    seconds_to_end: int
+
+
+def _status_now(sale: LiveSale, now: datetime, sold_out: bool) -> SaleStatus:
+    """The status the clock and the sold-out flag say, ahead of the worker by up to a second."""
+    if sale.status in (SaleStatus.CANCELLED, SaleStatus.ENDED) or now >= sale.ends_at:
+        return SaleStatus.CANCELLED if sale.status == SaleStatus.CANCELLED else SaleStatus.ENDED
+    if sale.status == SaleStatus.SCHEDULED:
+        return SaleStatus.SCHEDULED
+    return SaleStatus.SOLD_OUT if sold_out else SaleStatus.LIVE
+
+
+async def live_state(
+    runtime: FlashRuntime, sale_id: uuid.UUID, *, merchant_id: uuid.UUID | None = None
+) -> LiveState:
+    """The sale's live state from this process's view (no database read but about once a
+    second). ``merchant_id``: only a sale of this merchant (another's is a 404)."""
+    sale = await runtime.live.get(sale_id)
+    if sale is None or (merchant_id is not None and sale.merchant_id != merchant_id):
+        raise NotFound(f"no flash sale with id {sale_id}")
+    now = clock.now()
+    left = 0
+    if sale.status in SELLING:
+        left = await runtime.live.left(sale, runtime.engine(sale.engine))
+    elif sale.status == SaleStatus.SCHEDULED:
+        left = sale.allotted  # 0 until it starts and takes its units from stock
+    status = _status_now(sale, now, runtime.live.is_sold_out(sale.id) or left <= 0)
+    if status in (SaleStatus.ENDED, SaleStatus.CANCELLED):
+        left = 0
+    return LiveState(
+        sale_id=sale.id,
+        name=sale.name,
+        status=status,
+        price=sale.price,
+        regular_price=sale.regular_price,
+        currency=sale.currency,
+        per_member_limit=sale.per_member_limit,
+        left=left,
+        starts_at=sale.starts_at,
+        ends_at=sale.ends_at,
+        seconds_to_start=max(int((sale.starts_at - now).total_seconds()), 0),
+        seconds_to_end=max(int((sale.ends_at - now).total_seconds()), 0),
+    )
+
+
+@dataclass(frozen=True)
+class Purchase:
+    sale: LiveSale
+    reserved: Reserved
+
+    @property
+    def total(self) -> int:
+        return self.sale.price * self.reserved.quantity
+
+
+def _eligible(
+    sale: LiveSale, claims: FlashClaims, community_id: uuid.UUID | None
+) -> tuple[bool, uuid.UUID | None]:
+    """Whether the member may buy, and the community the order is attributed to."""
+    if sale.level_ids and claims.level_id not in sale.level_ids:
+        return False, None
+    mine = claims.community_ids
+    if sale.community_ids:
+        shared = sale.community_ids & mine
+        if community_id is not None:
+            return community_id in shared, community_id
+        return bool(shared), min(shared) if len(shared) == 1 else None
+    return True, community_id if community_id in mine else None
+
+
+async def purchase(
+    runtime: FlashRuntime,
+    claims: FlashClaims,
+    sale_id: uuid.UUID,
+    *,
+    quantity: int = 1,
+    community_id: uuid.UUID | None = None,
+    channel: str = "web",
+) -> Purchase:
+    """One member's attempt: a reservation (and, on the SQL engine, its order), or a 409 with
+    the refusal's code. Every check before the engine is in-process; after sell-out the answer
+    comes from the sold-out flag, before any database or Redis work."""
+    refusal: Refusal | None = None
+    if await runtime.refused.refused(runtime.db, claims.merchant_id, claims.member_id):
+        raise PermissionDenied("this member is blocked by the merchant")
+    sale = await runtime.live.get(sale_id)
+    if sale is None or sale.merchant_id != claims.merchant_id:
+        raise NotFound(f"no flash sale with id {sale_id} at this merchant")
+    now = clock.now()
+    status = _status_now(sale, now, False)
+    eligible, attributed = _eligible(sale, claims, community_id)
+    if status == SaleStatus.SCHEDULED or now < sale.starts_at:
+        refusal = Refusal.NOT_STARTED
+    elif status in (SaleStatus.ENDED, SaleStatus.CANCELLED):
+        refusal = Refusal.ENDED
+    elif not eligible:
+        refusal = Refusal.NOT_ELIGIBLE
+    elif quantity > sale.per_member_limit:
+        refusal = Refusal.LIMIT_REACHED
+    elif runtime.live.is_sold_out(sale.id):
+        refusal = Refusal.SOLD_OUT
+    if refusal is not None:
+        raise refused(refusal, sale_id=str(sale.id))
+    attempt = Attempt(
+        sale=sale,
+        member_id=claims.member_id,
+        quantity=quantity,
+        reservation_id=new_id(),
+        community_id=attributed,
+        at=now,
+        channel=channel,
+    )
+    result = await runtime.engine(sale.engine).reserve(attempt)
+    if isinstance(result, Refusal):
+        if result == Refusal.SOLD_OUT:
+            runtime.live.mark_sold_out(sale.id)
+        elif result == Refusal.ENDED:
+            runtime.live.forget(sale.id)
+        raise refused(result, sale_id=str(sale.id))
+    runtime.live.note_left(sale.id, result.left)
+    return Purchase(sale, result)
+
+
+async def order_of_reservation(
+    db: Database, tenant: Tenant, reservation_id: uuid.UUID, member_id: uuid.UUID
+) -> uuid.UUID:
+    """The order of the member's reservation, waiting up to ``ORDER_WAIT`` for it to be
+    written (the Redis engine's drain writes it within moments of the win); a 404 if it never
+    comes or is somebody else's."""
+    deadline = time.monotonic() + ORDER_WAIT.total_seconds()
+    while True:
+        async with db.unit_of_work(read_only=True) as session:
+            found = await session.scalar(
+                select(FlashReservation.order_id).where(
+                    FlashReservation.merchant_id == tenant.id,
+                    FlashReservation.id == reservation_id,
+                    FlashReservation.member_id == member_id,
+                )
+            )
+        if found is not None:
+            return found
+        if time.monotonic() >= deadline:
+            raise NotFound(f"no flash sale reservation with id {reservation_id} of yours")
+        await asyncio.sleep(0.1)

@@ -182,36 +182,31 @@ class SqlEngine:
 
     async def _reserve_sqlite(self, attempt: Attempt, rows: FlashRows) -> Reserved | Refusal:
         sale = attempt.sale
-        async with self.db.unit_of_work() as session:
+        async with self.db.unit_of_work() as session:  # BEGIN IMMEDIATE: the one writer
             conn = await session.connection()
-            taken = int(await _taken(conn, sale.id, attempt.member_id))
-            if taken + attempt.quantity > sale.per_member_limit:
-                return Refusal.LIMIT_REACHED
-            took = (
+            found = (
                 await conn.execute(
-                    update(FlashSale)
-                    .where(
-                        FlashSale.id == sale.id,
-                        FlashSale.merchant_id == sale.merchant_id,
-                        FlashSale.status == SaleStatus.LIVE.value,
-                        FlashSale.ends_at > attempt.at,
-                        FlashSale.remaining >= attempt.quantity,
+                    select(FlashSale.status, FlashSale.remaining, FlashSale.ends_at).where(
+                        FlashSale.id == sale.id, FlashSale.merchant_id == sale.merchant_id
                     )
-                    .values(_take_values(attempt))
-                    .returning(FlashSale.remaining)
                 )
             ).first()
-            if took is None:
-                found = (
-                    await conn.execute(
-                        select(FlashSale.status, FlashSale.remaining, FlashSale.ends_at).where(
-                            FlashSale.id == sale.id
-                        )
-                    )
-                ).first()
-                if found is None:
-                    return Refusal.ENDED
-                return _lost(attempt, found[0], int(found[1]), found[2], taken)
+            if found is None:
+                return Refusal.ENDED
+            status, remaining, ends_at = found
+            taken = await _taken(conn, sale.id, attempt.member_id)
+            if not (
+                status == SaleStatus.LIVE
+                and ends_at > attempt.at
+                and remaining >= attempt.quantity
+                and taken + attempt.quantity <= sale.per_member_limit
+            ):
+                return _lost(attempt, status, int(remaining), ends_at, taken)
+            await conn.execute(
+                update(FlashSale)
+                .where(FlashSale.id == sale.id, FlashSale.remaining >= attempt.quantity)
+                .values(_take_values(attempt))
+            )
             await conn.execute(
                 sqlite.insert(FlashTake)
                 .values(
@@ -227,7 +222,7 @@ class SqlEngine:
                 )
             )
             await write_rows(conn, rows)
-        return self._won(attempt, int(took[0]))
+        return self._won(attempt, int(remaining) - attempt.quantity)
 
     def _won(self, attempt: Attempt, left: int) -> Reserved:
         return Reserved(
@@ -247,28 +242,7 @@ class SqlEngine:
         reservation_ids: Sequence[uuid.UUID],
     ) -> None:
         del reservation_ids  # their conditional status updates made this call exactly once
-        total = sum(units.values())
-        if total <= 0:
-            return
-        await session.execute(
-            update(FlashSale)
-            .where(FlashSale.id == sale.id)
-            .values(
-                remaining=FlashSale.remaining + total,
-                status=case(
-                    (FlashSale.status == SaleStatus.SOLD_OUT.value, SaleStatus.LIVE.value),
-                    else_=FlashSale.status,
-                ),
-            )
-            .execution_options(synchronize_session=False)
-        )
-        takes = _TAKES.c
-        await session.execute(
-            update(_TAKES)
-            .where(takes.sale_id == bindparam("s"), takes.member_id == bindparam("u"))
-            .values(taken=takes.taken - bindparam("q")),
-            [{"s": sale.id, "u": member, "q": q} for member, q in sorted(units.items())],
-        )
+        await give_back_units(session, sale.id, units)
 
     async def left(self, sale_id: uuid.UUID) -> int | None:
         async with self._autocommit.connect() as conn:
@@ -280,6 +254,35 @@ class SqlEngine:
         every reservation is a row already."""
         del sale
         return None
+
+
+async def give_back_units(
+    session: AsyncSession, sale_id: uuid.UUID, units: Mapping[uuid.UUID, int]
+) -> None:
+    """``units`` (member id -> units) back into the sale (its row locked by the caller): up
+    in ``remaining``, down in the members' takes; a sold-out sale sells again."""
+    total = sum(units.values())
+    if total <= 0:
+        return
+    await session.execute(
+        update(FlashSale)
+        .where(FlashSale.id == sale_id)
+        .values(
+            remaining=FlashSale.remaining + total,
+            status=case(
+                (FlashSale.status == SaleStatus.SOLD_OUT.value, SaleStatus.LIVE.value),
+                else_=FlashSale.status,
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    takes = _TAKES.c
+    await session.execute(
+        update(_TAKES)
+        .where(takes.sale_id == bindparam("s"), takes.member_id == bindparam("u"))
+        .values(taken=takes.taken - bindparam("q")),
+        [{"s": sale_id, "u": member, "q": q} for member, q in sorted(units.items()) if q],
+    )
 
 
 def _take_values(attempt: Attempt) -> dict[str, Any]:

@@ -4,9 +4,10 @@ Every step is a conditional status update. Whoever wins the update does what the
 (points for the purchase, stock and points given back), so racing requests, webhooks and
 workers never do it twice. Closing an unpaid order releases its reservations exactly once.
 
-Locks follow ``kit.locks``: the order (its status update), then its products, the member's
-account, its coupons. A batch of orders closed in one transaction (the expiry sweep) locks what
-all of them release up front (``lock_releases``), rank by rank.
+Locks follow ``kit.locks``: the order (its status update), then a flash sale it holds units of
+(``campaigns/flash/settle.py``: a flash order's units go back to the sale, not to stock), then
+its products, the member's account, its coupons. A batch of orders closed in one transaction
+(the expiry sweep) locks what all of them release up front (``lock_releases``), rank by rank.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.campaigns.coupons import service as coupon_book
 from tribekit.campaigns.coupons.repository import Coupons
+from tribekit.campaigns.flash import orders as flash_orders
+from tribekit.campaigns.flash import settle as flash_settle
 from tribekit.catalog.repository import Products
 from tribekit.kit import clock
 from tribekit.kit.errors import Conflict, NotFound
@@ -75,6 +78,8 @@ async def mark_paid(
     await Payments(session, tenant.id).settle(
         payment, PaymentStatus.SUCCEEDED, settled_at=now, confirmed_by=actor
     )
+    if order.campaign_id is not None:
+        await flash_settle.paid(session, order)
     await events.emit(
         session,
         tenant,
@@ -94,10 +99,13 @@ async def mark_paid(
 async def release(session: AsyncSession, tenant: Tenant, order: Order, *, actor: str) -> None:
     """Give back what an unpaid order held: its stock, its points, its coupon uses. Called only
     by the request that moved the order to cancelled or expired, hence exactly once."""
+    if order.campaign_id is not None:  # first: the sale's rank comes before the products'
+        await flash_settle.release(session, order)
     lines = await Orders(session, tenant.id).lines(order.id)
     back: Counter[uuid.UUID] = Counter()
     for line in lines:
-        back[line.product_id] += line.quantity
+        if line.price_source != flash_orders.PRICE_SOURCE:  # the sale's units go to the sale
+            back[line.product_id] += line.quantity
     # An order placed before its products' stock was tracked took none: none goes back.
     await Products(session, tenant.id).put_back(back, placed_at=order.placed_at)
     if order.points_hold_entry_id is not None:
@@ -127,6 +135,7 @@ async def lock_releases(session: AsyncSession, orders: list[Order]) -> None:
     ids = [order.id for order in orders]
     if not ids:
         return
+    await flash_settle.lock_sales(session, [o.id for o in orders if o.campaign_id is not None])
     products = await session.execute(
         select(OrderLine.product_id, OrderLine.merchant_id).where(OrderLine.order_id.in_(ids))
     )

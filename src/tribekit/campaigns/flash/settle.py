@@ -1,0 +1,183 @@
+"""A flash order's end, as the orders domain meets it: paid (its reservation is paid), or
+closed unpaid, expired or cancelled (its reservation too, and its units go back, once).
+
+The order's expiry is its reservation's: the order is written expiring with the reservation,
+so whoever closes the order (the flash sales' expiry sweep, the orders' own, a member or staff
+cancelling it) closes the reservation in the same transaction, by one conditional update
+(``reserved -> expired | cancelled``); only the transaction that wins it gives the units back.
+While the sale sells they go back to the sale (its engine's ``give_back``); after its end, to
+the product's stock (``returned`` counts them). A flash line's stock is never the product's
+own (``orders.py``), so the orders domain leaves it alone (``lifecycle.release``).
+
+Locks follow ``kit.locks``: the order (already locked by its closing), then the sale (rank
+CAMPAIGN), then the product.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tribekit.catalog.repository import Products
+from tribekit.kit import clock, locks
+from tribekit.models.campaigns import FlashReservation, FlashSale
+from tribekit.models.catalog import Product
+from tribekit.models.enums import OrderStatus
+from tribekit.models.orders import Order
+from tribekit.models.tenancy import Merchant
+
+from . import runtime
+from .engine import SELLING
+from .live import live_sale
+from .sql_engine import give_back_units
+
+log = logging.getLogger(__name__)
+
+#: The reservation's status for the order's closing status.
+CLOSED = {OrderStatus.EXPIRED: "expired", OrderStatus.CANCELLED: "cancelled"}
+
+
+@dataclass(frozen=True)
+class Returned:
+    """A reservation whose units this transaction gives back."""
+
+    reservation_id: uuid.UUID
+    sale_id: uuid.UUID
+    member_id: uuid.UUID
+    quantity: int
+
+
+async def lock_sales(session: AsyncSession, order_ids: Sequence[uuid.UUID]) -> None:
+    """Lock the sales whose reserved units closing these orders will give back, in id order
+    (rank CAMPAIGN: after the orders, before the products)."""
+    if not order_ids:
+        return
+    sale_ids = sorted(
+        set(
+            (
+                await session.scalars(
+                    select(FlashReservation.sale_id).where(
+                        FlashReservation.order_id.in_(list(order_ids)),
+                        FlashReservation.status == "reserved",
+                    )
+                )
+            ).all()
+        )
+    )
+    await _lock(session, sale_ids)
+
+
+async def _lock(session: AsyncSession, sale_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, FlashSale]:
+    if not sale_ids:
+        return {}
+    locks.acquire(session, locks.Rank.CAMPAIGN, sale_ids)
+    rows = await session.scalars(
+        select(FlashSale)
+        .where(FlashSale.id.in_(list(sale_ids)))
+        .order_by(FlashSale.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {row.id: row for row in rows}
+
+
+async def paid(session: AsyncSession, order: Order) -> None:
+    """The order was paid: its reservation is paid (its units are sold)."""
+    await session.execute(
+        update(FlashReservation)
+        .where(FlashReservation.order_id == order.id, FlashReservation.status == "reserved")
+        .values(status="paid", settled_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def release(session: AsyncSession, order: Order) -> None:
+    """The order closed unpaid (its status now expired or cancelled): its reservation closes
+    with it and its units go back, exactly once."""
+    status = CLOSED.get(OrderStatus(order.status), "cancelled")
+    await close_reservations(session, [order.id], status)
+
+
+async def close_reservations(
+    session: AsyncSession, order_ids: Sequence[uuid.UUID], status: str
+) -> list[Returned]:
+    """Move the reservations of these (closed) orders from reserved to ``status`` and give
+    their units back; returns what was given back (only what this transaction won)."""
+    if not order_ids:
+        return []
+    rows = await session.execute(
+        update(FlashReservation)
+        .where(
+            FlashReservation.order_id.in_(list(order_ids)),
+            FlashReservation.status == "reserved",
+        )
+        .values(status=status, settled_at=clock.now())
+        .returning(
+            FlashReservation.id,
+            FlashReservation.sale_id,
+            FlashReservation.member_id,
+            FlashReservation.quantity,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    returned = [Returned(*row) for row in rows.all()]
+    await give_back(session, returned)
+    return returned
+
+
+async def give_back(session: AsyncSession, returned: Sequence[Returned]) -> None:
+    """Units of closed reservations back where they belong now: into a sale that still sells
+    (its engine), or into the product's stock after the sale ended (``returned`` counts them)."""
+    by_sale: dict[uuid.UUID, list[Returned]] = defaultdict(list)
+    for item in returned:
+        by_sale[item.sale_id].append(item)
+    sales = await _lock(session, sorted(by_sale))
+    to_stock: dict[uuid.UUID, Counter[uuid.UUID]] = defaultdict(Counter)  # merchant -> product
+    for sale_id, items in sorted(by_sale.items()):
+        sale = sales[sale_id]
+        units: Counter[uuid.UUID] = Counter()
+        for item in items:
+            units[item.member_id] += item.quantity
+        if sale.status in SELLING:
+            await _to_engine(session, sale, units, [i.reservation_id for i in items])
+            continue
+        total = sum(units.values())
+        to_stock[sale.merchant_id][sale.product_id] += total
+        await session.execute(
+            update(FlashSale)
+            .where(FlashSale.id == sale.id)
+            .values(returned=FlashSale.returned + total)
+            .execution_options(synchronize_session=False)
+        )
+    for merchant_id, products in sorted(to_stock.items()):
+        await Products(session, merchant_id).put_back(products)
+
+
+async def _to_engine(
+    session: AsyncSession,
+    sale: FlashSale,
+    units: Counter[uuid.UUID],
+    reservation_ids: list[uuid.UUID],
+) -> None:
+    if sale.engine == "sql":
+        await give_back_units(session, sale.id, units)
+        return
+    engine = runtime.installed(sale.engine)
+    if engine is None:
+        # No engine built in this process (an API process that never sold): the
+        # reconciliation sweep gives these units back from the database's record.
+        log.warning("flash units left for reconciliation", extra={"sale": str(sale.id)})
+        return
+    product = await session.get(Product, sale.product_id)
+    merchant = await session.get(Merchant, sale.merchant_id)
+    assert product is not None  # a sale's product stays (the foreign key)
+    assert merchant is not None
+    await engine.give_back(
+        session, live_sale(sale, product, merchant), units, reservation_ids=reservation_ids
+    )
