@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.campaigns.coupons import grants as coupon_grants
+from tribekit.campaigns.flash import tokens as flash_tokens
 from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import FieldProblem, NotFound, ValidationFailed
@@ -217,6 +218,10 @@ async def update_member(
         changed.append("addresses")
     if data.marketing_consent is not None and data.marketing_consent != member.marketing_consent:
         _set_consent(members, member, data.marketing_consent, data.consent_source, actor)
+    if "blocked" in changed:  # flash tokens are checked in-process: tell this process now
+        (flash_tokens.refuse if member.blocked else flash_tokens.allow)(
+            session, tenant.id, member.id
+        )
     if changed:
         members.record(member.id, "updated", actor, fields=changed)  # names only, never values
     await session.flush()
@@ -275,6 +280,7 @@ async def erase_member(
     member.marketing_consent = False
     member.consent_at = member.consent_source = None
     member.erased_at = clock.now()
+    flash_tokens.refuse(session, tenant.id, member.id)
     members.record(member.id, "erased", actor)
     await session.flush()
 
@@ -315,6 +321,7 @@ async def merge_members(
     await members.move_children(source.id, target.id)
     await membership.merge_members(session, tenant, source.id, target.id, actor)
     source.merged_into_id = target.id
+    flash_tokens.refuse(session, tenant.id, source.id)
     source.display_name, source.email, source.birthday, source.notes = MERGED_NAME, None, None, None
     members.record(target.id, "merged", actor, merged_member_id=str(source.id))
     await session.flush()

@@ -3,6 +3,7 @@ them with the worker's sweeps, and buy with flash tokens."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,8 +20,12 @@ from tribekit.campaigns.flash import tasks, tokens
 from tribekit.campaigns.flash.runtime import FlashRuntime
 from tribekit.kit import clock
 from tribekit.kit.db import Database
+from tribekit.membership import config
+from tribekit.membership.schemas import LevelCreate
 from tribekit.models.campaigns import FlashReservation, FlashSale, FlashTake
 from tribekit.models.catalog import Product
+from tribekit.models.communities import Community, CommunityMember
+from tribekit.models.enums import Channel, CommunityStatus
 
 
 @dataclass(frozen=True)
@@ -144,3 +149,31 @@ async def takes(db: Database, sale_id: str) -> dict[uuid.UUID, int]:
 
 def later(seconds: float) -> datetime:
     return clock.now() + timedelta(seconds=seconds)
+
+
+_chat = itertools.count(-9000, -1)
+
+
+async def group(db: Database, shop: Shop, name: str, *members: uuid.UUID) -> uuid.UUID:
+    """A web group of ``shop`` with ``members`` in it."""
+    async with db.unit_of_work() as session:
+        row = Community(
+            merchant_id=shop.tenant.id,
+            name=name,
+            channel=Channel.WEB,
+            external_id=str(next(_chat)),
+            status=CommunityStatus.ACTIVE,
+        )
+        session.add(row)
+        await session.flush()
+        session.add_all(
+            CommunityMember(merchant_id=shop.tenant.id, community_id=row.id, member_id=m)
+            for m in members
+        )
+        return row.id
+
+
+async def level(db: Database, shop: Shop, name: str, rank: int) -> uuid.UUID:
+    async with db.unit_of_work() as session:
+        made = await config.create_level(session, shop.tenant, LevelCreate(name=name, rank=rank))
+        return made.id

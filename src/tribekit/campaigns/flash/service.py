@@ -514,7 +514,7 @@ async def purchase(
     )
     result = await runtime.engine(sale.engine).reserve(attempt)
     if isinstance(result, Refusal):
-        if result == Refusal.SOLD_OUT:
+        if result == Refusal.SOLD_OUT and quantity == 1:  # none left (not merely too few)
             runtime.live.mark_sold_out(sale.id)
         elif result == Refusal.ENDED:
             runtime.live.forget(sale.id)
