@@ -26,6 +26,7 @@ from tribekit.models.campaigns import FlashReservation, FlashSale, FlashTake
 from tribekit.models.catalog import Product
 from tribekit.models.communities import Community, CommunityMember
 from tribekit.models.enums import Channel, CommunityStatus
+from tribekit.models.members import Member
 
 
 @dataclass(frozen=True)
@@ -177,3 +178,15 @@ async def level(db: Database, shop: Shop, name: str, rank: int) -> uuid.UUID:
     async with db.unit_of_work() as session:
         made = await config.create_level(session, shop.tenant, LevelCreate(name=name, rank=rank))
         return made.id
+
+
+async def many_members(db: Database, shop: Shop, n: int) -> list[uuid.UUID]:
+    """``n`` members of ``shop``, written in one go."""
+    rows = [
+        Member(merchant_id=shop.tenant.id, display_name=f"Buyer {i}", source="store_qr")
+        for i in range(n)
+    ]
+    async with db.unit_of_work() as session:
+        session.add_all(rows)
+        await session.flush()
+        return [row.id for row in rows]
