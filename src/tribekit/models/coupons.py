@@ -53,7 +53,7 @@ class Coupon(TenantRow):
     starts_at: Mapped[datetime | None]
     ends_at: Mapped[datetime | None]
     usage_limit: Mapped[int | None] = mapped_column(Integer)
-    per_member_limit: Mapped[int | None] = mapped_column(Integer, default=1)
+    per_member_limit: Mapped[int | None] = mapped_column(Integer)  # None: no limit per member
     used: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     issue_mode: Mapped[str] = mapped_column(String(8), default="code")  # code | grant | claim
