@@ -62,6 +62,13 @@ OUTSIDE_THE_ORDER = {
     # -- campaigns/flash --
     # -- campaigns/group_buys --
     # -- campaigns/schedules --
+    "campaigns/schedules/repository.py:claim": "campaign schedules due to be planned, SKIP "
+    "LOCKED: never waits",
+    "campaigns/schedules/repository.py:relock": "the schedule a worker plans, read again under "
+    "the lock its claim holds (another worker planning it at once waits here, before any "
+    "ranked lock)",
+    "campaigns/schedules/repository.py:locked": "one campaign schedule alone, changed by staff, "
+    "in a transaction that takes no ranked lock",
     "robot/schedules/tasks.py:plan_due": "scheduled posts due to be planned, SKIP LOCKED: never "
     "waits",
 }

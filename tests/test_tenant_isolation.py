@@ -75,6 +75,12 @@ SCHEDULE = {
     "content": {"texts": {"en": "Gift-pack day tonight"}},
 }
 ROBOT_TOKENS = {"shop-a": "700201:isolation-robot-a", "shop-b": "700202:isolation-robot-b"}
+CAMPAIGN_SCHEDULE = {
+    "name": "Weeknight flash sale",
+    "rule": "Mon-Thu 20:00 for 2 h",
+    "template": {"kind": "flash_sale", "product_ids": [OWN_PRODUCT], "price": 500, "quantity": 5},
+    "community_ids": [OWN_COMMUNITY],
+}
 
 
 @pytest.fixture(scope="module")
@@ -271,6 +277,22 @@ ROUTES: dict[tuple[str, str], Spec] = {
     # -- flash sales (campaigns/flash) --
     # -- group buys (campaigns/group_buys) --
     # -- campaign schedules and the calendar (campaigns/schedules) --
+    ("GET", "/api/v1/campaign-schedules"): Spec(Permission.CAMPAIGNS_READ),
+    ("POST", "/api/v1/campaign-schedules"): Spec(Permission.CAMPAIGNS_MANAGE, CAMPAIGN_SCHEDULE),
+    ("GET", "/api/v1/campaign-schedules/{campaign_schedule_id}"): Spec(Permission.CAMPAIGNS_READ),
+    ("PATCH", "/api/v1/campaign-schedules/{campaign_schedule_id}"): Spec(
+        Permission.CAMPAIGNS_MANAGE, {"name": "Taken over"}
+    ),
+    ("POST", "/api/v1/campaign-schedules/{campaign_schedule_id}/pause"): Spec(
+        Permission.CAMPAIGNS_MANAGE
+    ),
+    ("POST", "/api/v1/campaign-schedules/{campaign_schedule_id}/resume"): Spec(
+        Permission.CAMPAIGNS_MANAGE
+    ),
+    ("DELETE", "/api/v1/campaign-schedules/{campaign_schedule_id}"): Spec(
+        Permission.CAMPAIGNS_MANAGE
+    ),
+    ("GET", "/api/v1/campaign-calendar"): Spec(Permission.CAMPAIGNS_READ),
     ("GET", "/api/v1/events/{product_id}/attendees"): Spec(Permission.ORDERS_READ),
     ("POST", "/api/v1/events/{product_id}/check-ins"): Spec(
         Permission.ORDERS_WRITE, {"line_id": SOME_ID}
@@ -480,9 +502,20 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         "/api/v1/robot/schedules", json={**SCHEDULE, "community_id": own_group}, headers=a.headers
     )
     assert schedule.status_code == 201, schedule.text
+    campaign_schedule = await client.post(
+        "/api/v1/campaign-schedules",
+        json={
+            **CAMPAIGN_SCHEDULE,
+            "template": {**CAMPAIGN_SCHEDULE["template"], "product_ids": [product_id]},
+            "community_ids": [own_group],
+        },
+        headers=a.headers,
+    )
+    assert campaign_schedule.status_code == 201, campaign_schedule.text
     ids = {
         "broadcast_id": broadcast.json()["id"],
         "schedule_id": schedule.json()["id"],
+        "campaign_schedule_id": campaign_schedule.json()["id"],
         "account_id": robot.json()["id"],
         "ban_id": ban.json()["id"],
         "reply_id": reply.json()["id"],

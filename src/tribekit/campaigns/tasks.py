@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from tribekit.kit.db import Database
 from tribekit.kit.worker import Sweep
 
+from . import announcements
 from .coupons import tasks as coupon_tasks
 from .flash import stream as flash_stream
 from .flash import tasks as flash_tasks
@@ -15,13 +16,17 @@ from .group_buys import tasks as group_buy_tasks
 from .schedules import tasks as schedule_tasks
 
 
-def sweeps(db: Database, redis: Redis | None, horizon_hours: float = 24) -> list[Sweep]:
+def sweeps(
+    db: Database, redis: Redis | None, horizon_hours: float = 24, public_url: str | None = None
+) -> list[Sweep]:
     """``redis``: the flash sales' Redis engine drains its reservation stream from it (None:
-    the SQL engine only). Campaign occurrences are made ``horizon_hours`` ahead."""
+    the SQL engine only). Campaign occurrences are made ``horizon_hours`` ahead; their
+    announcements' buttons link to member pages under ``public_url``."""
     return [
         *coupon_tasks.SWEEPS,
         *flash_tasks.sweeps(db, redis),
         *flash_stream.sweeps(db, redis),
         *group_buy_tasks.SWEEPS,
         *schedule_tasks.sweeps(horizon_hours),
+        *announcements.sweeps(public_url),
     ]

@@ -89,6 +89,9 @@ class CampaignSchedule(TenantRow):
     announce_before_seconds: Mapped[int] = mapped_column(Integer, default=600)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     due_at: Mapped[datetime]  # when the worker next looks ahead
+    # Occurrences starting up to here are made (or were let go: paused, changed, missed); the
+    # worker makes only later ones, so a change never makes an occurrence twice.
+    planned_until: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -64,6 +64,7 @@ class BroadcastSpec:
     marketing: bool = False
     send_at: datetime | None = None
     name: str | None = None
+    campaign_id: uuid.UUID | None = None  # the flash sale, group buy or promotion day announced
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ async def do_create(
         status=BroadcastStatus.SCHEDULED.value,
         schedule_id=schedule_id,
         occurrence_key=occurrence_key,
+        campaign_id=spec.campaign_id,
         created_by=created_by[:100],
         created_at=now,
     )

@@ -14,14 +14,15 @@ Per active community (or the one asked for), in its timezone and in UTC:
   more than its channel's ``monthly_mass_messages``: the whole month is counted, also the part
   of it outside the range.
 
-Broadcasts to listed members (staff's direct messages) are listed on their own.
+Broadcasts to listed members (staff's direct messages) are listed on their own. ``extra``
+adds posts planned elsewhere (the campaigns' announcements) before the quotas are counted.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal, cast
@@ -64,6 +65,8 @@ class Post:
     marketing: bool
     broadcast_id: uuid.UUID | None
     schedule_id: uuid.UUID | None
+    campaign_id: uuid.UUID | None = None  # the campaign a broadcast announces
+    moment: str | None = None  # a planned announcement's (before, start, result)
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,10 @@ class Calendar:
     communities: list[CommunityPlan]
     warnings: list[QuotaWarning]
     direct_broadcasts: list[Broadcast]
+
+
+#: Adds posts to the plans (by community id) over the widened range (start, end) given.
+Extra = Callable[[Mapping[uuid.UUID, CommunityPlan], datetime, datetime], Awaitable[None]]
 
 
 def check_range(start: datetime, end: datetime) -> None:
@@ -166,6 +173,7 @@ async def build(
     start: datetime,
     end: datetime,
     community_id: uuid.UUID | None = None,
+    extra: Extra | None = None,
 ) -> Calendar:
     check_range(start, end)
     active = await _communities(session, tenant, community_id)
@@ -219,9 +227,12 @@ async def build(
                         b.marketing,
                         b.id,
                         b.schedule_id,
+                        b.campaign_id,
                     )
                 )
     await _project(session, tenant, plans, made_dm, start, end, wide_end)
+    if extra is not None:
+        await extra(plans, wide_start, wide_end)
     warnings = _warnings(plans.values(), start, end)
     for plan in plans.values():
         plan.posts = sorted(
