@@ -1,0 +1,187 @@
+"""Members' campaign pages: a flash sale (countdown, units left, the buy button, paying the
+reservation) and a group-buy team (progress, the share link, joining). Server-rendered like
+the web community; one small script (``campaigns.js``) buys, joins and pays through the API
+and follows a flash sale's live state by server-sent events.
+
+Who is looking comes from the member session cookie, which a member gets by opening the link
+the robot sent (``/m/...?t=tkm_...``: traded for the cookie, then redirected without the
+token). Anyone may look; buying needs the session. These are pages, not API operations, so
+they stay out of the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from tribekit.api.deps import DbSession, State
+from tribekit.api.state import AppState
+from tribekit.campaigns.flash import service as flash
+from tribekit.campaigns.flash.engine import SaleStatus
+from tribekit.campaigns.flash.router import current_runtime
+from tribekit.campaigns.flash.service import LiveState
+from tribekit.kit.errors import NotFound, TribekitError
+from tribekit.kit.money import Money
+from tribekit.members import access
+from tribekit.models.members import Member
+from tribekit.models.tenancy import Merchant
+
+from .i18n import html_lang, translations
+from .router import _member, templates
+
+router = APIRouter(prefix="/m", include_in_schema=False)
+
+#: How often a flash sale's page is told the units left and the status.
+LIVE_EVERY_SECONDS = 1.0
+#: Statuses after which a sale's stream has nothing more to say.
+FINAL = (SaleStatus.ENDED, SaleStatus.CANCELLED)
+
+
+def language_of(merchant: Merchant) -> str:
+    """The page language of a shop's locale (``zh_CN``, ``zh-CN`` -> zh-CN; else en)."""
+    return "zh-CN" if merchant.locale.replace("_", "-").lower().startswith("zh") else "en"
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who opened the page: a member of the shop (signed in) or anyone (``member_id`` None)."""
+
+    merchant: Merchant
+    member_id: uuid.UUID | None
+    name: str | None
+
+    @property
+    def language(self) -> str:
+        return language_of(self.merchant)
+
+
+async def _visitor(
+    request: Request, session: AsyncSession, state: AppState, merchant_id: uuid.UUID
+) -> Visitor:
+    merchant = await session.get(Merchant, merchant_id)
+    if merchant is None:
+        raise NotFound("this page does not exist")
+    secret = request.cookies.get(access.MEMBER_COOKIE)
+    if secret:
+        try:
+            member = await access.authenticate(session, state.secret_key, secret)
+        except TribekitError:
+            member = None  # an old or foreign session: the page is shown as to anyone
+        if member is not None and member.tenant.id == merchant_id:
+            row = await session.get(Member, member.member_id)
+            return Visitor(merchant, member.member_id, row.display_name if row else None)
+    return Visitor(merchant, None, None)
+
+
+async def _trade_link(
+    request: Request, session: AsyncSession, state: AppState, token: str, back_to: str
+) -> Response:
+    """A member's signed link becomes their member session; the token leaves the address."""
+    member = await _member(request, session, state, token)
+    secret, expires_at = access.start_session(state.secret_key, member)
+    response = RedirectResponse(back_to, status_code=303)
+    response.set_cookie(
+        access.MEMBER_COOKIE,
+        secret,
+        expires=expires_at,
+        httponly=True,
+        samesite="lax",
+        secure=state.settings.is_production,
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"  # the link's token stays out of logs
+    return response
+
+
+def _page(name: str, visitor: Visitor, status: int = 200, **extra: Any) -> HTMLResponse:
+    gettext = translations(visitor.language).gettext
+    context = {"_": gettext, "lang": html_lang(visitor.language), "visitor": visitor, **extra}
+    html = templates.get_template(name).render(context)
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _error(exc: TribekitError, language: str = "en") -> HTMLResponse:
+    context = {"_": translations(language).gettext, "lang": html_lang(language), "error": exc}
+    return HTMLResponse(templates.get_template("error.html").render(context), exc.status)
+
+
+def _money(amount: int, currency: str, language: str) -> str:
+    return Money(amount, currency).format("zh_CN" if language == "zh-CN" else "en")
+
+
+def live_json(live: LiveState) -> str:
+    """What the page's script reads of a sale, every second."""
+    return json.dumps(
+        {
+            "status": live.status.value,
+            "left": live.left,
+            "seconds_to_start": live.seconds_to_start,
+            "seconds_to_end": live.seconds_to_end,
+        }
+    )
+
+
+# ---- flash sales -------------------------------------------------------------------------------
+
+
+@router.get("/flash/{sale_id}", response_class=HTMLResponse)
+async def flash_page(
+    sale_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    state: State,
+    t: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    """A flash sale: price, countdown, units left and the buy button (for a signed-in member
+    of the shop). ``?t=tkm_...`` trades a member link for the member session first."""
+    try:
+        if t is not None:
+            return await _trade_link(request, session, state, t, f"/m/flash/{sale_id}")
+        runtime = await current_runtime(request)
+        sale = await runtime.live.get(sale_id)
+        if sale is None:
+            raise NotFound(f"no flash sale with id {sale_id}")
+        live = await flash.live_state(runtime, sale_id)
+        visitor = await _visitor(request, session, state, sale.merchant_id)
+    except TribekitError as exc:
+        return _error(exc)
+    language = visitor.language
+    return _page(
+        "flash.html",
+        visitor,
+        sale=live,
+        live=live_json(live),
+        price=_money(live.price, live.currency, language),
+        regular_price=_money(live.regular_price, live.currency, language),
+        discounted=live.price < live.regular_price,
+    )
+
+
+@router.get("/flash/{sale_id}/stream")
+async def flash_stream(sale_id: uuid.UUID, request: Request) -> Response:
+    """Server-sent events (event ``state``): the sale's status, units left and countdown, once
+    a second from this process's live view (no database read per look), until it ends."""
+    runtime = await current_runtime(request)
+    try:
+        first = await flash.live_state(runtime, sale_id)
+    except TribekitError as exc:
+        return _error(exc)
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        live = first
+        while True:
+            yield ServerSentEvent(data=live_json(live), event="state")
+            if live.status in FINAL:
+                return
+            await asyncio.sleep(LIVE_EVERY_SECONDS)
+            live = await flash.live_state(runtime, sale_id)
+
+    return EventSourceResponse(events(), ping=15, headers={"Cache-Control": "no-store"})
