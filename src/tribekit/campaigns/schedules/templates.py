@@ -36,8 +36,9 @@ TIERS_MAX = 10
 SIZE_MAX = 1000
 #: A promotion day multiplies fission rewards by more than 1 and at most 10.
 MULTIPLIER_RANGE = (10_001, 100_000)
-#: What a campaign can sell.
-_SELLABLE = (ProductKind.GOODS, ProductKind.BUNDLE)
+#: What each kind of campaign sells (as flash sales and group buys check it themselves).
+_FLASH_SELLS = (ProductKind.GOODS,)
+_GROUP_BUY_SELLS = (ProductKind.GOODS, ProductKind.BUNDLE)
 
 
 class TemplateInvalid(ValidationFailed):
@@ -157,11 +158,17 @@ async def _products(
     return {p.id: p for p in (await session.scalars(stmt)).all()}
 
 
-def _sellable(product: Product | None, product_id: uuid.UUID, path: list[str | int]) -> Product:
+def _sellable(
+    product: Product | None,
+    product_id: uuid.UUID,
+    path: list[str | int],
+    kinds: tuple[ProductKind, ...],
+) -> Product:
     if product is None:
         raise NotFound(f"no product with id {product_id} at this merchant")
-    if product.kind not in _SELLABLE:
-        raise _refuse(path, f"product {product_id} is a {product.kind}: use goods or a gift pack")
+    if product.kind not in kinds:
+        sells = " or ".join("a gift pack" if k == ProductKind.BUNDLE else k.value for k in kinds)
+        raise _refuse(path, f"product {product_id} is a {product.kind}: this sells {sells}")
     if not product.active:
         raise _refuse(path, f"product {product_id} is not on sale (inactive)")
     return product
@@ -184,7 +191,7 @@ async def _check_flash(session: AsyncSession, tenant: Tenant, t: FlashTemplate) 
         raise _refuse(["reservation_ttl_seconds"], "60 to 86400 seconds")
     found = await _products(session, tenant, t.product_ids)
     for n, product_id in enumerate(t.product_ids):
-        _sellable(found.get(product_id), product_id, ["product_ids", n])
+        _sellable(found.get(product_id), product_id, ["product_ids", n], _FLASH_SELLS)
     if t.level_ids:
         stmt = select(Level.id).where(Level.merchant_id == tenant.id, Level.id.in_(t.level_ids))
         levels = set((await session.scalars(stmt)).all())
@@ -222,7 +229,7 @@ async def _check_group_buy(session: AsyncSession, tenant: Tenant, t: GroupBuyTem
     if t.join_price not in ("reached", "lowest"):
         raise _refuse(["join_price"], "'reached' or 'lowest'")
     found = await _products(session, tenant, [t.product_id])
-    _sellable(found.get(t.product_id), t.product_id, ["product_id"])
+    _sellable(found.get(t.product_id), t.product_id, ["product_id"], _GROUP_BUY_SELLS)
 
 
 async def check(session: AsyncSession, tenant: Tenant, template: Template) -> None:
