@@ -91,16 +91,18 @@ async def led_telegram_groups(
     leader: int,
     greeter: int,
     members: Sequence[int],
+    shop: Shop | None = None,
 ) -> Robot:
     """A shop's robot, registered through the Bot API, in the active Telegram groups
     ``chat_ids``: met through ``greeter``'s hello, confirmed, each of ``members`` known in
-    every group, and ``leader`` (one of them, a user of the fake server) leading the first."""
+    every group, and ``leader`` (one of them, a user of the fake server) leading the first.
+    ``shop``: the shop whose robot it is (a new one when None)."""
     bot = fake.add_bot(token, robot_name)
     for chat_id in chat_ids:
         fake.add_chat(chat_id, f"Tea {chat_id}")
         fake.add_member(chat_id, bot, status="administrator")
     channel = TelegramChannel(fake.base_url)
-    shop = await factory.shop()
+    shop = shop or await factory.shop()
     async with db.unit_of_work() as session:
         account = await accounts.register_telegram_bot(
             session, shop.tenant, {"telegram": channel}, token=token

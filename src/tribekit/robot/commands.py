@@ -41,6 +41,7 @@ from .channels import InboundEvent, OutboundAction
 from .identity import member_for
 from .moderation.policy import Action
 from .moderation.strikes import escalate
+from .sales import sales
 from .texts import LANGUAGES, say
 
 
@@ -453,11 +454,13 @@ async def broadcast(ctx: CommandContext) -> str:
 
 
 def member_commands(payloads: StartPayloads | None = None) -> Commands:
-    """The member commands and the staff commands of issues 10 and 11, listed explicitly."""
+    """The member commands (``/sales`` lists the campaigns on now) and the staff commands,
+    listed explicitly."""
     commands = Commands()
     commands.on("start", start_for(payloads or StartPayloads()), "help.start")
     commands.on("me", me, "help.me")
     commands.on("orders", orders, "help.orders")
+    commands.on("sales", sales, "help.sales")
     commands.on("rules", rules, "help.rules")
     commands.on("stop", stop, "help.stop")
     commands.on("help", help_for(commands), "help.help")

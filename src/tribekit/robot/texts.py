@@ -59,6 +59,10 @@ TEXTS: Mapping[str, str] = {
     "command.me.card": N_("Your member card: {url}"),
     "command.orders.none": N_("You have no orders yet."),
     "command.orders.latest": N_("Your latest orders:"),
+    "sales.title": N_("On sale now:"),
+    "sales.none": N_("Nothing is on sale right now. Watch this group for the next one!"),
+    "sales.flash": N_("⚡ {name}: {price}, {left} left, until {ends}"),
+    "sales.flash.sold_out": N_("⚡ {name}: {price}, sold out"),
     "command.stop": N_(
         "Done: you will get no more offers from us. You can still order and ask here."
     ),
@@ -86,6 +90,7 @@ TEXTS: Mapping[str, str] = {
     "help.start": N_("start"),
     "help.me": N_("your level, points and member card"),
     "help.orders": N_("your latest orders"),
+    "help.sales": N_("what is on sale now"),
     "help.rules": N_("the group's rules"),
     "help.stop": N_("no more offers"),
     "help.help": N_("this list"),
