@@ -17,8 +17,10 @@ TRANSITIONS: Mapping[OrderStatus, Mapping[OrderStatus, str]] = {
     S.PAID: {S.FULFILLED: "fulfil", S.COMPLETED: "complete", S.REFUNDED: "refund"},
     S.FULFILLED: {S.COMPLETED: "complete", S.REFUNDED: "refund"},
     S.COMPLETED: {S.REFUNDED: "refund"},
-    S.CANCELLED: {},
-    S.EXPIRED: {},
+    # A flash sale's order paid after its reservation closed: its units are taken again if
+    # they are there, else the payment is refunded at once (``service/paying.py``).
+    S.CANCELLED: {S.PAID: "pay_late"},
+    S.EXPIRED: {S.PAID: "pay_late"},
     S.REFUNDED: {},
 }
 

@@ -1,5 +1,7 @@
 """A flash order's end, as the orders domain meets it: paid (its reservation is paid), or
-closed unpaid, expired or cancelled (its reservation too, and its units go back, once).
+closed unpaid, expired or cancelled (its reservation too, and its units go back, once), or
+paid after it closed (its units taken again if they are there, else the payment is refunded:
+``take_again``).
 
 The order's expiry is its reservation's: the order is written expiring with the reservation,
 so whoever closes the order (the flash sales' expiry sweep, the orders' own, a member or staff
@@ -21,19 +23,19 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.catalog.repository import Products
 from tribekit.kit import clock, locks
-from tribekit.models.campaigns import FlashReservation, FlashSale
+from tribekit.models.campaigns import FlashReservation, FlashSale, FlashTake
 from tribekit.models.catalog import Product
 from tribekit.models.enums import OrderStatus
 from tribekit.models.orders import Order
 from tribekit.models.tenancy import Merchant
 
 from . import runtime
-from .engine import SELLING
+from .engine import SELLING, SaleStatus
 from .live import live_sale
 from .sql_engine import give_back_units
 
@@ -181,3 +183,93 @@ async def _to_engine(
     await engine.give_back(
         session, live_sale(sale, product, merchant), units, reservation_ids=reservation_ids
     )
+
+
+async def is_flash_order(session: AsyncSession, order: Order) -> bool:
+    """Whether the order was written for a flash sale's reservation."""
+    found = await session.scalar(
+        select(FlashReservation.id).where(FlashReservation.order_id == order.id).limit(1)
+    )
+    return found is not None
+
+
+async def take_again(session: AsyncSession, order: Order) -> bool:
+    """A payment arrived for a flash order that had closed unpaid (its status just moved to
+    paid, the order locked): take its units again if they are there, and its reservation is
+    paid. While the sale sells on the SQL engine, from the sale's units left (within the
+    member's limit); after the sale ended, from what it gave back to the product's stock.
+    False when they are gone (or counted outside the database: the Redis engine's live sale):
+    the payment is then refunded."""
+    reservation = await session.scalar(
+        select(FlashReservation).where(
+            FlashReservation.order_id == order.id,
+            FlashReservation.status.in_(list(CLOSED.values())),
+        )
+    )
+    if reservation is None:
+        return False
+    sale = (await _lock(session, [reservation.sale_id]))[reservation.sale_id]
+    quantity = reservation.quantity
+    if sale.status in SELLING:
+        if sale.engine != "sql" or not await _take_from_sale(session, sale, reservation):
+            return False
+    elif sale.status == "ended":
+        if sale.returned < quantity:
+            return False
+        if not await Products(session, sale.merchant_id).take_stock(sale.product_id, quantity):
+            return False
+        await session.execute(
+            update(FlashSale)
+            .where(FlashSale.id == sale.id)
+            .values(returned=FlashSale.returned - quantity)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        return False
+    await session.execute(
+        update(FlashReservation)
+        .where(FlashReservation.id == reservation.id)
+        .values(status="paid", settled_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+async def _take_from_sale(
+    session: AsyncSession, sale: FlashSale, reservation: FlashReservation
+) -> bool:
+    """The SQL engine's units, taken as an attempt takes them (the sale's row is locked)."""
+    quantity = reservation.quantity
+    taken = await session.execute(
+        update(FlashTake)
+        .where(
+            FlashTake.sale_id == sale.id,
+            FlashTake.member_id == reservation.member_id,
+            FlashTake.taken + quantity <= FlashTake.cap,
+        )
+        .values(taken=FlashTake.taken + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    if not taken.rowcount:  # type: ignore[attr-defined]  # DML results have it
+        return False  # the member bought up to their limit meanwhile
+    left = await session.execute(
+        update(FlashSale)
+        .where(FlashSale.id == sale.id, FlashSale.remaining >= quantity)
+        .values(
+            remaining=FlashSale.remaining - quantity,
+            status=case(
+                (FlashSale.remaining == quantity, SaleStatus.SOLD_OUT.value),
+                else_=FlashSale.status,
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if left.rowcount:  # type: ignore[attr-defined]
+        return True
+    await session.execute(  # no units: the take goes back as it was
+        update(FlashTake)
+        .where(FlashTake.sale_id == sale.id, FlashTake.member_id == reservation.member_id)
+        .values(taken=FlashTake.taken - quantity)
+        .execution_options(synchronize_session=False)
+    )
+    return False

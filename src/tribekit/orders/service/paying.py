@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.campaigns.flash import settle as flash_settle
 from tribekit.kit import clock
 from tribekit.kit.db import add_unique, outside_transaction
 from tribekit.kit.errors import Conflict, NotFound
@@ -30,9 +31,10 @@ from tribekit.orders.payments import (
 )
 from tribekit.orders.payments.providers import provider as provider_named
 from tribekit.orders.repository import Orders, Payments
+from tribekit.orders.schemas import RefundIn
 from tribekit.tenancy.principal import Tenant
 
-from . import lifecycle
+from . import lifecycle, refunds
 
 log = logging.getLogger(__name__)
 #: Stripe closes a Checkout page 30 minutes after it opens at the earliest (31: a minute of
@@ -260,7 +262,7 @@ async def handle_webhook(
         await add_unique(session, "replayed", record)
     except Conflict:
         return "already processed"
-    record.outcome = await _apply(session, provider, event)
+    record.outcome = await _apply(session, providers, provider, event)
     await session.flush()
     log.info(
         "payment webhook",
@@ -269,7 +271,12 @@ async def handle_webhook(
     return record.outcome
 
 
-async def _apply(session: AsyncSession, provider: str, event: WebhookEvent) -> str:
+async def _apply(
+    session: AsyncSession,
+    providers: Mapping[str, PaymentProvider],
+    provider: str,
+    event: WebhookEvent,
+) -> str:
     kind = event.kind
     if kind == WebhookEventKind.IGNORED:
         return "ignored"
@@ -288,6 +295,10 @@ async def _apply(session: AsyncSession, provider: str, event: WebhookEvent) -> s
         order = await Orders(session, tenant.id).get_or_404(payment.order_id)
         if await lifecycle.mark_paid(session, tenant, order, payment, actor=f"provider:{provider}"):
             return "order paid"
+        if order.campaign_id is not None:
+            late = await _paid_late(session, tenant, providers, order, payment, provider)
+            if late is not None:
+                return late
         await payments.settle(payment, PaymentStatus.SUCCEEDED, settled_at=clock.now())
         await events.emit(
             session,
@@ -305,6 +316,62 @@ async def _apply(session: AsyncSession, provider: str, event: WebhookEvent) -> s
     )
     await payments.settle(payment, status, settled_at=clock.now())
     return f"payment {status}"
+
+
+async def _paid_late(
+    session: AsyncSession,
+    tenant: Tenant,
+    providers: Mapping[str, PaymentProvider],
+    order: Order,
+    payment: Payment,
+    provider: str,
+) -> str | None:
+    """A flash sale's order paid after it closed unpaid: paid now, with its units taken again
+    if they are still there (``campaigns/flash/settle.py``), else refunded in full at once.
+    None if the order is not a closed flash order (another order closed unpaid)."""
+    if not await flash_settle.is_flash_order(session, order):
+        return None
+    actor = f"provider:{provider}"
+    now = clock.now()
+    moved = await Orders(session, tenant.id).transition(
+        order,
+        [OrderStatus.EXPIRED, OrderStatus.CANCELLED],
+        OrderStatus.PAID,
+        paid_at=now,
+        closed_at=None,
+        close_reason=None,
+    )
+    if not moved:
+        return None
+    honoured = await flash_settle.take_again(session, order)
+    await Payments(session, tenant.id).settle(
+        payment, PaymentStatus.SUCCEEDED, settled_at=now, confirmed_by=actor
+    )
+    await events.emit(
+        session,
+        tenant,
+        order.id,
+        events.OrderPaid(
+            member_id=order.member_id,
+            payment_id=payment.id,
+            total=order.total,
+            goods=order.total - order.shipping,
+            paid_at=now,
+        ),
+        actor=actor,
+    )
+    if honoured:
+        return "order paid late: its units were still there"
+    await refunds.refund(
+        session,
+        tenant,
+        providers,
+        order.id,
+        RefundIn(reason="paid after the reservation expired; the units were gone", restock=False),
+        actor=actor,
+        key=f"paid-late:{payment.id}",
+    )
+    return "order paid late and refunded: its units were gone"
 
 
 async def _payment_of(session: AsyncSession, provider: str, event: WebhookEvent) -> Payment | None:
