@@ -36,7 +36,7 @@ async def test_the_page_shows_the_sale_and_a_link_signs_the_member_in(
     live = json.loads(_attribute(page.text, "data-live"))
     assert (live["status"], live["left"]) == ("live", 5)
     assert 'id="buy"' not in page.text  # anyone may look; buying needs the member's link
-    assert "Open the link the shop sent you to buy." in page.text
+    assert "To buy, send /sales in your group and open your own link." in page.text
 
     member = await factory.member(world.shop)
     link, _ = access.issue_link(SECRET, world.shop.tenant, member.member.id)
