@@ -11,6 +11,7 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,12 +20,16 @@ from httpx import AsyncClient
 from sqlalchemy import select
 
 from tribekit.api.app import create_app
+from tribekit.campaigns.flash import runtime as flash_runtime
+from tribekit.campaigns.flash import tasks as flash_tasks
+from tribekit.campaigns.flash import tokens as flash_tokens
+from tribekit.kit import clock
 from tribekit.kit.db import Base, Database
 from tribekit.models import ApiToken, StaffRole, StaffUser
 from tribekit.models.enums import Channel, Role
 from tribekit.tenancy.permissions import ROLE_PERMISSIONS, SCOPED_PERMISSIONS, Permission
 
-from .conftest import test_settings
+from .conftest import SECRET, test_settings
 from .factories import Factory, Shop, bearer
 from .robot.fake_telegram import FakeTelegram
 
@@ -41,6 +46,8 @@ class Spec:
     # The route filters by a leader's communities: a role holding ``permission`` only there
     # (``SCOPED_PERMISSIONS``) reaches it, and sees only what belongs to those communities.
     scoped: bool = False
+    # A member's flash token (``/api/v1/me/flash-token``), not a staff or member session.
+    flash: bool = False
 
 
 SECOND_MEMBER = "<a second member of the acting merchant>"
@@ -75,6 +82,13 @@ SCHEDULE = {
     "content": {"texts": {"en": "Gift-pack day tonight"}},
 }
 ROBOT_TOKENS = {"shop-a": "700201:isolation-robot-a", "shop-b": "700202:isolation-robot-b"}
+FLASH_SALE = {
+    "product_id": OWN_PRODUCT,
+    "price": 500,
+    "quantity": 5,
+    "starts_at": "2099-01-01T12:00:00Z",
+    "ends_at": "2099-01-01T14:00:00Z",
+}
 CAMPAIGN_SCHEDULE = {
     "name": "Weeknight flash sale",
     "rule": "Mon-Thu 20:00 for 2 h",
@@ -275,6 +289,17 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/me/coupons/claim"): Spec(None, {"token": "tkc_intruder.sig"}, member=True),
     # -- gift packs (campaigns/bundles) --
     # -- flash sales (campaigns/flash) --
+    ("GET", "/api/v1/flash-sales"): Spec(Permission.CAMPAIGNS_READ),
+    ("POST", "/api/v1/flash-sales"): Spec(Permission.CAMPAIGNS_MANAGE, FLASH_SALE),
+    ("GET", "/api/v1/flash-sales/{sale_id}"): Spec(Permission.CAMPAIGNS_READ),
+    ("PATCH", "/api/v1/flash-sales/{sale_id}"): Spec(Permission.CAMPAIGNS_MANAGE, {"price": 1}),
+    ("POST", "/api/v1/flash-sales/{sale_id}/cancel"): Spec(Permission.CAMPAIGNS_MANAGE),
+    ("GET", "/api/v1/flash-sales/{sale_id}/live"): Spec(None, public=True),
+    ("POST", "/api/v1/flash-sales/{sale_id}/purchase"): Spec(None, {"quantity": 1}, flash=True),
+    ("POST", "/api/v1/me/flash-token"): Spec(None, member=True),
+    ("POST", "/api/v1/me/flash-reservations/{reservation_id}/payments"): Spec(
+        None, {"provider": "manual"}, member=True
+    ),
     # -- group buys (campaigns/group_buys) --
     # -- campaign schedules and the calendar (campaigns/schedules) --
     ("GET", "/api/v1/campaign-schedules"): Spec(Permission.CAMPAIGNS_READ),
@@ -512,7 +537,9 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         headers=a.headers,
     )
     assert campaign_schedule.status_code == 201, campaign_schedule.text
+    flash = await _flash_objects(client, db, a, member.member.id, product_id)
     ids = {
+        **flash,
         "broadcast_id": broadcast.json()["id"],
         "schedule_id": schedule.json()["id"],
         "campaign_schedule_id": campaign_schedule.json()["id"],
@@ -536,6 +563,34 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         "merchant_id": str(a.tenant.id),
     }
     return World(a, b, ids, str(b_member.member.id), str(other.member.id), own)
+
+
+async def _flash_objects(
+    client: AsyncClient, db: Database, shop: Shop, member_id: uuid.UUID, product_id: str
+) -> dict[str, str]:
+    """A flash sale of ``shop`` on sale now, and a member's reservation in it."""
+    now = clock.now()
+    sale = await client.post(
+        "/api/v1/flash-sales",
+        json={
+            **FLASH_SALE,
+            "product_id": product_id,
+            "starts_at": (now - timedelta(seconds=1)).isoformat(),
+            "ends_at": (now + timedelta(hours=1)).isoformat(),
+        },
+        headers=shop.headers,
+    )
+    assert sale.status_code == 201, sale.text
+    runtime = flash_runtime.shared(db, None, test_settings(db), SECRET)
+    assert await db.run(lambda session: flash_tasks.start_due(session, runtime, 1)) == 1
+    runtime.live.forget(uuid.UUID(sale.json()["id"]))
+    token, _ = flash_tokens.sign(SECRET, shop.tenant.id, member_id, None, frozenset())
+    bought = await client.post(
+        f"/api/v1/flash-sales/{sale.json()['id']}/purchase",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert bought.status_code == 201, bought.text
+    return {"sale_id": sale.json()["id"], "reservation_id": bought.json()["reservation_id"]}
 
 
 async def _membership_objects(client: AsyncClient, shop: Shop) -> dict[str, str]:
@@ -667,11 +722,32 @@ async def test_other_merchant_gets_404_on_a_objects_and_changes_nothing(
     world = await _world(factory, client, db)
     before = await _snapshot(db, world.a)
     for (method, template), spec in ROUTES.items():
-        if spec.public or spec.platform or spec.member or "{" not in template:
+        if spec.public or spec.platform or spec.member or spec.flash or "{" not in template:
             continue
         path = _path(template, world.ids)
         status = await _call(
             client, method, path, _body(spec, world, acting=world.b), world.b.headers, spec
+        )
+        assert status == 404, (method, template)
+    assert await _snapshot(db, world.a) == before
+
+
+async def test_a_member_of_b_with_a_flash_token_reaches_none_of_a_sales(
+    client: AsyncClient, factory: Factory, db: Database
+) -> None:
+    world = await _world(factory, client, db)
+    link = await client.post(
+        f"/api/v1/members/{world.b_member}/access-links", headers=world.b.headers
+    )
+    issued = await client.post("/api/v1/me/flash-token", headers=bearer(link.json()["token"]))
+    assert issued.status_code == 200, issued.text
+    flash = bearer(issued.json()["token"])
+    before = await _snapshot(db, world.a)
+    for (method, template), spec in ROUTES.items():
+        if not spec.flash:
+            continue
+        status = await _call(
+            client, method, _path(template, world.ids), _body(spec, world, acting=world.b), flash
         )
         assert status == 404, (method, template)
     assert await _snapshot(db, world.a) == before

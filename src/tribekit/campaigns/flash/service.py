@@ -526,21 +526,27 @@ async def purchase(
 async def order_of_reservation(
     db: Database, tenant: Tenant, reservation_id: uuid.UUID, member_id: uuid.UUID
 ) -> uuid.UUID:
-    """The order of the member's reservation, waiting up to ``ORDER_WAIT`` for it to be
-    written (the Redis engine's drain writes it within moments of the win); a 404 if it never
-    comes or is somebody else's."""
+    """The order of the member's reservation. A reservation not written yet (the Redis
+    engine's drain writes it within moments of the win) is waited for, up to ``ORDER_WAIT``;
+    one of another member or merchant, or one that never comes, is a 404."""
     deadline = time.monotonic() + ORDER_WAIT.total_seconds()
+    missing = NotFound(f"no flash sale reservation with id {reservation_id} of yours")
     while True:
         async with db.unit_of_work(read_only=True) as session:
-            found = await session.scalar(
-                select(FlashReservation.order_id).where(
-                    FlashReservation.merchant_id == tenant.id,
-                    FlashReservation.id == reservation_id,
-                    FlashReservation.member_id == member_id,
+            found = (
+                await session.execute(
+                    select(
+                        FlashReservation.merchant_id,
+                        FlashReservation.member_id,
+                        FlashReservation.order_id,
+                    ).where(FlashReservation.id == reservation_id)
                 )
-            )
+            ).first()
         if found is not None:
-            return found
+            if (found.merchant_id, found.member_id) != (tenant.id, member_id):
+                raise missing
+            if found.order_id is not None:
+                return uuid.UUID(str(found.order_id))
         if time.monotonic() >= deadline:
-            raise NotFound(f"no flash sale reservation with id {reservation_id} of yours")
+            raise missing
         await asyncio.sleep(0.1)
