@@ -47,6 +47,7 @@ H = timedelta(hours=1)
         ),
         ("周五 20：00至23：00", "0 20 * * 5", "until", 3 * H, None, "每周五 20:00至23:00"),
         ("every day 22:00-02:00", "0 22 * * *", "until", 4 * H, None, None),
+        ("Mon to Thu 20:00 to 22:30", "0 20 * * 1-4", "until", 2.5 * H, None, None),
         (
             "1st of the month",
             "0 0 1 * *",

@@ -5,16 +5,12 @@ The start is read by the scheduled posts' reader (``robot.schedules.rules``: the
 English and Chinese, the same cron, the same occurrences in a timezone); this module reads only
 what comes after it:
 
-============================  ===========================================  ================
-how long                      examples                                     the end
-============================  ===========================================  ================
-a duration                    ``Mon-Thu 20:00 for 2 h``, ``... for 90 min``  start + elapsed
-                              ``每周五 20:00 持续3小时``, ``周五 20:00 2小时``  time
-a time range                  ``Fri 20:00-23:00``, ``周五 20:00-23:00``       the end's wall
-                              (an end not after the start is the next day)  clock
-all day (no time given)       ``1st of the month``, ``Sat``, ``每月1日``,     the next
-                              ``1st of the month all day``, ``每月1日 全天``    midnight
-============================  ===========================================  ================
+* **a duration**, elapsed time from the start: ``Mon-Thu 20:00 for 2 h``, ``... for 90 min``,
+  ``每周五 20:00 持续3小时``, ``周五 20:00 2小时``;
+* **an end**, on the clock (an end not after the start is the next day): ``Fri 20:00-23:00``,
+  ``Fri 20:00 to 23:00``, ``周五 20:00-23:00``, ``周五 20:00至23:00``;
+* **all day**, when no time is given, to the next midnight: ``1st of the month``, ``Sat``,
+  ``每月1日``, ``1st of the month all day``, ``每月1日 全天``.
 
 A time without a duration or an end ("1st of the month 10:00") runs until the end of that day.
 
@@ -77,6 +73,7 @@ _ZH_FOR = re.compile(
 _RANGE = re.compile(r"^(?P<start>.*?\d{1,2}:\d{2})\s*-\s*(?P<h>\d{1,2}):(?P<m>\d{2})$")
 _ALL_DAY = re.compile(r"^(?P<start>.+?)\s*(?:,?\s*all\s+day|全天)$")
 _HAS_TIME = re.compile(r"\d{1,2}:\d{2}")
+_TO = re.compile(r"(\d{1,2}:\d{2})\s+(?:to|until|till)\s+(\d{1,2}:\d{2})$")
 _UNITS = {"h": "hours", "m": "minutes", "d": "days", "小": "hours", "个": "hours", "分": "minutes"}
 
 
@@ -169,7 +166,7 @@ def _start(rule: str, text: str) -> rules.Rule:
 def parse(rule: str) -> Window:
     """``rule`` read, or a 422 ``schedule_rule_invalid`` that says what was understood."""
     text = re.sub(r"\s+", " ", rule.translate(_DIGITS).translate(_NORMAL)).strip()
-    lowered = text.lower()
+    lowered = _TO.sub(r"\1-\2", text.lower())
     if not lowered:
         raise _refuse(rule, "it is empty")
     window: Window
