@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tribekit.kit import clock, locks
 from tribekit.kit.errors import FieldProblem, ValidationFailed
 from tribekit.kit.money import Money
+from tribekit.kit.settings import get_settings
 from tribekit.kit.worker import Sweep
 from tribekit.models.broadcasts import Broadcast
 from tribekit.models.campaigns import FlashSale, GroupBuy, GroupBuyTeam, PromotionDay
@@ -581,11 +582,12 @@ async def announce_due(session: AsyncSession, batch_size: int, *, public_url: st
 
 
 def sweeps(public_url: str | None = None) -> list[Sweep]:
-    """The announcements' sweep; buttons link to ``public_url`` (the server's public address;
-    None: no button, the text alone)."""
+    """The announcements' sweep; buttons link to ``public_url``, the server's public address
+    (None: the ``public_url`` setting; without one, no button: the text alone)."""
+    base = public_url if public_url is not None else get_settings().public_url
 
     async def run(session: AsyncSession, batch_size: int) -> int:
-        return await announce_due(session, batch_size, public_url=public_url)
+        return await announce_due(session, batch_size, public_url=base)
 
     return [Sweep(SWEEP, run, every_seconds=1.0, batch_size=20)]
 
