@@ -20,6 +20,7 @@ from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.models.coupons import Coupon, CouponGrant
 from tribekit.models.orders import Order
+from tribekit.orders import tasks as order_tasks
 
 from .book import make_coupon, member_headers
 
@@ -270,3 +271,71 @@ async def test_a_partial_refund_keeps_the_grant_used(
 ) -> None:
     kept, used = await _refunded_grant(client, db, factory, returned=True, partly=True)
     assert (kept["used"], kept["usable_now"], used) == (True, False, 1)
+
+
+async def test_an_order_expired_unpaid_frees_its_grant(
+    client: AsyncClient, db: Database, factory: Factory
+) -> None:
+    store = await open_store(db, factory)
+    at = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    with clock.frozen_at(at) as frozen:
+        gift = await make_coupon(client, store.shop, code="GIFT", issue_mode="grant", valid_days=30)
+        member_id = (await factory.member(store.shop)).member.id
+        async with db.unit_of_work() as session:
+            await grants.grant(
+                session, store.shop.tenant, member_id, uuid.UUID(gift["id"]), "staff"
+            )
+        placed = await place(client, store, member_id, (store.cherries, 1), coupon_codes=["GIFT"])
+        assert placed.status_code == 201, placed.text
+        frozen.advance(timedelta(days=1))
+        async with db.unit_of_work() as session:
+            assert await order_tasks.expire_unpaid(session, 100) == 1
+        mine = await _mine(client, await member_headers(client, store.shop, member_id))
+    assert [(c["used"], c["order_id"], c["usable_now"]) for c in mine] == [(False, None, True)]
+    assert await _coupon_used(db, gift["id"]) == 0
+
+
+async def test_a_grant_of_fixed_dates_follows_the_coupon_dates(
+    client: AsyncClient, db: Database, factory: Factory
+) -> None:
+    store = await open_store(db, factory)
+    at = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    with clock.frozen_at(at):
+        gift = await make_coupon(
+            client,
+            store.shop,
+            code="WINTER",
+            issue_mode="grant",
+            starts_at="2026-12-05T00:00:00Z",
+            ends_at="2026-12-20T00:00:00Z",
+        )
+        member_id = (await factory.member(store.shop)).member.id
+        async with db.unit_of_work() as session:
+            await grants.grant(
+                session, store.shop.tenant, member_id, uuid.UUID(gift["id"]), "staff"
+            )
+        me = await member_headers(client, store.shop, member_id)
+        [mine] = await _mine(client, me)
+        assert (mine["valid_from"], mine["valid_until"], mine["usable_now"]) == (
+            "2026-12-05T00:00:00Z",
+            "2026-12-20T00:00:00Z",
+            False,
+        )
+        early = await place(client, store, member_id, (store.cherries, 1), coupon_codes=["WINTER"])
+        assert early.json()["detail"] == (
+            "coupon_codes: coupon WINTER can be used from 2026-12-05 00:00 UTC"
+        )
+        moved = await client.patch(
+            f"/api/v1/coupons/{gift['id']}",
+            json={"starts_at": None, "ends_at": "2026-12-31T00:00:00Z"},
+            headers=store.shop.headers,
+        )
+        assert moved.status_code == 200, moved.text
+        [mine] = await _mine(client, me)
+        assert (mine["valid_from"], mine["valid_until"], mine["usable_now"]) == (
+            "2026-12-03T08:00:00Z",
+            "2026-12-31T00:00:00Z",
+            True,
+        )
+        used = await place(client, store, member_id, (store.cherries, 1), coupon_codes=["WINTER"])
+        assert used.status_code == 201, used.text

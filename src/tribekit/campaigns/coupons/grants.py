@@ -58,12 +58,23 @@ class CouponNotClaimable(Conflict):
 
 
 def window(coupon: Coupon, now: datetime) -> tuple[datetime, datetime | None]:
-    """When a grant issued ``now`` can be used: ``valid_days`` from now, or the coupon's fixed
-    dates (from now at the earliest)."""
+    """The grant's own validity when issued ``now``: ``valid_days`` from now; without them,
+    from now on, within the coupon's fixed dates (kept on the coupon, so that a change of them
+    applies to the grants given already)."""
     if coupon.valid_days is not None:
         return now, now + timedelta(days=coupon.valid_days)
-    starts = coupon.starts_at if coupon.starts_at is not None and coupon.starts_at > now else now
-    return starts, coupon.ends_at
+    return now, None
+
+
+def validity(coupon: Coupon, grant: CouponGrant) -> tuple[datetime, datetime | None]:
+    """When the member can use the grant: its own validity within the coupon's dates."""
+    starts = grant.valid_from
+    if coupon.starts_at is not None and coupon.starts_at > starts:
+        starts = coupon.starts_at
+    ends = grant.valid_until
+    if coupon.ends_at is not None and (ends is None or coupon.ends_at < ends):
+        ends = coupon.ends_at
+    return starts, ends
 
 
 def _row(coupon: Coupon, member_id: uuid.UUID, source_key: str, now: datetime) -> dict[str, object]:
@@ -309,12 +320,9 @@ async def my_coupons(
 
 
 def usable_now(coupon: Coupon, grant: CouponGrant) -> bool:
-    """Not used, within its validity, the coupon active and within its own dates."""
+    """Not used, the coupon active, and within the grant's validity."""
     now = clock.now()
+    starts, ends = validity(coupon, grant)
     return (
-        grant.order_id is None
-        and coupon.active
-        and grant.valid_from <= now
-        and (grant.valid_until is None or grant.valid_until > now)
-        and (coupon.ends_at is None or coupon.ends_at > now)
+        grant.order_id is None and coupon.active and starts <= now and (ends is None or ends > now)
     )

@@ -130,6 +130,7 @@ async def claim_link(
 
 def _mine(item: grants.MyCoupon) -> MyCouponOut:
     grant, coupon = item.grant, item.coupon
+    valid_from, valid_until = grants.validity(coupon, grant)
     return MyCouponOut(
         grant_id=grant.id,
         coupon_id=coupon.id,
@@ -140,8 +141,8 @@ def _mine(item: grants.MyCoupon) -> MyCouponOut:
         max_discount=coupon.max_discount,
         stackable=coupon.stackable,
         source_key=grant.source_key,
-        valid_from=grant.valid_from,
-        valid_until=grant.valid_until,
+        valid_from=valid_from,
+        valid_until=valid_until,
         used=grant.order_id is not None,
         order_id=grant.order_id,
         usable_now=item.usable_now,

@@ -178,8 +178,8 @@ class MyCouponOut(Output):
     max_discount: int | None
     stackable: bool
     source_key: str
-    valid_from: datetime
-    valid_until: datetime | None
+    valid_from: datetime = Field(description="From when it can be used (the coupon's dates too)")
+    valid_until: datetime | None = Field(description="Until when; None: no end")
     used: bool
     order_id: uuid.UUID | None
     usable_now: bool = Field(description="Not used, within its validity, and the coupon active")
