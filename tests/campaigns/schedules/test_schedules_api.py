@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from httpx import AsyncClient
 
 from tests.factories import Factory, count_rows
+from tribekit.campaigns.group_buys.spec import Tier
+from tribekit.campaigns.schedules import service, templates
 from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.models.campaigns import CampaignSchedule
@@ -231,3 +233,35 @@ async def test_changes_need_the_version_and_pause_resume_delete(
         assert gone.status_code == 204
         assert (await client.get(url, headers=shop.headers)).status_code == 404
         assert await count_rows(db, CampaignSchedule) == 0
+
+
+async def test_a_schedule_made_in_code_as_the_demo_makes_it(factory: Factory, db: Database) -> None:
+    shop = await factory.shop()
+    (pack,) = await products(factory, shop, "Gift pack")
+    spec = service.ScheduleSpec(
+        name="Gift-pack day",
+        rule="周五 20:00-23:00",
+        template=templates.GroupBuyTemplate(
+            product_id=pack, tiers=(Tier(2, 9000), Tier(3, 8500), Tier(5, 7500)), grouping="address"
+        ),
+        announcements={"result": {"zh-CN": "{name} 结果：{results}"}},
+    )
+    with clock.frozen_at(MONDAY):
+        async with db.unit_of_work() as session:
+            row = await service.create(session, shop.tenant, spec, created_by="demo")
+            (view,) = await service.views(session, shop.tenant, [row])
+    assert (row.kind, row.cron, row.duration_seconds, row.created_by) == (
+        "group_buy",
+        "0 20 * * 5",
+        3 * 3600,
+        "demo",
+    )
+    assert row.template["tiers"] == [
+        {"size": 2, "unit_price": 9000},
+        {"size": 3, "unit_price": 8500},
+        {"size": 5, "unit_price": 7500},
+    ]
+    assert [(c.local, c.product_id) for c in view.coming[:2]] == [
+        (datetime(2026, 12, 11, 20, 0), pack),
+        (datetime(2026, 12, 18, 20, 0), pack),
+    ]

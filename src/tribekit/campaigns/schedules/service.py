@@ -175,6 +175,14 @@ async def do_create(
     return row
 
 
+async def create(
+    session: AsyncSession, tenant: Tenant, spec: ScheduleSpec, *, created_by: str
+) -> CampaignSchedule:
+    """Check, then write a schedule (the demo's, a script's)."""
+    window = await check_create(session, tenant, spec)
+    return await do_create(session, tenant, spec, window, created_by=created_by)
+
+
 def spec_of(row: CampaignSchedule) -> ScheduleSpec:
     return ScheduleSpec(
         name=row.name,
