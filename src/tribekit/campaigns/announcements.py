@@ -527,17 +527,24 @@ async def announce(
 ) -> Broadcast | None:
     """Post ``moment`` of the campaign now, if it is due and not posted yet: the row locked,
     checked again, the broadcast written and the moment recorded, in this transaction. None
-    when there is nothing to post (posted already, not due, gone)."""
-    row = await _locked(session, kind, campaign_id)
-    if row is None or row.merchant_id != tenant.id:
-        return None
-    campaign = Campaign(kind, row)
+    when there is nothing to post (posted already, not due, gone).
+
+    The text is made before the lock is taken: the row is held only for the broadcast's
+    insert and the moment's update (at 20:00 the flash sale's row is the burst's too)."""
+    model: type[FlashSale] | type[GroupBuy] = FlashSale if kind == "flash_sale" else GroupBuy
+    seen = await session.scalar(
+        select(model).where(model.id == campaign_id, model.merchant_id == tenant.id)
+    )
     now = clock.now()
-    if not is_due(campaign, moment, now):
+    if seen is None or not is_due(Campaign(kind, seen), moment, now):
         return None
+    said = await content(session, tenant, Campaign(kind, seen), moment, public_url, now)
+    row = await _locked(session, kind, campaign_id)
+    if row is None or not is_due(Campaign(kind, row), moment, clock.now()):
+        return None  # another worker posted it, or the campaign moved on meanwhile
     audience, ids = _audience(row.community_ids)
     spec = BroadcastSpec(
-        await content(session, tenant, campaign, moment, public_url, now),
+        said,
         audience,
         ids,
         marketing=True,
@@ -545,7 +552,6 @@ async def announce(
         campaign_id=row.id,
     )
     broadcast = await broadcasts.do_create(session, tenant, spec, created_by=f"campaign:{row.id}")
-    model = type(row)
     # The row is locked: this is the one transaction that can add the moment.
     await session.execute(
         update(model)
@@ -589,7 +595,9 @@ def sweeps(public_url: str | None = None) -> list[Sweep]:
     async def run(session: AsyncSession, batch_size: int) -> int:
         return await announce_due(session, batch_size, public_url=base)
 
-    return [Sweep(SWEEP, run, every_seconds=1.0, batch_size=20)]
+    # One moment per transaction (the worker runs it again while it finds one): a campaign's
+    # row is never held while other moments are posted.
+    return [Sweep(SWEEP, run, every_seconds=1.0, batch_size=1)]
 
 
 # -- promotion days -------------------------------------------------------------------------------
