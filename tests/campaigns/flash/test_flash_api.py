@@ -11,9 +11,11 @@ from typing import Any
 from httpx import AsyncClient
 
 from tests.factories import Factory, bearer, count_rows
+from tribekit.campaigns.flash import service
+from tribekit.campaigns.flash.spec import FlashSaleSpec
 from tribekit.kit import clock
 from tribekit.kit.db import Database
-from tribekit.models.campaigns import FlashSale
+from tribekit.models.campaigns import CampaignSchedule, FlashSale
 from tribekit.models.enums import Role
 
 from .world import (
@@ -218,3 +220,55 @@ async def test_the_live_state_counts_down_and_counts_units(
     }
     unknown = await client.get(f"/api/v1/flash-sales/{uuid.uuid4()}/live")
     assert unknown.status_code == 404
+
+
+async def test_a_schedule_occurrence_makes_one_sale_however_often_it_is_made(
+    db: Database, factory: Factory
+) -> None:
+    world = await flash_shop(db, factory)
+    now = clock.now()
+    async with db.unit_of_work() as session:
+        schedule = CampaignSchedule(
+            merchant_id=world.shop.tenant.id,
+            name="Weeknights",
+            rule="Mon-Thu 20:00 for 2 h",
+            cron="0 20 * * 1-4",
+            duration_seconds=7200,
+            timezone="Asia/Shanghai",
+            kind="flash_sale",
+            template={},
+            due_at=now,
+            created_by="test",
+        )
+        session.add(schedule)
+        await session.flush()
+        schedule_id = schedule.id
+    spec = FlashSaleSpec(
+        product_id=world.product.id,
+        price=4900,
+        quantity=10,
+        starts_at=now + timedelta(hours=1),
+        ends_at=now + timedelta(hours=3),
+    )
+
+    async def make() -> FlashSale | None:
+        async with db.unit_of_work() as session:
+            await service.check_create(session, world.shop.tenant, spec)
+            return await service.do_create(
+                session,
+                world.shop.tenant,
+                spec,
+                "schedule",
+                schedule_id=schedule_id,
+                occurrence_key="2026-12-07",
+            )
+
+    first = await make()
+    assert first is not None
+    assert (first.schedule_id, first.occurrence_key, first.status) == (
+        schedule_id,
+        "2026-12-07",
+        "scheduled",
+    )
+    assert await make() is None
+    assert await count_rows(db, FlashSale) == 1
