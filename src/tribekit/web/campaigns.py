@@ -29,11 +29,16 @@ from tribekit.campaigns.flash import service as flash
 from tribekit.campaigns.flash.engine import SaleStatus
 from tribekit.campaigns.flash.router import current_runtime
 from tribekit.campaigns.flash.service import LiveState
+from tribekit.campaigns.group_buys import joining, tiers
+from tribekit.campaigns.group_buys.joining import TeamProgress
+from tribekit.kit import clock
 from tribekit.kit.errors import NotFound, TribekitError
 from tribekit.kit.money import Money
 from tribekit.members import access
+from tribekit.models.campaigns import GroupBuy
 from tribekit.models.members import Member
 from tribekit.models.tenancy import Merchant
+from tribekit.tenancy.principal import Tenant
 
 from .i18n import html_lang, translations
 from .router import _member, templates
@@ -185,3 +190,107 @@ async def flash_stream(sale_id: uuid.UUID, request: Request) -> Response:
             live = await flash.live_state(runtime, sale_id)
 
     return EventSourceResponse(events(), ping=15, headers={"Cache-Control": "no-store"})
+
+
+# ---- group buys ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TierLine:
+    """One tier as the page shows it: "5 people: ¥75.00 each", marked once the team reached it."""
+
+    size: int
+    price: str
+    reached: bool
+
+
+def _tier_lines(
+    group_buy: GroupBuy, visitor: Visitor, progress: TeamProgress | None
+) -> list[TierLine]:
+    reached = progress.current.size if progress is not None and progress.current else 0
+    currency, language = visitor.merchant.currency, visitor.language
+    return [
+        TierLine(t.size, _money(t.unit_price, currency, language), t.size == reached)
+        for t in tiers.tiers_of(group_buy.tiers)
+    ]
+
+
+async def _my_progress(
+    session: AsyncSession, visitor: Visitor, group_buy: GroupBuy
+) -> TeamProgress | None:
+    if visitor.member_id is None:
+        return None
+    tenant = Tenant.of(visitor.merchant)
+    try:
+        return await joining.my_team(session, tenant, visitor.member_id, group_buy.id)
+    except NotFound:
+        return None
+
+
+def _group_buy_page(
+    visitor: Visitor, group_buy: GroupBuy, progress: TeamProgress | None, *, mine: bool
+) -> HTMLResponse:
+    """The group buy, and the team shown (the member's own, or the one shared with them)."""
+    share = None
+    if progress is not None:
+        share = progress.share_path
+    return _page(
+        "group_buy.html",
+        visitor,
+        group_buy=group_buy,
+        tiers=_tier_lines(group_buy, visitor, progress),
+        progress=progress,
+        mine=mine,
+        share=share,
+        price=_money(progress.unit_price, visitor.merchant.currency, visitor.language)
+        if progress is not None
+        else None,
+        open_now=group_buy.status == "open" and group_buy.deadline > clock.now(),
+        seconds_left=max(int((group_buy.deadline - clock.now()).total_seconds()), 0),
+    )
+
+
+@router.get("/group-buys/{group_buy_id}", response_class=HTMLResponse)
+async def group_buy_page(
+    group_buy_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    state: State,
+    t: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    """A group buy: its tiers and deadline, the member's team if they are in one, else the
+    button that opens a team (or joins their address's team)."""
+    try:
+        if t is not None:
+            return await _trade_link(request, session, state, t, f"/m/group-buys/{group_buy_id}")
+        group_buy = await session.get(GroupBuy, group_buy_id)
+        if group_buy is None:
+            raise NotFound(f"no group buy with id {group_buy_id}")
+        visitor = await _visitor(request, session, state, group_buy.merchant_id)
+        progress = await _my_progress(session, visitor, group_buy)
+    except TribekitError as exc:
+        return _error(exc)
+    return _group_buy_page(visitor, group_buy, progress, mine=progress is not None)
+
+
+@router.get("/group-buys/teams/{code}", response_class=HTMLResponse)
+async def team_page(
+    code: str,
+    request: Request,
+    session: DbSession,
+    state: State,
+    t: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    """A team by its share code: who has paid, the tier reached and the price, the next tier
+    and how many more it needs, time left, the share link, and the join button."""
+    try:
+        if t is not None:
+            return await _trade_link(request, session, state, t, f"/m/group-buys/teams/{code}")
+        progress = await joining.public_progress(session, code[:16])
+        group_buy = progress.group_buy
+        visitor = await _visitor(request, session, state, group_buy.merchant_id)
+        mine = await _my_progress(session, visitor, group_buy)
+    except TribekitError as exc:
+        return _error(exc)
+    in_it = mine is not None and mine.team.id == progress.team.id
+    return _group_buy_page(visitor, group_buy, progress, mine=in_it)

@@ -118,24 +118,42 @@
     var answer = document.getElementById("answer");
     var join = document.getElementById("join");
     var share = document.getElementById("share");
+    var countdown = document.getElementById("countdown");
+    var ends = Date.now() + 1000 * Number(root.getAttribute("data-seconds-left"));
+    function tick() {
+      var rest = (ends - Date.now()) / 1000;
+      if (rest > 0 && countdown) { countdown.textContent = text(root, "ends") + " " + clock(rest); }
+    }
+    window.setInterval(tick, 500);
+    tick();
     if (share) {
       share.addEventListener("click", function () {
-        var link = root.getAttribute("data-share");
-        if (navigator.clipboard) { navigator.clipboard.writeText(link); }
-        share.textContent = text(root, "copied");
+        var link = new URL(root.getAttribute("data-share"), window.location.href).href;
+        if (navigator.clipboard) { navigator.clipboard.writeText(link).catch(function () {}); }
+        share.textContent = text(root, "copied") + ": " + link;
       });
     }
     if (!join) { return; }
     join.addEventListener("click", async function () {
-      join.disabled = true;
-      answer.textContent = "";
       var body = {};
       var code = root.getAttribute("data-team-code");
-      if (code) { body.team_code = code; }
-      var joined = await api("POST", root.getAttribute("data-join-url"), body,
-        { "Idempotency-Key": "join-" + root.getAttribute("data-group-buy") + "-" + (code || "new") });
+      if (code) { body.code = code; }
+      var form = document.getElementById("address");
+      if (form) {
+        if (!form.reportValidity()) { return; }
+        var address = {};
+        new FormData(form).forEach(function (value, name) { if (value) { address[name] = value; } });
+        body.fulfilment = "delivery";
+        body.address = address;
+      }
+      join.disabled = true;
+      answer.textContent = "";
+      var key = "join-" + root.getAttribute("data-group-buy") + "-" + (code || "new") + "-" + Date.now();
+      var joined = await api("POST", root.getAttribute("data-join-url"), body, { "Idempotency-Key": key });
       if (joined.status === 201 && joined.data) {
         root.setAttribute("data-outcome", "joined");
+        root.setAttribute("data-share", joined.data.team.share_path);
+        root.setAttribute("data-order", joined.data.order_id);
         answer.textContent = text(root, "joined");
         var url = root.getAttribute("data-pay-url").replace("ORDER", joined.data.order_id);
         await pay(root, url, "pay-" + joined.data.order_id, answer);
