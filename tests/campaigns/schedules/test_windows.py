@@ -84,7 +84,11 @@ def test_the_forms_are_read_and_said_back(
     [
         ("", "it is empty"),
         ("Mon-Thu 25:00 for 2 h", "25:00 is not a time of day"),
-        ("Funday 20:00 for 2 h", "'funday' is not a day of the week"),
+        (
+            "Funday 20:00 for 2 h",
+            "its start 'funday 20:00' is not read: 'funday' is not a day of the week",
+        ),
+        ("sometime", "its start 'sometime' is not read: 'sometime' is not a day of the week"),
         ("3 days after a member joins", "not counted from a member's join"),
         (
             "Mon 20:00 for 0 h",

@@ -156,8 +156,15 @@ def _amount(rule: str, number: str, unit: str) -> timedelta:
     return duration
 
 
-def _start(rule: str, text: str) -> rules.Rule:
-    found = rules.parse(text)
+def _start(rule: str, text: str, *, all_day: bool = False) -> rules.Rule:
+    """The start read by the posts' reader (all day: at 00:00)."""
+    try:
+        found = rules.parse(f"{text} 00:00" if all_day else text)
+    except RuleNotUnderstood as refused:
+        # The posts' reader says why and lists its own forms; a campaign's are these.
+        why = refused.detail.split(": ", 1)[-1].split("; write one of", 1)[0]
+        why = why.replace(" 00:00", "") if all_day else why
+        raise _refuse(rule, f"its start {text.strip()!r} is not read: {why}") from None
     if found.kind == "after_join":
         raise _refuse(rule, "a campaign runs at days and times, not counted from a member's join")
     return found
@@ -190,7 +197,7 @@ def parse(rule: str) -> Window:
         all_day = _ALL_DAY.match(lowered)
         bare = all_day["start"] if all_day else lowered
         if all_day or not _HAS_TIME.search(bare):
-            start = _start(rule, f"{bare} 00:00")
+            start = _start(rule, bare, all_day=True)
             window = Window(start, "all_day", timedelta(days=1))
         else:
             start = _start(rule, bare)
