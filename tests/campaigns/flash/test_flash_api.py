@@ -272,3 +272,21 @@ async def test_a_schedule_occurrence_makes_one_sale_however_often_it_is_made(
     )
     assert await make() is None
     assert await count_rows(db, FlashSale) == 1
+
+
+async def test_the_live_state_of_a_coming_sale_counts_down_to_its_start(
+    client: AsyncClient, db: Database, factory: Factory
+) -> None:
+    world = await flash_shop(db, factory)
+    starts = clock.now() + timedelta(minutes=10)
+    sale = await create_sale(
+        client,
+        world,
+        quantity=8,
+        starts_at=starts.isoformat(),
+        ends_at=(starts + timedelta(hours=1)).isoformat(),
+    )
+    state = (await client.get(f"/api/v1/flash-sales/{sale['id']}/live")).json()
+    assert (state["status"], state["left"]) == ("scheduled", 8)
+    assert 590 <= state["seconds_to_start"] <= 600
+    assert 4190 <= state["seconds_to_end"] <= 4200

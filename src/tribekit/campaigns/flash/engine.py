@@ -123,6 +123,7 @@ class LiveSale:
     community_ids: frozenset[uuid.UUID]
     level_ids: frozenset[uuid.UUID]
     engine: str  # sql | redis: the engine the sale started on, kept for its whole life
+    quantity: int = 0  # the units asked for (allotted is what the stock gave at the start)
 
 
 @dataclass(frozen=True)

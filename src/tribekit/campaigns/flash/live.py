@@ -57,6 +57,7 @@ def live_sale(sale: FlashSale, product: Product, merchant: Merchant) -> LiveSale
         community_ids=frozenset(uuid.UUID(i) for i in sale.community_ids),
         level_ids=frozenset(uuid.UUID(i) for i in sale.level_ids),
         engine=sale.engine,
+        quantity=sale.quantity,
     )
 
 

@@ -425,7 +425,7 @@ async def live_state(
     if sale.status in SELLING:
         left = await runtime.live.left(sale, runtime.engine(sale.engine))
     elif sale.status == SaleStatus.SCHEDULED:
-        left = sale.allotted  # 0 until it starts and takes its units from stock
+        left = sale.quantity  # what it will sell (the stock may give fewer when it starts)
     status = _status_now(sale, now, runtime.live.is_sold_out(sale.id) or left <= 0)
     if status in (SaleStatus.ENDED, SaleStatus.CANCELLED):
         left = 0
