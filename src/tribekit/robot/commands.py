@@ -37,11 +37,11 @@ from .broadcasts import service as broadcast_service
 from .broadcasts.content import Content
 from .broadcasts.service import BroadcastSpec
 from .broadcasts.states import Audience
+from .campaigns import sales
 from .channels import InboundEvent, OutboundAction
 from .identity import member_for
 from .moderation.policy import Action
 from .moderation.strikes import escalate
-from .sales import sales
 from .texts import LANGUAGES, say
 
 

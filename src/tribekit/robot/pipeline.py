@@ -27,7 +27,7 @@ from tribekit.models.moderation import ModerationEntry, Strike
 from tribekit.models.robot import ChatAdmins, RobotAccount, RobotEvent
 from tribekit.tenancy.principal import Tenant
 
-from . import actions, activity, bans, captcha, inbound, policies, replies
+from . import actions, activity, bans, campaigns, captcha, inbound, policies, replies
 from .channels import Button, EventKind, InboundEvent, MediaKind, OutboundAction
 from .channels.registry import CAPABILITIES
 from .commands import CommandContext, Commands, member_commands
@@ -164,6 +164,12 @@ async def _handle(
             await captcha.forget(session, community.id, member_id)
         return "left"
     if event.kind == EventKind.BUTTON:
+        group_buy_id = campaigns.joined_by_button(event.button_data)
+        if group_buy_id is not None:
+            ctx = _command_context(
+                session, tenant, account, community, event, member_id, recorded, context
+            )
+            return await _join_pressed(ctx, account, recorded, group_buy_id)
         return await _button(session, tenant, account, community, event, member_id, recorded)
     if event.kind in (EventKind.MESSAGE, EventKind.COMMAND):
         # Someone who posts is in the group, whether or not the platform told of their join.
@@ -225,10 +231,12 @@ async def _answer(
     recorded: RobotEvent,
     context: RobotContext,
 ) -> str:
-    """A command's answer, or a keyword auto-reply, as a reply to the member's message."""
+    """A command's answer, a group buy joined by "+1", or a keyword auto-reply, as a reply to
+    the member's message."""
     text: str | None = None
     outcome = "clean"
     kind = ActionKind.REPLY
+    ctx = _command_context(session, tenant, account, community, event, member_id, recorded, context)
     if event.kind == EventKind.COMMAND and event.command:
         handler = context.commands.get(event.command)
         if handler is None:
@@ -239,24 +247,15 @@ async def _answer(
                 text = say("staff.refused", community.language, command=event.command)
                 handler = None
         if handler is not None:
-            text = await handler(
-                CommandContext(
-                    session,
-                    tenant,
-                    community,
-                    member_id,
-                    event,
-                    secret_key=context.secret_key,
-                    public_url=context.public_url,
-                    account_id=account.id,
-                    event_row_id=recorded.id,
-                    channel=account.channel,
-                )
-            )
+            text = await handler(ctx)
             outcome = f"command: {event.command}"
         else:
             outcome = f"refused: {event.command}"[:64]
-    else:
+    elif campaigns.is_plus_one(event.text, event.reply_to_message_id):  # joins a group buy
+        announced = await campaigns.announced_group_buy(ctx, event.reply_to_message_id or "")
+        if announced is not None:
+            text, outcome = await campaigns.join_from_chat(ctx, announced), "group buy: +1"
+    if text is None and outcome == "clean":
         text = await replies.answer(session, tenant, community.id, event.text)
         outcome = "auto-reply" if text else "clean"
     if text:
@@ -274,6 +273,30 @@ async def _answer(
             ),
         )
     return outcome
+
+
+def _command_context(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: RobotAccount,
+    community: Community,
+    event: InboundEvent,
+    member_id: uuid.UUID,
+    recorded: RobotEvent,
+    context: RobotContext,
+) -> CommandContext:
+    return CommandContext(
+        session,
+        tenant,
+        community,
+        member_id,
+        event,
+        secret_key=context.secret_key,
+        public_url=context.public_url,
+        account_id=account.id,
+        event_row_id=recorded.id,
+        channel=account.channel,
+    )
 
 
 async def _is_admin(session: AsyncSession, community: Community, event: InboundEvent) -> bool:
@@ -432,6 +455,29 @@ async def _button(
             OutboundAction(ActionKind.DELETE, chat, message_id=event.message_id),
         )
     return "captcha solved"
+
+
+async def _join_pressed(
+    ctx: CommandContext, account: RobotAccount, recorded: RobotEvent, group_buy_id: uuid.UUID
+) -> str:
+    """An announcement's join button: the member joins (``campaigns.join_from_chat``); the
+    press is answered at once and the pay link posted in the group for them."""
+    text = await campaigns.join_from_chat(ctx, group_buy_id)
+    chat = recorded_chat(ctx.community)
+    if ctx.event.button_query_id:
+        pressed = OutboundAction(
+            ActionKind.ANSWER_BUTTON,
+            chat,
+            text=say("group_buy.pressed", ctx.language),
+            button_query_id=ctx.event.button_query_id,
+        )
+        await _owe(
+            ctx.session, ctx.tenant, account, ctx.community, f"gb-answer:{recorded.id}", pressed
+        )
+    name = ctx.event.person.display_name if ctx.event.person else ""
+    posted = OutboundAction(ActionKind.SEND, chat, text=f"{name}: {text}" if name else text)
+    await _owe(ctx.session, ctx.tenant, account, ctx.community, f"gb-join:{recorded.id}", posted)
+    return "group buy: button"
 
 
 async def _remove_on_sight(

@@ -63,6 +63,19 @@ TEXTS: Mapping[str, str] = {
     "sales.none": N_("Nothing is on sale right now. Watch this group for the next one!"),
     "sales.flash": N_("⚡ {name}: {price}, {left} left, until {ends}"),
     "sales.flash.sold_out": N_("⚡ {name}: {price}, sold out"),
+    "sales.group_buy": N_("👥 {name}: {tiers}; until {ends}. Reply +1 to the announcement to join"),
+    "sales.tier": N_("{size} people {price} each"),
+    "group_buy.joined": N_(
+        "You are in the team for {name} ({seats}/{max}), {price} each for now. "
+        "Pay and invite friends here: {url}"
+    ),
+    "group_buy.already": N_("You are in a team for {name} already: {url}"),
+    "group_buy.by_address": N_(
+        "{name} is grouped by delivery address: join with yours here: {url}"
+    ),
+    "group_buy.closed": N_("That group buy is not open any more."),
+    "group_buy.pressed": N_("Got it! Your link is in the group."),
+    "group_buy.not_here": N_("That group buy is not for this group."),
     "command.stop": N_(
         "Done: you will get no more offers from us. You can still order and ask here."
     ),
