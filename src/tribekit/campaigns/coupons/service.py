@@ -81,9 +81,9 @@ def _usable_now(coupon: Coupon | None, code: str, member_uses: int) -> tuple[str
     if coupon is None or not coupon.active:
         return f"no active coupon {code!r} at this shop", False
     if coupon.starts_at is not None and coupon.starts_at > now:
-        return f"coupon {code} can be used from {coupon.starts_at:%Y-%m-%d %H:%M} UTC", False
+        return f"coupon {code} can be used from {_at(coupon.starts_at)}", False
     if coupon.ends_at is not None and coupon.ends_at <= now:
-        return f"coupon {code} ended at {coupon.ends_at:%Y-%m-%d %H:%M} UTC", False
+        return f"coupon {code} ended at {_at(coupon.ends_at)}", False
     if coupon.usage_limit is not None and coupon.used >= coupon.usage_limit:
         return f"coupon {code} has no uses left", True
     if coupon.per_member_limit is not None and member_uses >= coupon.per_member_limit:
