@@ -61,6 +61,8 @@ OUTSIDE_THE_ORDER = {
     # -- campaigns/bundles --
     # -- campaigns/flash --
     # -- campaigns/group_buys --
+    "campaigns/group_buys/closing.py:claim": "one group buy due for its next step, SKIP LOCKED: "
+    "never waits; group-buy rows are outside the order, taken before any ranked row",
     # -- campaigns/schedules --
     "campaigns/schedules/repository.py:claim": "campaign schedules due to be planned, SKIP "
     "LOCKED: never waits",

@@ -23,6 +23,8 @@ from tribekit.api.app import create_app
 from tribekit.campaigns.flash import runtime as flash_runtime
 from tribekit.campaigns.flash import tasks as flash_tasks
 from tribekit.campaigns.flash import tokens as flash_tokens
+from tribekit.campaigns.group_buys import joining as group_buy_joining
+from tribekit.campaigns.group_buys.schemas import JoinIn
 from tribekit.kit import clock
 from tribekit.kit.db import Base, Database
 from tribekit.models import ApiToken, StaffRole, StaffUser
@@ -88,6 +90,12 @@ FLASH_SALE = {
     "quantity": 5,
     "starts_at": "2099-01-01T12:00:00Z",
     "ends_at": "2099-01-01T14:00:00Z",
+}
+GROUP_BUY = {
+    "product_id": OWN_PRODUCT,
+    "tiers": [{"size": 2, "unit_price": 900}, {"size": 3, "unit_price": 850}],
+    "starts_at": "2099-01-01T12:00:00Z",
+    "deadline": "2099-01-02T12:00:00Z",
 }
 CAMPAIGN_SCHEDULE = {
     "name": "Weeknight flash sale",
@@ -288,6 +296,10 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/me/coupons"): Spec(None, member=True),
     ("POST", "/api/v1/me/coupons/claim"): Spec(None, {"token": "tkc_intruder.sig"}, member=True),
     # -- gift packs (campaigns/bundles) --
+    ("PUT", "/api/v1/products/{product_id}/components"): Spec(
+        Permission.CATALOG_WRITE, {"components": [{"product_id": OWN_PRODUCT, "quantity": 1}]}
+    ),
+    ("GET", "/api/v1/products/{product_id}/components"): Spec(Permission.CATALOG_READ),
     # -- flash sales (campaigns/flash) --
     ("GET", "/api/v1/flash-sales"): Spec(Permission.CAMPAIGNS_READ),
     ("POST", "/api/v1/flash-sales"): Spec(Permission.CAMPAIGNS_MANAGE, FLASH_SALE),
@@ -301,6 +313,16 @@ ROUTES: dict[tuple[str, str], Spec] = {
         None, {"provider": "manual"}, member=True
     ),
     # -- group buys (campaigns/group_buys) --
+    ("GET", "/api/v1/group-buys"): Spec(Permission.CAMPAIGNS_READ),
+    ("POST", "/api/v1/group-buys"): Spec(Permission.CAMPAIGNS_MANAGE, GROUP_BUY),
+    ("GET", "/api/v1/group-buys/{group_buy_id}"): Spec(Permission.CAMPAIGNS_READ),
+    ("POST", "/api/v1/group-buys/{group_buy_id}/cancel"): Spec(Permission.CAMPAIGNS_MANAGE),
+    ("GET", "/api/v1/group-buy-teams/{team_id}"): Spec(Permission.CAMPAIGNS_READ),
+    ("GET", "/api/v1/group-buy-teams/by-code/{code}"): Spec(None, public=True),
+    ("GET", "/api/v1/me/group-buys"): Spec(None, member=True),
+    ("POST", "/api/v1/me/group-buys/{group_buy_id}/join"): Spec(None, {}, member=True),
+    ("POST", "/api/v1/me/group-buys/{group_buy_id}/leave"): Spec(None, member=True),
+    ("GET", "/api/v1/me/group-buys/{group_buy_id}/team"): Spec(None, member=True),
     # -- campaign schedules and the calendar (campaigns/schedules) --
     ("GET", "/api/v1/campaign-schedules"): Spec(Permission.CAMPAIGNS_READ),
     ("POST", "/api/v1/campaign-schedules"): Spec(Permission.CAMPAIGNS_MANAGE, CAMPAIGN_SCHEDULE),
@@ -538,8 +560,10 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
     )
     assert campaign_schedule.status_code == 201, campaign_schedule.text
     flash = await _flash_objects(client, db, a, member.member.id, product_id)
+    group_buy = await _group_buy_objects(client, db, a, member.member.id, product_id)
     ids = {
         **flash,
+        **group_buy,
         "broadcast_id": broadcast.json()["id"],
         "schedule_id": schedule.json()["id"],
         "campaign_schedule_id": campaign_schedule.json()["id"],
@@ -591,6 +615,33 @@ async def _flash_objects(
     )
     assert bought.status_code == 201, bought.text
     return {"sale_id": sale.json()["id"], "reservation_id": bought.json()["reservation_id"]}
+
+
+async def _group_buy_objects(
+    client: AsyncClient, db: Database, shop: Shop, member_id: uuid.UUID, product_id: str
+) -> dict[str, str]:
+    """A group buy of ``shop`` open now, and a member's team in it."""
+    now = clock.now()
+    made = await client.post(
+        "/api/v1/group-buys",
+        json={
+            **GROUP_BUY,
+            "product_id": product_id,
+            "starts_at": (now - timedelta(seconds=1)).isoformat(),
+            "deadline": (now + timedelta(hours=1)).isoformat(),
+        },
+        headers=shop.headers,
+    )
+    assert made.status_code == 201, made.text
+    async with db.unit_of_work() as session:
+        joined = await group_buy_joining.join(
+            session, shop.tenant, member_id, uuid.UUID(made.json()["id"]), JoinIn(), actor="test"
+        )
+    return {
+        "group_buy_id": made.json()["id"],
+        "team_id": str(joined.team.id),
+        "code": joined.team.code,
+    }
 
 
 async def _membership_objects(client: AsyncClient, shop: Shop) -> dict[str, str]:

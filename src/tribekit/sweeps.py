@@ -48,5 +48,5 @@ def all_sweeps(
         *robot_tasks.sweeps(db, channels or {}),
         *broadcast_tasks.sweeps(db, channels or {}, throttle or MemoryThrottle()),
         *schedule_tasks.sweeps(schedule_horizon_hours),
-        *campaign_tasks.sweeps(db, redis, campaign_horizon_hours),
+        *campaign_tasks.sweeps(db, redis, campaign_horizon_hours, providers=providers),
     ]

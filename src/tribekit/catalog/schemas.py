@@ -11,9 +11,10 @@ from pydantic import Field, model_validator
 from tribekit.kit.schemas import Input, Output, UtcDatetime
 
 MAX_AMOUNT = 10**9  # 10,000,000.00 in a two-decimal currency; a per-item price
-ProductKind = Literal["goods", "event", "plan"]
-#: What staff create here; a plan's product is made with its plan (``/membership/plans``).
-NewProductKind = Literal["goods", "event"]
+ProductKind = Literal["goods", "event", "plan", "bundle"]
+#: What staff create here; a plan's product is made with its plan (``/membership/plans``). A
+#: gift pack (``bundle``) gets its components at ``PUT /products/{id}/components``.
+NewProductKind = Literal["goods", "event", "bundle"]
 ProductRole = Literal["traffic", "profit", "regular"]
 
 

@@ -96,6 +96,10 @@ def ladder_tier(ladder: tuple[Tier, ...], quantity: int) -> Tier | None:
 def choose(
     line: LineInput, member: MemberInput, rules: PricingRules, ladder_quantity: int
 ) -> BasePrice:
+    if line.campaign_fixed and line.campaign_price is not None:
+        what = f"campaign {line.campaign_name}" if line.campaign_name else "campaign price"
+        why = f"{what}: {money(line.campaign_price, rules.currency)} (the campaign's own price)"
+        return BasePrice(line.campaign_price, "campaign", why)
     regular, *special = offers(line, member, rules, ladder_quantity)
     best = min(special, key=lambda o: (o.unit_price, _PREFERENCE[o.source]), default=regular)
     if best.unit_price >= regular.unit_price:

@@ -48,6 +48,10 @@ class LineInput:
     ladder: tuple[Tier, ...] = ()
     campaign_price: int | None = None  # a running flash sale / group buy price
     campaign_name: str | None = None
+    # The campaign price is the line's price whatever else is offered (a group buy: every
+    # portion of a team costs the team's tier price, so that what the shop keeps is exactly
+    # tier price x portions), even when a level price or the regular price is lower.
+    campaign_fixed: bool = False
     unit_cost: int | None = None  # the product's cost price, for the margin; None: unknown
 
 

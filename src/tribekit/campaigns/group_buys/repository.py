@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -83,7 +83,109 @@ class Teams(TenantRepository[GroupBuyTeam]):
             .execution_options(synchronize_session=False)
         )
 
+    async def by_code(self, code: str) -> GroupBuyTeam | None:
+        team: GroupBuyTeam | None = await self.session.scalar(
+            self.select().where(GroupBuyTeam.code == code)
+        )
+        return team
+
+    async def by_address(self, group_buy_id: uuid.UUID, address_key: str) -> GroupBuyTeam | None:
+        team: GroupBuyTeam | None = await self.session.scalar(
+            self.select().where(
+                GroupBuyTeam.group_buy_id == group_buy_id, GroupBuyTeam.address_key == address_key
+            )
+        )
+        return team
+
+    async def insert_for_address(self, values: dict[str, Any]) -> None:
+        """The team of an address, unless it exists: one per ``(group_buy_id, address_key)``,
+        decided by the unique constraint (two neighbours joining at once make one team)."""
+        insert = postgresql.insert if _dialect(self.session) == "postgresql" else sqlite.insert
+        await self.session.execute(
+            insert(GroupBuyTeam)
+            .values(merchant_id=self.merchant_id, **values)
+            .on_conflict_do_nothing(index_elements=["group_buy_id", "address_key"])
+        )
+
+    async def of_group_buy(self, group_buy_id: uuid.UUID) -> list[GroupBuyTeam]:
+        rows = await self.session.scalars(
+            self.select().where(GroupBuyTeam.group_buy_id == group_buy_id).order_by(GroupBuyTeam.id)
+        )
+        return list(rows.all())
+
 
 class Participants(TenantRepository[GroupBuyParticipant]):
     model = GroupBuyParticipant
     noun = "participant"
+
+    async def portions_of(self, group_buy_id: uuid.UUID, member_id: uuid.UUID) -> int:
+        """The portions the member holds in the group buy (joined, paid or settled)."""
+        total = await self.session.scalar(
+            select(func.coalesce(func.sum(GroupBuyParticipant.portions), 0)).where(
+                GroupBuyParticipant.merchant_id == self.merchant_id,
+                GroupBuyParticipant.group_buy_id == group_buy_id,
+                GroupBuyParticipant.member_id == member_id,
+                GroupBuyParticipant.status.in_(("joined", "paid", "settled")),
+            )
+        )
+        return int(total or 0)
+
+    async def current(
+        self, group_buy_id: uuid.UUID, member_id: uuid.UUID
+    ) -> GroupBuyParticipant | None:
+        """The member's latest place still in a team of the group buy."""
+        row: GroupBuyParticipant | None = await self.session.scalar(
+            self.select()
+            .where(
+                GroupBuyParticipant.group_buy_id == group_buy_id,
+                GroupBuyParticipant.member_id == member_id,
+                GroupBuyParticipant.status.in_(ACTIVE),
+            )
+            .order_by(GroupBuyParticipant.id.desc())
+            .limit(1)
+            .execution_options(populate_existing=True)
+        )
+        return row
+
+
+async def paid_portions(session: AsyncSession, team_id: uuid.UUID) -> int:
+    """The portions of the team's paid participants (the count the tiers go by)."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(GroupBuyParticipant.portions), 0)).where(
+            GroupBuyParticipant.team_id == team_id, GroupBuyParticipant.status == "paid"
+        )
+    )
+    return int(total or 0)
+
+
+async def active(session: AsyncSession, team_id: uuid.UUID) -> list[GroupBuyParticipant]:
+    """The team's participants still in it (joined or paid), oldest first."""
+    rows = await session.scalars(
+        select(GroupBuyParticipant)
+        .where(
+            GroupBuyParticipant.team_id == team_id,
+            GroupBuyParticipant.status.in_(ACTIVE),
+        )
+        .order_by(GroupBuyParticipant.joined_at, GroupBuyParticipant.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows.all())
+
+
+#: A participant still in the team: joined (order placed, unpaid) or paid.
+ACTIVE = ("joined", "paid")
+
+
+async def paid_by_team(session: AsyncSession, team_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Paid (or settled) portions by team."""
+    if not team_ids:
+        return {}
+    rows = await session.execute(
+        select(GroupBuyParticipant.team_id, func.sum(GroupBuyParticipant.portions))
+        .where(
+            GroupBuyParticipant.team_id.in_(team_ids),
+            GroupBuyParticipant.status.in_(("paid", "settled")),
+        )
+        .group_by(GroupBuyParticipant.team_id)
+    )
+    return {team_id: int(total) for team_id, total in rows.all()}

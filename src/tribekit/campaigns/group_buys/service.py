@@ -3,13 +3,14 @@
 ``check_create`` validates a group buy (the product is goods or a gift pack of this merchant,
 tiers with sizes increasing and prices not increasing, a maximum that holds the largest tier, a
 start before the deadline, communities of this merchant); ``do_create`` writes it, once per
-schedule occurrence.
+schedule occurrence. Joining, leaving and progress are ``joining.py``; the worker's opening and
+closing ``closing.py``.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,11 +18,15 @@ from tribekit.catalog.repository import Products
 from tribekit.kit import clock
 from tribekit.kit.errors import NotFound, field_error
 from tribekit.kit.ids import new_id
-from tribekit.models.campaigns import GroupBuy
+from tribekit.kit.pagination import Page, paginate
+from tribekit.models.campaigns import GroupBuy, GroupBuyTeam
 from tribekit.models.enums import ProductKind
 from tribekit.tenancy.principal import Tenant
 
-from .repository import GroupBuys
+from . import closing
+from . import repository as repo
+from .errors import GroupBuyStarted
+from .repository import GroupBuys, Teams
 from .spec import GroupBuySpec
 
 #: The most seats one team may have: a group buy is a few friends or one address, not a sale.
@@ -140,4 +145,64 @@ async def do_create(
     )
     if not made:
         return None
+    return await GroupBuys(session, tenant.id).get_or_404(group_buy_id)
+
+
+async def create(
+    session: AsyncSession, tenant: Tenant, spec: GroupBuySpec, created_by: str
+) -> GroupBuy:
+    """Make a group buy that staff asked for."""
+    await check_create(session, tenant, spec)
+    made = await do_create(session, tenant, spec, created_by)
+    assert made is not None  # no occurrence key: nothing to clash with
+    return made
+
+
+@dataclass(frozen=True)
+class TeamView:
+    team: GroupBuyTeam
+    paid_portions: int
+
+
+@dataclass(frozen=True)
+class GroupBuyView:
+    group_buy: GroupBuy
+    teams: list[TeamView] | None = None
+
+
+async def get(session: AsyncSession, tenant: Tenant, group_buy_id: uuid.UUID) -> GroupBuyView:
+    """One group buy with its teams, their sizes and paid portions."""
+    group_buy = await GroupBuys(session, tenant.id).get_or_404(group_buy_id)
+    teams = await Teams(session, tenant.id).of_group_buy(group_buy.id)
+    paid = await repo.paid_by_team(session, [t.id for t in teams])
+    return GroupBuyView(group_buy, [TeamView(t, paid.get(t.id, 0)) for t in teams])
+
+
+async def page(
+    session: AsyncSession,
+    tenant: Tenant,
+    *,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[GroupBuy]:
+    stmt = GroupBuys(session, tenant.id).select()
+    if status is not None:
+        stmt = stmt.where(GroupBuy.status == status)
+    return await paginate(session, stmt, key=GroupBuy.id, limit=limit, cursor=cursor)
+
+
+async def cancel(session: AsyncSession, tenant: Tenant, group_buy_id: uuid.UUID) -> GroupBuy:
+    """Cancel a group buy that has not closed: its teams close as failed, so the worker refunds
+    every paid participant in full and cancels every unpaid order (``closing.py``)."""
+    group_buy = await GroupBuys(session, tenant.id).get_or_404(group_buy_id)
+    if not await closing.stop(session, group_buy, to="cancelled"):
+        raise GroupBuyStarted(
+            f"group buy {group_buy.name!r} is {group_buy.status}; only a scheduled or open one "
+            "can be cancelled"
+        )
+    return group_buy
+
+
+async def get_group_buy(session: AsyncSession, tenant: Tenant, group_buy_id: uuid.UUID) -> GroupBuy:
     return await GroupBuys(session, tenant.id).get_or_404(group_buy_id)

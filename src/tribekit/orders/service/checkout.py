@@ -14,10 +14,12 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit import pricing
+from tribekit.campaigns.bundles import stock as bundle_stock
 from tribekit.campaigns.coupons import service as coupon_book
 from tribekit.catalog.repository import Products
 from tribekit.catalog.service import NotEnoughStock
@@ -48,12 +50,25 @@ LINE_KINDS: dict[ProductKind, pricing.LineKind] = {
     ProductKind.GOODS: "goods",
     ProductKind.EVENT: "event",
     ProductKind.PLAN: "plan",
+    ProductKind.BUNDLE: "goods",  # a gift pack is priced like goods; its stock is its parts'
 }
 
 
 class NotOnSale(ValidationFailed):
     code = "not_on_sale"
     title = "A product in the cart cannot be bought now"
+
+
+@dataclass(frozen=True)
+class CampaignPrice:
+    """The price a campaign sets for one product of the cart (a group buy's tier price): the
+    line's unit price whatever else is offered, explained by the engine as a campaign price;
+    the order is attributed to ``campaign_id``."""
+
+    campaign_id: uuid.UUID
+    product_id: uuid.UUID
+    unit_price: int
+    name: str
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,7 @@ class PricedCart:
     settings: CheckoutSettings
     pickup_point: PickupPoint | None
     coupons: list[coupon_book.Usable]
+    packs: bundle_stock.Packs  # the components of the gift packs in the cart
 
 
 def order_number(order_id: uuid.UUID, tenant: Tenant) -> str:
@@ -117,9 +133,15 @@ def _rules(
 
 
 async def price_cart(
-    session: AsyncSession, tenant: Tenant, member_id: uuid.UUID, cart: CartIn
+    session: AsyncSession,
+    tenant: Tenant,
+    member_id: uuid.UUID,
+    cart: CartIn,
+    *,
+    campaign: CampaignPrice | None = None,
 ) -> PricedCart:
-    """Everything placing an order needs, priced by the engine; no side effects."""
+    """Everything placing an order needs, priced by the engine; no side effects. ``campaign``:
+    the price a campaign sets for one of the products."""
     found_buyer = await buyer(session, tenant.id, member_id)
     if found_buyer is None:
         raise NotFound(f"no member with id {member_id} at this merchant")
@@ -136,6 +158,9 @@ async def price_cart(
     )
     settings, membership = await pricing_settings(session, tenant.id)
     pickup_point = await _pickup_point(session, tenant, cart)
+    packs = await bundle_stock.packs(
+        session, tenant.id, [p.id for p in products.values() if p.kind == ProductKind.BUNDLE]
+    )
     usable = await coupon_book.resolve(session, tenant, member_id, cart.coupon_codes, level=level)
     lines = [
         pricing.LineInput(
@@ -147,7 +172,8 @@ async def price_cart(
             regular_price=product.price,
             level_price=level_prices.get(product.id),
             ladder=tuple(pricing.Tier(t["min_quantity"], t["unit_price"]) for t in product.ladder),
-            unit_cost=product.cost_price,
+            unit_cost=packs.unit_cost(product),
+            **_campaign_offer(campaign, product),
         )
         for index, line in enumerate(cart.lines)
         for product in (products[line.product_id],)
@@ -175,29 +201,46 @@ async def price_cart(
     if quote.undiscounted_subtotal > MAX_ORDER_AMOUNT:
         most = Money(MAX_ORDER_AMOUNT, tenant.currency)
         raise field_error("lines", f"an order may come to at most {most}; split it in several")
-    return PricedCart(quote, products, level, settings, pickup_point, usable)
+    return PricedCart(quote, products, level, settings, pickup_point, usable, packs)
+
+
+def _campaign_offer(campaign: CampaignPrice | None, product: Product) -> dict[str, Any]:
+    if campaign is None or campaign.product_id != product.id:
+        return {}
+    return {
+        "campaign_price": campaign.unit_price,
+        "campaign_name": campaign.name,
+        "campaign_fixed": True,
+    }
 
 
 async def _take_stock(
     session: AsyncSession, tenant: Tenant, priced: PricedCart, cart: CartIn
 ) -> None:
-    wanted: Counter[uuid.UUID] = Counter()
+    ordered: Counter[uuid.UUID] = Counter()
     for line in cart.lines:
-        wanted[line.product_id] += line.quantity
+        ordered[line.product_id] += line.quantity
+    # A gift pack takes its own stock (when counted) and every component's, in this one
+    # transaction: a component short refuses the whole order.
+    wanted = priced.packs.with_components(ordered)
     products = Products(session, tenant.id)
     for product_id in sorted(wanted):  # id order: two orders never wait on each other in a cycle
         if not await products.take_stock(product_id, wanted[product_id]):
-            product = priced.products[product_id]
+            product = priced.products.get(product_id) or await products.get_or_404(product_id)
             await session.refresh(product, ["stock"])
             what = "seats" if product.kind == "event" else "units"
             raise NotEnoughStock(
-                f"only {product.stock} {what} of {product.name!r} left; {wanted[product_id]} asked",
+                f"only {product.stock} {what} of {product.name!r} left; {wanted[product_id]} asked"
+                + priced.packs.needed_for(product_id, ordered, priced.products),
                 product_id=str(product_id),
                 stock=product.stock,
             )
+    # Every pack's row is locked now, and a change of its components locks it too: what was
+    # read when pricing must still be its components, or the order starts again.
+    await bundle_stock.check_unchanged(session, tenant.id, priced.packs)
 
 
-def _address_key(cart: CartIn) -> str | None:
+def address_key(cart: CartIn) -> str | None:
     """Orders to the same address share this key (group buys: 'same address')."""
     if cart.address is None:
         return None
@@ -213,8 +256,11 @@ async def place_order(
     data: OrderIn,
     *,
     actor: str,
+    campaign: CampaignPrice | None = None,
 ) -> OrderDetail:
-    priced = await price_cart(session, tenant, member_id, data)
+    """``campaign``: the price a campaign (a group buy) sets for one product, and the campaign
+    the order is attributed to."""
+    priced = await price_cart(session, tenant, member_id, data, campaign=campaign)
     coupon_book.check_all_usable(priced.coupons)
     quote = priced.quote
     attribution = data.attribution
@@ -243,12 +289,12 @@ async def place_order(
         why=list(quote.why),
         channel=attribution.channel.value,
         community_id=attribution.community_id,
-        campaign_id=attribution.campaign_id,
+        campaign_id=campaign.campaign_id if campaign is not None else attribution.campaign_id,
         referral_code=attribution.referral_code,
         fulfilment=Fulfilment(data.fulfilment),
         pickup_point_id=priced.pickup_point.id if priced.pickup_point else None,
         address=data.address.model_dump() if data.address else None,
-        address_key=_address_key(data),
+        address_key=address_key(data),
         note=data.note,
         placed_by=actor,
         placed_at=now,

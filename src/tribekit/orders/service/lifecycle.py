@@ -21,10 +21,12 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.campaigns.bundles import stock as bundle_stock
 from tribekit.campaigns.coupons import service as coupon_book
 from tribekit.campaigns.coupons.repository import Coupons
 from tribekit.campaigns.flash import orders as flash_orders
 from tribekit.campaigns.flash import settle as flash_settle
+from tribekit.campaigns.group_buys import settle as group_settle
 from tribekit.catalog.repository import Products
 from tribekit.kit import clock
 from tribekit.kit.errors import Conflict, NotFound
@@ -101,11 +103,13 @@ async def release(session: AsyncSession, tenant: Tenant, order: Order, *, actor:
     by the request that moved the order to cancelled or expired, hence exactly once."""
     if order.campaign_id is not None:  # first: the sale's rank comes before the products'
         await flash_settle.release(session, order)
+        await group_settle.release(session, order)  # a group buy's seat, once
     lines = await Orders(session, tenant.id).lines(order.id)
     back: Counter[uuid.UUID] = Counter()
     for line in lines:
         if line.price_source != flash_orders.PRICE_SOURCE:  # the sale's units go to the sale
             back[line.product_id] += line.quantity
+    back = await bundle_stock.with_parts(session, tenant.id, back)  # a gift pack's parts too
     # An order placed before its products' stock was tracked took none: none goes back.
     await Products(session, tenant.id).put_back(back, placed_at=order.placed_at)
     if order.points_hold_entry_id is not None:
@@ -135,11 +139,17 @@ async def lock_releases(session: AsyncSession, orders: list[Order]) -> None:
     ids = [order.id for order in orders]
     if not ids:
         return
-    await flash_settle.lock_sales(session, [o.id for o in orders if o.campaign_id is not None])
+    campaign_orders = [o.id for o in orders if o.campaign_id is not None]
+    await group_settle.lock_teams(session, campaign_orders)  # the sales' rank too: see there
+    await flash_settle.lock_sales(session, campaign_orders)
     products = await session.execute(
         select(OrderLine.product_id, OrderLine.merchant_id).where(OrderLine.order_id.in_(ids))
     )
-    for merchant_id, product_ids in _runs([(p, m) for p, m in products.all()]):
+    found = [(p, m) for p, m in products.all()]
+    for merchant_id, product_ids in _runs(found):  # a gift pack's parts go back with it
+        parts = await bundle_stock.parts_of(session, merchant_id, product_ids)
+        found += [(part, merchant_id) for each in parts.values() for part, _ in each]
+    for merchant_id, product_ids in _runs(found):
         await Products(session, merchant_id).lock_in_order(product_ids)
     holders = [(o.member_id, o.merchant_id) for o in orders if o.points_hold_entry_id is not None]
     for merchant_id, member_ids in _runs(holders):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.campaigns.bundles import stock as bundle_stock
 from tribekit.campaigns.coupons import service as coupon_book
 from tribekit.catalog.repository import Products
 from tribekit.kit import clock
@@ -115,6 +116,75 @@ async def refund(
     parts = _parts(lines, data)
     if not parts:
         raise NothingToRefund(f"nothing is left to refund on order {order.number}")
+    return await _refund_parts(
+        session,
+        tenant,
+        providers,
+        order,
+        lines,
+        parts,
+        restock=data.restock,
+        reason=data.reason,
+        actor=actor,
+    )
+
+
+async def refund_amount(
+    session: AsyncSession,
+    tenant: Tenant,
+    providers: Mapping[str, PaymentProvider],
+    order_id: uuid.UUID,
+    line_id: uuid.UUID,
+    amount: int,
+    *,
+    reason: str,
+    actor: str,
+) -> Refund:
+    """Give back ``amount`` of what one line cost, keeping its units (a price settled lower
+    afterwards: a group buy's team reached a cheaper tier). Points and spend follow the money
+    as for any refund; the money goes back through the provider the same way."""
+    orders = Orders(session, tenant.id)
+    order = await orders.get_or_404(order_id, for_update=True)
+    if order.status not in PAID_STATES:
+        raise lifecycle.WrongOrderState(
+            f"order {order.number} is {order.status}; only paid orders are refunded",
+            order_status=order.status,
+        )
+    lines = await orders.lines(order.id)
+    line = next((each for each in lines if each.id == line_id), None)
+    if line is None:
+        raise field_error("line_id", "not a line of this order")
+    left = line.total - line.refunded_amount
+    if not 0 < amount <= left:
+        raise NothingToRefund(
+            f"line {line.line_no} ({line.name}) has {left} left to refund; {amount} asked"
+        )
+    return await _refund_parts(
+        session,
+        tenant,
+        providers,
+        order,
+        lines,
+        [_Part(line, 0, amount)],
+        restock=False,
+        reason=reason,
+        actor=actor,
+    )
+
+
+async def _refund_parts(
+    session: AsyncSession,
+    tenant: Tenant,
+    providers: Mapping[str, PaymentProvider],
+    order: Order,
+    lines: list[OrderLine],
+    parts: list[_Part],
+    *,
+    restock: bool,
+    reason: str,
+    actor: str,
+) -> Refund:
+    orders = Orders(session, tenant.id)
     for part in parts:
         part.line.refunded_quantity += part.quantity
         part.line.refunded_amount += part.amount
@@ -127,16 +197,17 @@ async def refund(
         merchant_id=tenant.id,
         order_id=order.id,
         amount=amount,
-        restock=data.restock,
-        reason=data.reason,
+        restock=restock,
+        reason=reason,
         created_by=actor,
         provider_status=RefundProviderStatus.NOT_NEEDED,
         provider_attempts=0,
     )
-    if data.restock:
+    if restock:
         back: Counter[uuid.UUID] = Counter()
         for part in parts:
             back[part.line.product_id] += part.quantity
+        back = await bundle_stock.with_parts(session, tenant.id, back)  # a gift pack's parts
         await Products(session, tenant.id).put_back(back)
     await _emit_refunded(session, tenant, order, lines, parts, refund_row, everything)
     await _request_pay_back(session, tenant, providers, order, refund_row)
