@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
-from sqlalchemy import String, cast, or_, select, update
+from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit import clock, locks
@@ -52,9 +52,16 @@ from tribekit.kit.money import Money
 from tribekit.kit.settings import get_settings
 from tribekit.kit.worker import Sweep
 from tribekit.models.broadcasts import Broadcast
-from tribekit.models.campaigns import FlashSale, GroupBuy, GroupBuyTeam, PromotionDay
+from tribekit.models.campaigns import (
+    FlashSale,
+    GroupBuy,
+    GroupBuyParticipant,
+    GroupBuyTeam,
+    PromotionDay,
+)
 from tribekit.models.catalog import Product
 from tribekit.models.tenancy import Merchant
+from tribekit.robot import campaigns as robot_campaigns
 from tribekit.robot.broadcasts import service as broadcasts
 from tribekit.robot.broadcasts.content import Content
 from tribekit.robot.broadcasts.service import BroadcastSpec
@@ -126,6 +133,7 @@ TEXTS: Mapping[str, str] = {
     ),
     "group_buy.result": N_("{name} has closed. {results}"),
     "group_buy.button": N_("Join the group buy"),
+    "group_buy.plus_one": N_("+1 Join"),
     "group_buy.tier": N_("{size} people {price} each"),
     "group_buy.team_reached": N_(
         "Team {code}: {size} joined, the {tier}-people tier, {price} each."
@@ -292,46 +300,59 @@ def _tier_reached(tiers: Sequence[Mapping[str, Any]], size: int) -> int | None:
 
 
 async def _results(session: AsyncSession, tenant: Tenant, buy: GroupBuy, language: str) -> str:
-    """Each closed team: the tier it reached and the price everyone pays, or that it fell
-    short and was refunded. Real, paid participants only: a team's ``size``."""
-    teams = (
+    """Each closed team: how many paid, the tier that reached and the price everyone pays, or
+    that it fell short and everyone was refunded. Only real, paid participants are counted (a
+    seat never paid is not): portions ``settled`` in a team that succeeded, ``refunded`` in
+    one that failed."""
+    p = GroupBuyParticipant
+    counted = (
+        await session.execute(
+            select(p.team_id, p.status, func.sum(p.portions))
+            .where(p.group_buy_id == buy.id, p.status.in_(["settled", "refunded"]))
+            .group_by(p.team_id, p.status)
+        )
+    ).all()
+    portions = {(team_id, status): int(n) for team_id, status, n in counted}
+    closed = (
         await session.scalars(
             select(GroupBuyTeam)
             .where(
                 GroupBuyTeam.group_buy_id == buy.id,
                 GroupBuyTeam.status.in_(["succeeded", "failed"]),
-                GroupBuyTeam.size > 0,
             )
-            .order_by(GroupBuyTeam.size.desc(), GroupBuyTeam.created_at, GroupBuyTeam.id)
+            .order_by(GroupBuyTeam.created_at, GroupBuyTeam.id)
         )
     ).all()
+    teams = []
+    for team in closed:
+        paid = portions.get((team.id, "settled" if team.status == "succeeded" else "refunded"), 0)
+        if paid:
+            teams.append((paid, team))
+    teams.sort(key=lambda item: -item[0])  # stable: the largest first, then the oldest
     if not teams:
         return default_text("group_buy.no_team", language)
     lines = []
-    for team in teams[:TEAMS_SHOWN]:
-        tier = _tier_reached(buy.tiers, team.size)
+    for paid, team in teams[:TEAMS_SHOWN]:
+        tier = _tier_reached(buy.tiers, paid)
         if team.status == "succeeded" and tier is not None:
             price = team.final_unit_price
             if price is None:
                 price = next(int(t["unit_price"]) for t in buy.tiers if int(t["size"]) == tier)
-            lines.append(
-                fill(
-                    default_text("group_buy.team_reached", language),
-                    {
-                        "code": team.code,
-                        "size": str(team.size),
-                        "tier": str(tier),
-                        "price": _money(price, tenant.currency, language),
-                    },
-                )
+            line = fill(
+                default_text("group_buy.team_reached", language),
+                {
+                    "code": team.code,
+                    "size": str(paid),
+                    "tier": str(tier),
+                    "price": _money(price, tenant.currency, language),
+                },
             )
         else:
-            lines.append(
-                fill(
-                    default_text("group_buy.team_short", language),
-                    {"code": team.code, "size": str(team.size), "minimum": str(buy.min_size)},
-                )
+            line = fill(
+                default_text("group_buy.team_short", language),
+                {"code": team.code, "size": str(paid), "minimum": str(buy.min_size)},
             )
+        lines.append(line)
     if len(teams) > TEAMS_SHOWN:
         more = default_text("group_buy.more_teams", language)
         lines.append(fill(more, {"count": str(len(teams) - TEAMS_SHOWN)}))
@@ -402,7 +423,11 @@ async def content(
     if moment in ("before", "start") and public_url:
         url = public_url.rstrip("/") + campaign.page
         label = default_text(f"{campaign.kind}.button", languages[0])
-        buttons = ((Button(text=label, url=url),),)
+        row = [Button(text=label, url=url)]
+        if campaign.kind == "group_buy":  # joined in the chat, like a "+1" reply
+            plus_one = default_text("group_buy.plus_one", languages[0])
+            row.insert(0, Button(text=plus_one, data=robot_campaigns.join_button(campaign.row.id)))
+        buttons = (tuple(row),)
     return Content(texts=texts, buttons=buttons)
 
 

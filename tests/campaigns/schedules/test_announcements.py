@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from httpx import AsyncClient
 from sqlalchemy import update
 
 from tests.concurrency import fire
@@ -21,7 +22,7 @@ from tribekit.campaigns.flash.spec import FlashSaleSpec
 from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.models.broadcasts import Broadcast, BroadcastDelivery
-from tribekit.models.campaigns import FlashSale, GroupBuy, GroupBuyTeam
+from tribekit.models.campaigns import FlashSale, GroupBuy, GroupBuyParticipant, GroupBuyTeam
 from tribekit.models.communities import Community
 from tribekit.robot.broadcasts import tasks as broadcast_tasks
 
@@ -177,12 +178,21 @@ async def test_the_campaigns_own_texts_its_groups_and_a_late_sweep(
 
 
 async def test_a_group_buy_is_announced_and_its_result_names_the_tier_each_team_reached(
-    factory: Factory, db: Database
+    client: AsyncClient, factory: Factory, db: Database
 ) -> None:
     world = await telegram_world(db, factory, [-1001])
     shop = world.shop
     pack = await factory.product(shop, name="Gift pack", price=9900)
-    members = [(await factory.member(shop)).member.id for _ in range(2)]
+    members = [(await factory.member(shop)).member.id for _ in range(7)]
+    orders = []
+    for n, member in enumerate(members):
+        placed = await client.post(
+            "/api/v1/orders",
+            json={"member_id": str(member), "lines": [{"product_id": str(pack.id), "quantity": 1}]},
+            headers={**shop.headers, "Idempotency-Key": f"gb-{n}"},
+        )
+        assert placed.status_code == 201, placed.text
+        orders.append(uuid.UUID(placed.json()["id"]))
     tiers = [
         {"size": 2, "unit_price": 9000},
         {"size": 3, "unit_price": 8500},
@@ -209,21 +219,41 @@ async def test_a_group_buy_is_announced_and_its_result_names_the_tier_each_team_
         now.at = START
         await _move(db, GroupBuy, buy_id, status="open")
         assert await announce(db) == 1
+        # What the group buy's close leaves: a team of 5 paid (and a seat never paid), and a
+        # team of 1 refunded in full.
         async with db.unit_of_work() as session:
-            for code, size, status, price, member in (
-                ("FIVE5", 5, "succeeded", 7500, members[0]),
-                ("ONE11", 1, "failed", None, members[1]),
-            ):
+            five = GroupBuyTeam(
+                merchant_id=shop.tenant.id,
+                group_buy_id=buy_id,
+                code="FIVE5",
+                initiator_id=members[0],
+                size=5,
+                max_size=5,
+                status="succeeded",
+                final_unit_price=7500,
+            )
+            one = GroupBuyTeam(
+                merchant_id=shop.tenant.id,
+                group_buy_id=buy_id,
+                code="ONE11",
+                initiator_id=members[6],
+                size=1,
+                max_size=5,
+                status="failed",
+            )
+            session.add_all([five, one])
+            await session.flush()
+            places = [(five, "settled")] * 5 + [(five, "cancelled"), (one, "refunded")]
+            for (team, status), member, order in zip(places, members, orders, strict=True):
                 session.add(
-                    GroupBuyTeam(
+                    GroupBuyParticipant(
                         merchant_id=shop.tenant.id,
                         group_buy_id=buy_id,
-                        code=code,
-                        initiator_id=member,
-                        size=size,
-                        max_size=5,
+                        team_id=team.id,
+                        member_id=member,
+                        order_id=order,
+                        unit_price_paid=9000,
                         status=status,
-                        final_unit_price=price,
                     )
                 )
         now.at = START + timedelta(hours=3, minutes=1)
@@ -232,8 +262,11 @@ async def test_a_group_buy_is_announced_and_its_result_names_the_tier_each_team_
         assert sum(found) >= 1
         assert await announce(db) == 0
     before, start, result = await rows(db, Broadcast)
-    join = [
-        [{"text": "Join the group buy", "url": f"{PUBLIC}/m/group-buys/{buy_id}", "data": None}]
+    join = [  # joined in the chat (the robot's "+1") or on the member page
+        [
+            {"text": "+1 Join", "url": None, "data": f"gb:{buy_id}"},
+            {"text": "Join the group buy", "url": f"{PUBLIC}/m/group-buys/{buy_id}", "data": None},
+        ]
     ]
     assert _said(before)[1]["en"] == (
         "Gift-pack day: Gift pack as a group buy from 20:00, priced by your team's size: 2 people "
