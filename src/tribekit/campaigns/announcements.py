@@ -557,9 +557,15 @@ async def announce(
     The text is made before the lock is taken: the row is held only for the broadcast's
     insert and the moment's update (at 20:00 the flash sale's row is the burst's too)."""
     model: type[FlashSale] | type[GroupBuy] = FlashSale if kind == "flash_sale" else GroupBuy
-    seen = await session.scalar(
-        select(model).where(model.id == campaign_id, model.merchant_id == tenant.id)
-    )
+    seen: FlashSale | GroupBuy | None
+    if kind == "flash_sale":
+        seen = await session.scalar(
+            select(FlashSale).where(FlashSale.id == campaign_id, FlashSale.merchant_id == tenant.id)
+        )
+    else:
+        seen = await session.scalar(
+            select(GroupBuy).where(GroupBuy.id == campaign_id, GroupBuy.merchant_id == tenant.id)
+        )
     now = clock.now()
     if seen is None or not is_due(Campaign(kind, seen), moment, now):
         return None
