@@ -155,3 +155,25 @@ async def test_a_paid_reservation_is_kept_and_counted_sold(
         "returned": 4,
         "left": 0,
     }
+
+
+async def test_one_expiry_batch_gives_units_back_to_several_shops_stock(
+    client: AsyncClient, db: Database, factory: Factory
+) -> None:
+    worlds = [await flash_shop(db, factory, stock=5) for _ in range(3)]
+    sales = []
+    for world in worlds:
+        sale_id = await live_sale(client, db, world, quantity=5, reservation_ttl_seconds=60)
+        member = (await factory.member(world.shop)).member.id
+        assert (await buy(client, sale_id, flash_headers(world.shop, member))).status_code == 201
+        sales.append(sale_id)
+    ends = max([(await sale_row(db, s)).ends_at for s in sales])
+    with clock.frozen_at(ends + timedelta(seconds=1)):
+        assert await end_sales(db) == 3
+    for world in worlds:
+        assert await stock(db, world.product) == 4  # the reserved unit is still held
+    with clock.frozen_at(ends + timedelta(minutes=5)):
+        assert await expire_reservations(db) == 3  # one batch, three shops' products
+    for world, sale_id in zip(worlds, sales, strict=True):
+        assert await stock(db, world.product) == 5
+        assert (await sale_row(db, sale_id)).returned == 5

@@ -7,9 +7,10 @@ in batches: both engines write exactly the same rows.
 The order's id is the reservation's id, so a replayed stream entry conflicts on both primary
 keys; the order number is made from it as checkout makes every number.
 
-A flash order's stock is the sale's allotment, not the product's: its line says so
-(``price_source`` ``flash_sale``), and closing the order unpaid gives the units back to the sale
-(``settle.py``), never to the product's stock.
+The sale's price is the whole of a flash order's discount: no coupons, no points redeemed, none
+earned (``points_to_earn`` 0), store pickup. A flash order's stock is the sale's allotment, not
+the product's: its line says so (``price_source`` ``flash_sale``), and closing the order unpaid
+gives the units back to the sale (``settle.py``), never to the product's stock.
 """
 
 from __future__ import annotations

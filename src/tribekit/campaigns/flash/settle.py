@@ -157,6 +157,16 @@ async def give_back(session: AsyncSession, returned: Sequence[Returned]) -> None
             .values(returned=FlashSale.returned + total)
             .execution_options(synchronize_session=False)
         )
+    if to_stock:
+        # Products of several merchants: locked together in one global id order first.
+        product_ids = sorted({p for products in to_stock.values() for p in products})
+        locks.acquire(session, locks.Rank.PRODUCT, product_ids)
+        await session.execute(
+            select(Product.id)
+            .where(Product.id.in_(product_ids))
+            .order_by(Product.id)
+            .with_for_update()
+        )
     for merchant_id, products in sorted(to_stock.items()):
         await Products(session, merchant_id).put_back(products)
 
