@@ -27,6 +27,7 @@ from tribekit.kit import clock
 from tribekit.kit.db import add_unique
 from tribekit.kit.errors import Conflict
 from tribekit.kit.worker import wake_after_commit
+from tribekit.models.communities import Community
 from tribekit.models.enums import ActionKind, ActionStatus
 from tribekit.models.robot import RobotAccount, RobotAction
 from tribekit.tenancy.principal import Tenant
@@ -79,6 +80,31 @@ async def owe(
     if action.kind in _ENDS and action.person_id:
         await _owe_the_end(session, tenant, robot_account_id, community_id, action)
     return row
+
+
+async def owe_in_group(
+    session: AsyncSession,
+    tenant: Tenant,
+    account: RobotAccount,
+    community: Community,
+    decision: str,
+    action: OutboundAction,
+) -> None:
+    """Owe ``action`` in the group for ``decision`` (once, however often it is reached)."""
+    await owe(
+        session,
+        tenant,
+        robot_account_id=account.id,
+        community_id=community.id,
+        decision=decision,
+        action=action,
+    )
+
+
+def chat_of(community: Community) -> str:
+    """The chat of a group the robot is in."""
+    assert community.external_id is not None  # a group the robot is in has its chat id
+    return community.external_id
 
 
 async def _owe_the_end(

@@ -27,7 +27,7 @@ from tribekit.models.moderation import ModerationEntry, Strike
 from tribekit.models.robot import ChatAdmins, RobotAccount, RobotEvent
 from tribekit.tenancy.principal import Tenant
 
-from . import actions, activity, bans, campaigns, captcha, inbound, policies, replies
+from . import actions, activity, bans, buttons, campaigns, captcha, inbound, policies, replies
 from .channels import Button, EventKind, InboundEvent, MediaKind, OutboundAction
 from .channels.registry import CAPABILITIES
 from .commands import CommandContext, Commands, member_commands
@@ -164,13 +164,10 @@ async def _handle(
             await captcha.forget(session, community.id, member_id)
         return "left"
     if event.kind == EventKind.BUTTON:
-        group_buy_id = campaigns.joined_by_button(event.button_data)
-        if group_buy_id is not None:
-            ctx = _command_context(
-                session, tenant, account, community, event, member_id, recorded, context
-            )
-            return await _join_pressed(ctx, account, recorded, group_buy_id)
-        return await _button(session, tenant, account, community, event, member_id, recorded)
+        ctx = _command_context(
+            session, tenant, account, community, event, member_id, recorded, context
+        )
+        return await buttons.pressed(ctx, account, recorded)
     if event.kind in (EventKind.MESSAGE, EventKind.COMMAND):
         # Someone who posts is in the group, whether or not the platform told of their join.
         # (The group is the merchant's and the member was just found there: no checks again.)
@@ -187,14 +184,14 @@ async def _handle(
         )
         if policy.captcha.enabled and standing.captcha_pending:
             if event.message_id:  # removed quietly until they press the button
-                await _owe(
+                await actions.owe_in_group(
                     session,
                     tenant,
                     account,
                     community,
                     f"captcha-delete:{recorded.id}",
                     OutboundAction(
-                        ActionKind.DELETE, recorded_chat(community), message_id=event.message_id
+                        ActionKind.DELETE, actions.chat_of(community), message_id=event.message_id
                     ),
                 )
             return "captcha pending: removed"
@@ -259,7 +256,7 @@ async def _answer(
         text = await replies.answer(session, tenant, community.id, event.text)
         outcome = "auto-reply" if text else "clean"
     if text:
-        await _owe(
+        await actions.owe_in_group(
             session,
             tenant,
             account,
@@ -267,7 +264,7 @@ async def _answer(
             f"reply:{recorded.id}",
             OutboundAction(
                 kind,
-                recorded_chat(community),
+                actions.chat_of(community),
                 text=text,
                 message_id=event.message_id if kind == ActionKind.REPLY else None,
             ),
@@ -318,38 +315,14 @@ async def _leave(
     community: Community,
     recorded: RobotEvent,
 ) -> None:
-    await _owe(
+    await actions.owe_in_group(
         session,
         tenant,
         account,
         community,
         f"leave:{community.id}:{recorded.id}",
-        OutboundAction(ActionKind.LEAVE, recorded_chat(community)),
+        OutboundAction(ActionKind.LEAVE, actions.chat_of(community)),
     )
-
-
-async def _owe(
-    session: AsyncSession,
-    tenant: Tenant,
-    account: RobotAccount,
-    community: Community,
-    decision: str,
-    action: OutboundAction,
-) -> None:
-    """Owe ``action`` in the group for ``decision`` (once, however often it is reached)."""
-    await actions.owe(
-        session,
-        tenant,
-        robot_account_id=account.id,
-        community_id=community.id,
-        decision=decision,
-        action=action,
-    )
-
-
-def recorded_chat(community: Community) -> str:
-    assert community.external_id is not None  # a group the robot is in has its chat id
-    return community.external_id
 
 
 async def _joined(
@@ -402,82 +375,17 @@ async def _joined(
         language, minutes = community.language, policy.captcha.minutes
         parts.append(say("captcha.prompt", language, name=person.display_name, minutes=minutes))
         buttons = ((Button(say("captcha.button", language), data=captcha.button_data(member_id)),),)
-    await _owe(
+    await actions.owe_in_group(
         session,
         tenant,
         account,
         community,
         f"welcome:{recorded.id}",
         OutboundAction(
-            ActionKind.SEND, recorded_chat(community), text="\n\n".join(parts), buttons=buttons
+            ActionKind.SEND, actions.chat_of(community), text="\n\n".join(parts), buttons=buttons
         ),
     )
     return "joined: captcha" if asked else "joined"
-
-
-async def _button(
-    session: AsyncSession,
-    tenant: Tenant,
-    account: RobotAccount,
-    community: Community,
-    event: InboundEvent,
-    member_id: uuid.UUID,
-    recorded: RobotEvent,
-) -> str:
-    """A button pressed: the join captcha's, by the member it asks, solves it (the prompt is
-    removed and the press answered); anyone else's press does nothing."""
-    if not captcha.is_button(event.button_data):
-        return "ignored"
-    if event.button_data != captcha.button_data(member_id):
-        return "captcha: not theirs"
-    if not await captcha.solve(session, community.id, member_id):
-        return "captcha: not pending"
-    chat = recorded_chat(community)
-    if event.button_query_id:
-        text = say("captcha.solved", community.language)
-        await _owe(
-            session,
-            tenant,
-            account,
-            community,
-            f"captcha-answer:{recorded.id}",
-            OutboundAction(
-                ActionKind.ANSWER_BUTTON, chat, text=text, button_query_id=event.button_query_id
-            ),
-        )
-    if event.message_id:
-        await _owe(
-            session,
-            tenant,
-            account,
-            community,
-            f"captcha-prompt:{recorded.id}",
-            OutboundAction(ActionKind.DELETE, chat, message_id=event.message_id),
-        )
-    return "captcha solved"
-
-
-async def _join_pressed(
-    ctx: CommandContext, account: RobotAccount, recorded: RobotEvent, group_buy_id: uuid.UUID
-) -> str:
-    """An announcement's join button: the member joins (``campaigns.join_from_chat``); the
-    press is answered at once and the pay link posted in the group for them."""
-    text = await campaigns.join_from_chat(ctx, group_buy_id)
-    chat = recorded_chat(ctx.community)
-    if ctx.event.button_query_id:
-        pressed = OutboundAction(
-            ActionKind.ANSWER_BUTTON,
-            chat,
-            text=say("group_buy.pressed", ctx.language),
-            button_query_id=ctx.event.button_query_id,
-        )
-        await _owe(
-            ctx.session, ctx.tenant, account, ctx.community, f"gb-answer:{recorded.id}", pressed
-        )
-    name = ctx.event.person.display_name if ctx.event.person else ""
-    posted = OutboundAction(ActionKind.SEND, chat, text=f"{name}: {text}" if name else text)
-    await _owe(ctx.session, ctx.tenant, account, ctx.community, f"gb-join:{recorded.id}", posted)
-    return "group buy: button"
 
 
 async def _remove_on_sight(
@@ -491,9 +399,9 @@ async def _remove_on_sight(
 ) -> None:
     person = event.person
     assert person is not None
-    chat = recorded_chat(community)
+    chat = actions.chat_of(community)
     if event.message_id and event.kind != EventKind.MEMBER_JOINED:
-        await _owe(
+        await actions.owe_in_group(
             session,
             tenant,
             account,
@@ -501,7 +409,7 @@ async def _remove_on_sight(
             f"delete:{recorded.id}",
             OutboundAction(ActionKind.DELETE, chat, message_id=event.message_id),
         )
-    await _owe(
+    await actions.owe_in_group(
         session,
         tenant,
         account,
@@ -566,7 +474,7 @@ async def _moderate(
     )
     if verdict is None:
         return "clean"
-    chat = recorded_chat(community)
+    chat = actions.chat_of(community)
     entry = ModerationEntry(
         merchant_id=tenant.id,
         community_id=community.id,
@@ -608,7 +516,9 @@ async def _moderate(
     entry.action = action.value
 
     async def owe(step: str, outbound: OutboundAction) -> None:
-        await _owe(session, tenant, account, community, f"mod:{recorded.id}:{step}", outbound)
+        await actions.owe_in_group(
+            session, tenant, account, community, f"mod:{recorded.id}:{step}", outbound
+        )
 
     if verdict.delete_message and event.message_id:
         await owe("delete", OutboundAction(ActionKind.DELETE, chat, message_id=event.message_id))
