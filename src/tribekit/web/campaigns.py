@@ -1,7 +1,7 @@
 """Members' campaign pages: a flash sale (countdown, units left, the buy button, paying the
-reservation) and a group-buy team (progress, the share link, joining). Server-rendered like
-the web community; one small script (``campaigns.js``) buys, joins and pays through the API
-and follows a flash sale's live state by server-sent events.
+reservation), a group-buy team (progress, the share link, joining) and a coupon's claim link.
+Server-rendered like the web community; one small script (``campaigns.js``) buys, joins, claims
+and pays through the API and follows a flash sale's live state by server-sent events.
 
 Who is looking comes from the member session cookie, which a member gets by opening the link
 the robot sent (``/m/...?t=tkm_...``: traded for the cookie, then redirected without the
@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,6 +26,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from tribekit.api.deps import DbSession, State
 from tribekit.api.state import AppState
+from tribekit.campaigns.coupons import grants as coupon_grants
 from tribekit.campaigns.flash import service as flash
 from tribekit.campaigns.flash.engine import SaleStatus
 from tribekit.campaigns.flash.router import current_runtime
@@ -36,6 +38,8 @@ from tribekit.kit.errors import NotFound, TribekitError
 from tribekit.kit.money import Money
 from tribekit.members import access
 from tribekit.models.campaigns import GroupBuy
+from tribekit.models.coupons import Coupon
+from tribekit.models.enums import CouponKind
 from tribekit.models.members import Member
 from tribekit.models.tenancy import Merchant
 from tribekit.tenancy.principal import Tenant
@@ -294,3 +298,47 @@ async def team_page(
         return _error(exc)
     in_it = mine is not None and mine.team.id == progress.team.id
     return _group_buy_page(visitor, group_buy, progress, mine=in_it)
+
+
+# ---- coupons -------------------------------------------------------------------------------------
+
+
+def coupon_value(coupon: Coupon, visitor: Visitor) -> str:
+    """What the coupon takes off: "CN¥10.00" or "15%"."""
+    if coupon.kind == CouponKind.PERCENT:
+        return f"{coupon.value / 100:g}%"
+    return _money(coupon.value, visitor.merchant.currency, visitor.language)
+
+
+@router.get("/coupons/claim", response_class=HTMLResponse)
+async def claim_page(
+    request: Request,
+    session: DbSession,
+    state: State,
+    c: Annotated[str, Query(max_length=1000)],
+    t: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    """A claim coupon's link: what it takes off and until when, and the button that puts it
+    in the member's coupons (once)."""
+    try:
+        if t is not None:
+            back = f"/m/coupons/claim?{urlencode({'c': c})}"
+            return await _trade_link(request, session, state, t, back)
+        merchant_id, coupon_id = coupon_grants.read_claim(state.secret_key, c)
+        coupon = await session.get(Coupon, coupon_id)
+        if coupon is None or coupon.merchant_id != merchant_id or coupon.issue_mode != "claim":
+            raise NotFound("this claim link is not valid at this shop; ask the shop for its link")
+        visitor = await _visitor(request, session, state, merchant_id)
+    except TribekitError as exc:
+        return _error(exc)
+    minimum = coupon.min_subtotal
+    return _page(
+        "coupon_claim.html",
+        visitor,
+        coupon=coupon,
+        token=c,
+        value=coupon_value(coupon, visitor),
+        minimum=_money(minimum, visitor.merchant.currency, visitor.language) if minimum else None,
+        valid_days=coupon.valid_days,
+        ends=coupon.ends_at,
+    )

@@ -239,8 +239,8 @@ async def claim_link(
     return ClaimLink(token, url)
 
 
-def _claimed_coupon(secret_key: str, tenant: Tenant, token: str) -> uuid.UUID:
-    """The coupon a claim token names, if it is a token of this merchant's."""
+def read_claim(secret_key: str, token: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """The merchant and the coupon a claim token names, once its signature is checked."""
     bad = NotFound("this claim link is not valid at this shop; ask the shop for its link")
     if not token.startswith(CLAIM_PREFIX) or token.count(".") != 1:
         raise bad
@@ -249,11 +249,16 @@ def _claimed_coupon(secret_key: str, tenant: Tenant, token: str) -> uuid.UUID:
         raise bad
     try:
         body = json.loads(_unb64(payload))
-        merchant_id, coupon_id = uuid.UUID(body["m"]), uuid.UUID(body["c"])
+        return uuid.UUID(body["m"]), uuid.UUID(body["c"])
     except (ValueError, KeyError, TypeError) as exc:
         raise bad from exc
+
+
+def _claimed_coupon(secret_key: str, tenant: Tenant, token: str) -> uuid.UUID:
+    """The coupon a claim token names, if it is a token of this merchant's."""
+    merchant_id, coupon_id = read_claim(secret_key, token)
     if merchant_id != tenant.id:
-        raise bad
+        raise NotFound("this claim link is not valid at this shop; ask the shop for its link")
     return coupon_id
 
 

@@ -165,7 +165,26 @@
     });
   }
 
+  function coupon(root) {
+    var claim = document.getElementById("claim");
+    var answer = document.getElementById("answer");
+    if (!claim) { return; }
+    claim.addEventListener("click", async function () {
+      claim.disabled = true;
+      var claimed = await api("POST", "/api/v1/me/coupons/claim", { token: root.getAttribute("data-token") });
+      root.setAttribute("data-outcome", claimed.status === 201 ? "claimed" : ((claimed.data && claimed.data.code) || "failed"));
+      if (claimed.status === 201) {
+        answer.classList.add("done");
+        answer.textContent = text(root, "claimed");
+        return;
+      }
+      answer.textContent = (claimed.data && claimed.data.detail) || text(root, "failed");
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var offer = document.getElementById("coupon");
+    if (offer) { coupon(offer); }
     var root = document.getElementById("flash");
     if (root) { flash(root); }
     var group = document.getElementById("team");
