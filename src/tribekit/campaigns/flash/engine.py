@@ -74,6 +74,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.kit.db import Database
+from tribekit.kit.errors import ServiceUnavailable
 from tribekit.kit.settings import Settings
 
 
@@ -225,8 +226,12 @@ def build_engines(db: Database, redis: Redis | None) -> dict[str, FlashEngine]:
     return engines
 
 
-class EngineUnavailable(RuntimeError):
-    """A sale started on an engine this process was not given (Redis not configured)."""
+class EngineUnavailable(ServiceUnavailable):
+    """A sale started on an engine this process was not given (Redis not configured here):
+    the operator's to fix, answered as a 503 that says how."""
+
+    code = "flash_engine_unavailable"
+    title = "This flash sale's engine is not configured on this server"
 
 
 def engine_for(engines: dict[str, FlashEngine], name: str) -> FlashEngine:
