@@ -17,7 +17,8 @@ from sqlalchemy import select, update
 from tests.factories import Factory, Shop, count_rows
 from tribekit.kit.db import Database
 from tribekit.models.communities import Community
-from tribekit.models.enums import CommunityStatus
+from tribekit.models.coupons import Coupon, CouponGrant
+from tribekit.models.enums import CommunityStatus, CouponKind
 from tribekit.models.members import Member
 from tribekit.models.moderation import AutoReply, Ban, ModerationEntry, Strike
 from tribekit.models.robot import RobotAccount, RobotAction
@@ -256,3 +257,33 @@ async def test_an_ordinary_message_costs_ten_statements_at_most(
         sql_events.remove(db.engine.sync_engine, "before_cursor_execute", counted)
     work = [s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "COMMIT"))]
     assert len(work) <= 10, "\n".join(work)
+
+
+async def test_a_member_the_robot_meets_gets_the_shops_welcome_gift_once(
+    robot: Robot, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    async with db.unit_of_work() as session:
+        session.add(
+            Coupon(
+                merchant_id=robot.shop.tenant.id,
+                code="WELCOME",
+                kind=CouponKind.AMOUNT,
+                value=500,
+                issue_mode="grant",
+                grant_reason="welcome",
+                valid_days=7,
+            )
+        )
+    [hello] = fake_telegram.feed(fake_telegram.message(GROUPS[0], REGULAR, "hello"))
+    await robot.receive(hello)
+    await _confirm_all(db)
+    at = int(time.time())
+    for i in range(2):
+        [again] = fake_telegram.feed(
+            fake_telegram.message(GROUPS[0], REGULAR, f"hi {i}", date=at + 20 * i)
+        )
+        await robot.receive(again)
+    async with db.unit_of_work(read_only=True) as session:
+        mei = await session.scalar(select(Member.id).where(Member.display_name == "Mei"))
+        grants = (await session.scalars(select(CouponGrant))).all()
+    assert [(g.member_id, g.source_key) for g in grants] == [(mei, "welcome")]

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tribekit.campaigns.coupons import grants as coupon_grants
 from tribekit.kit import clock
 from tribekit.kit.errors import Conflict
 from tribekit.kit.ids import new_id
@@ -79,4 +80,5 @@ async def member_for(
         if found is None:
             raise Conflict("this person is being added by another request; retry") from exc
         return found
+    await coupon_grants.grant_welcome(session, tenant, member.id)  # the shop's welcome gift
     return member.id
