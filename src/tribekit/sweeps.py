@@ -34,11 +34,13 @@ def all_sweeps(
     schedule_horizon_hours: float = 24,
     redis: Redis | None = None,
     campaign_horizon_hours: float = 24,
+    public_url: str | None = None,
 ) -> list[Sweep]:
     """``throttle`` paces the robot's broadcasts; one process's own (``MemoryThrottle``) when
     None, so pass the shared one wherever several processes send (``build_throttle``).
     Scheduled posts are planned ``schedule_horizon_hours`` ahead, campaigns
-    ``campaign_horizon_hours``; ``redis`` holds the flash sales' Redis engine (None: SQL)."""
+    ``campaign_horizon_hours``; ``redis`` holds the flash sales' Redis engine (None: SQL);
+    campaign announcements' buttons link to member pages under ``public_url``."""
     return [
         *tenancy_tasks.SWEEPS,
         *membership_tasks.SWEEPS,
@@ -48,5 +50,5 @@ def all_sweeps(
         *robot_tasks.sweeps(db, channels or {}),
         *broadcast_tasks.sweeps(db, channels or {}, throttle or MemoryThrottle()),
         *schedule_tasks.sweeps(schedule_horizon_hours),
-        *campaign_tasks.sweeps(db, redis, campaign_horizon_hours, providers=providers),
+        *campaign_tasks.sweeps(db, redis, campaign_horizon_hours, public_url, providers=providers),
     ]

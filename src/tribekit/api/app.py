@@ -143,6 +143,7 @@ def create_app(
                     settings.schedule_horizon_hours,
                     client,
                     settings.campaign_horizon_hours,
+                    settings.public_url,
                 ),
                 poll_seconds=settings.worker_poll_seconds,
             )

@@ -122,6 +122,7 @@ def worker() -> None:
                 settings.schedule_horizon_hours,
                 redis,
                 settings.campaign_horizon_hours,
+                settings.public_url,
             )
             console.print(
                 f"worker running {len(sweeps)} sweeps, send pacing {sharing(throttle)}; "
