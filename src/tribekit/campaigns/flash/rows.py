@@ -68,20 +68,22 @@ def _text(value: bytes | str) -> str:
 
 
 def decode(sale_id: uuid.UUID, stream_id: bytes | str, fields: Mapping[Any, Any]) -> Entry:
-    """An entry as ``XRANGE``/``XREADGROUP`` give it (bytes or text)."""
-    f = {_text(k): _text(v) for k, v in fields.items()}
-    community = f.get("c") or None
+    """An entry as ``XRANGE``/``XREADGROUP`` give it: bytes (the engine's client) or text."""
+    if b"r" not in fields:  # a client that decodes responses
+        fields = {k.encode(): v.encode() for k, v in fields.items()}
+    community = fields.get(b"c")
+    channel = fields.get(b"ch")
     return Entry(
         stream_id=_text(stream_id),
         sale_id=sale_id,
-        reservation_id=uuid.UUID(f["r"]),
-        member_id=uuid.UUID(f["m"]),
-        quantity=int(f["q"]),
-        unit_price=int(f["p"]),
-        community_id=uuid.UUID(community) if community else None,
-        at=EPOCH + timedelta(microseconds=int(f["at"])),
-        expires_at=EPOCH + timedelta(microseconds=int(f["x"])),
-        channel=f.get("ch") or "web",
+        reservation_id=uuid.UUID(fields[b"r"].decode()),
+        member_id=uuid.UUID(fields[b"m"].decode()),
+        quantity=int(fields[b"q"]),
+        unit_price=int(fields[b"p"]),
+        community_id=uuid.UUID(community.decode()) if community else None,
+        at=EPOCH + timedelta(microseconds=int(fields[b"at"])),
+        expires_at=EPOCH + timedelta(microseconds=int(fields[b"x"])),
+        channel=channel.decode() if channel else "web",
     )
 
 
