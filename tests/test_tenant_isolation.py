@@ -97,10 +97,16 @@ GROUP_BUY = {
     "starts_at": "2099-01-01T12:00:00Z",
     "deadline": "2099-01-02T12:00:00Z",
 }
+CAMPAIGN_TEMPLATE: dict[str, Any] = {
+    "kind": "flash_sale",
+    "product_ids": [OWN_PRODUCT],
+    "price": 500,
+    "quantity": 5,
+}
 CAMPAIGN_SCHEDULE = {
     "name": "Weeknight flash sale",
     "rule": "Mon-Thu 20:00 for 2 h",
-    "template": {"kind": "flash_sale", "product_ids": [OWN_PRODUCT], "price": 500, "quantity": 5},
+    "template": CAMPAIGN_TEMPLATE,
     "community_ids": [OWN_COMMUNITY],
 }
 
@@ -553,7 +559,7 @@ async def _world(factory: Factory, client: AsyncClient, db: Database) -> World:
         "/api/v1/campaign-schedules",
         json={
             **CAMPAIGN_SCHEDULE,
-            "template": {**CAMPAIGN_SCHEDULE["template"], "product_ids": [product_id]},
+            "template": {**CAMPAIGN_TEMPLATE, "product_ids": [product_id]},
             "community_ids": [own_group],
         },
         headers=a.headers,

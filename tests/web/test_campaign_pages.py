@@ -96,11 +96,11 @@ async def test_two_members_race_for_the_last_unit_in_the_browser(
     try:
         await expect(alice.locator("#left")).to_have_text("1")
         await asyncio.gather(alice.click("#buy"), bob.click("#buy"))
-        outcomes = []
+        outcomes: list[str | None] = []
         for page in (alice, bob):
             await expect(page.locator("#flash[data-outcome]")).to_have_count(1, timeout=5 * SECOND)
             outcomes.append(await page.get_attribute("#flash", "data-outcome"))
-        assert sorted(outcomes) == ["reserved", "sold_out"]
+        assert sorted(str(o) for o in outcomes) == ["reserved", "sold_out"]
         winner, loser = (alice, bob) if outcomes[0] == "reserved" else (bob, alice)
         await expect(loser.locator("#answer")).to_have_text("Sold out")
         await expect(winner.locator("#reservation")).to_be_visible()
