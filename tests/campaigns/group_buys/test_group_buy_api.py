@@ -124,7 +124,17 @@ async def test_members_join_by_code_pay_and_share_progress(
         headers={**bo_h, "Idempotency-Key": key()},
     )
     assert twice.status_code == 409
-    assert twice.json()["code"] == "group_buy_limit_reached"
+    assert twice.json()["code"] == "already_in_team"
+    too_many = await client.post(
+        f"/api/v1/me/group-buys/{group_buy_id}/join",
+        json={"portions": 2},
+        headers={
+            **await _member_headers(client, w.shop, await gw.member(factory, w)),
+            "Idempotency-Key": key(),
+        },
+    )
+    assert too_many.status_code == 409
+    assert too_many.json()["code"] == "group_buy_limit_reached"
     public = await client.get(f"/api/v1/group-buy-teams/by-code/{code}")
     assert public.status_code == 200
     progress = public.json()

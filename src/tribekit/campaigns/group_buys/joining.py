@@ -41,7 +41,14 @@ from tribekit.tenancy.principal import Tenant
 
 from . import repository as repo
 from . import tiers
-from .errors import GroupBuyNotOpen, LeaveWouldRaisePrice, LimitReached, TeamClosed, TeamFull
+from .errors import (
+    AlreadyInTeam,
+    GroupBuyNotOpen,
+    LeaveWouldRaisePrice,
+    LimitReached,
+    TeamClosed,
+    TeamFull,
+)
 from .repository import GroupBuys, Participants, Teams
 from .schemas import JoinIn
 from .spec import Tier
@@ -149,7 +156,15 @@ async def join(
         raise NotFound(f"no member with id {member_id} at this merchant")
     group_buy = await GroupBuys(session, tenant.id).get_or_404(group_buy_id)
     _open_or_refuse(group_buy)
-    held = await Participants(session, tenant.id).portions_of(group_buy.id, member_id)
+    places = Participants(session, tenant.id)
+    current = await places.current(group_buy.id, member_id)
+    if current is not None:  # one place per member; more portions are asked when joining
+        raise AlreadyInTeam(
+            f"this member is in a team of {group_buy.name!r} already; leave it first to join "
+            "another",
+            team_id=str(current.team_id),
+        )
+    held = await places.portions_of(group_buy.id, member_id)
     if held + data.portions > group_buy.per_member_limit:
         raise LimitReached(
             f"a member takes at most {group_buy.per_member_limit} portions of "

@@ -54,7 +54,8 @@ _CLOSED: dict[int | str, dict[str, Any]] = {
 _JOIN_REFUSED: dict[int | str, dict[str, Any]] = {
     409: problem_doc(
         "`group_buy_not_open` (not started, past its deadline, closed), `team_full`, "
-        "`team_closed`, `group_buy_limit_reached` (the member's portions), `not_enough_stock`"
+        "`team_closed`, `already_in_team`, `group_buy_limit_reached` (the member's portions), "
+        "`not_enough_stock`"
     )
 }
 _LEAVE_REFUSED: dict[int | str, dict[str, Any]] = {
