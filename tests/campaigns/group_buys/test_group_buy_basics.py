@@ -8,8 +8,8 @@ import pytest
 
 from tests.campaigns.group_buys import world as gw
 from tests.factories import Factory
-from tribekit.campaigns.group_buys import joining
-from tribekit.campaigns.group_buys.errors import LeaveWouldRaisePrice, TeamFull
+from tribekit.campaigns.group_buys import joining, service
+from tribekit.campaigns.group_buys.errors import GroupBuyNotOpen, LeaveWouldRaisePrice, TeamFull
 from tribekit.kit.db import Database
 
 
@@ -110,3 +110,27 @@ async def test_a_leave_that_would_raise_the_price_is_refused(
         await gw.leave(db, w, a.participant.member_id, group_buy)
     assert (await gw.order(db, a.order.order.id)).status == "paid"
     assert (await gw.team(db, a.team.id)).size == 3
+
+
+async def test_a_cancelled_group_buy_refunds_every_paid_member_in_full(
+    db: Database, factory: Factory
+) -> None:
+    w = await gw.world(db, factory, stock=10)
+    group_buy = await gw.make(db, w)
+    a = await gw.join(db, w, await gw.member(factory, w), group_buy)
+    b = await gw.join(db, w, await gw.member(factory, w), group_buy, code=a.team.code)
+    c = await gw.join(db, w, await gw.member(factory, w), group_buy, code=a.team.code)
+    for paid in (a, b):
+        await gw.pay(db, w, paid.order.order.id)
+    async with db.unit_of_work() as session:
+        cancelled = await service.cancel(session, w.shop.tenant, group_buy.id)
+    assert cancelled.status == "cancelled"
+    with pytest.raises(GroupBuyNotOpen):
+        await gw.join(db, w, await gw.member(factory, w), group_buy, code=a.team.code)
+    await gw.close(db, group_buy)
+    team = await gw.team(db, a.team.id)
+    assert (team.status, team.size) == ("failed", 2)
+    assert await gw.kept(db, team.id) == 0
+    statuses = [(await gw.order(db, j.order.order.id)).status for j in (a, b, c)]
+    assert statuses == ["refunded", "refunded", "cancelled"]
+    assert await gw.stock(db, w.product.id) == 10
