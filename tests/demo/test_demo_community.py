@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import SECRET
 from tests.demo.demo_broadcasts import check_demo_broadcasts
+from tests.demo.demo_campaigns import campaign_posts, check_demo_campaigns
 from tribekit.cli.common import console
 from tribekit.cli.demo import print_login
 from tribekit.demo.community import FAQ, SCRIPT, SHOP_DOMAIN, GroupLink, Say
@@ -18,6 +19,7 @@ from tribekit.demo.seed import DemoLogin, seed_demo
 from tribekit.kit import clock
 from tribekit.kit.db import Database
 from tribekit.members import access
+from tribekit.models.broadcasts import Broadcast, BroadcastDelivery
 from tribekit.models.communities import Community, CommunityLeader
 from tribekit.models.enums import ActionKind, ActionStatus, Channel, CommunityStatus
 from tribekit.models.moderation import AutoReply, Ban, ModerationEntry, ModerationPolicy, Strike
@@ -70,6 +72,7 @@ async def test_demo_groups_hold_a_community_the_robot_runs(
     assert login.created
     assert login.group_link is not None
     await check_demo_broadcasts(db)
+    await check_demo_campaigns(db)
     async with db.unit_of_work() as session:
         groups = {
             c.external_id: c
@@ -120,7 +123,16 @@ async def test_demo_groups_hold_a_community_the_robot_runs(
         assert [e.outcome for e in events] == OUTCOMES
         assert len(OUTCOMES) == sum(isinstance(line, Say) for line in SCRIPT)
 
-        messages = (await session.scalars(select(WebMessage).order_by(WebMessage.created_at))).all()
+        # The chat and the robot's part in it; the campaigns' announcements are checked apart.
+        announced = await campaign_posts(session)
+        messages = [
+            m
+            for m in (
+                await session.scalars(select(WebMessage).order_by(WebMessage.created_at))
+            ).all()
+            if not m.text.startswith(announced)
+        ]
+        total = await session.scalar(select(func.count()).select_from(WebMessage))
         robot = [m.text for m in messages if m.author_kind == AuthorKind.ROBOT]
         answered = sum(o in ("auto-reply", "command: me", "command: rules") for o in OUTCOMES)
         # The warning, the warning with the mute, the ban; and the broadcast, in each group.
@@ -183,7 +195,20 @@ async def test_demo_groups_hold_a_community_the_robot_runs(
     assert "水果批发小陈，本群不允许发布其他群的邀请链接。" in page.text  # noqa: RUF001
     assert "t.me/joinchat" not in page.text  # the spam is shown removed
     assert "健身卡" not in page.text
-    assert page.text.count('class="msg robot"') == 6  # the week's arrivals broadcast too
+    # The week's arrivals broadcast too, and the campaigns' announcements posted here.
+    async with db.unit_of_work() as session:
+        campaign_posted = await session.scalar(
+            select(func.count())
+            .select_from(BroadcastDelivery)
+            .join(Broadcast, Broadcast.id == BroadcastDelivery.broadcast_id)
+            .where(
+                Broadcast.campaign_id.is_not(None),
+                BroadcastDelivery.community_id == groups["fruit-lovers"].id,
+                BroadcastDelivery.status == "sent",
+            )
+        )
+    assert page.text.count('class="msg robot"') == 6 + (campaign_posted or 0)
+    assert "Mango box 3 kg 已抢光，谢谢大家！" in page.text  # noqa: RUF001
 
     # A second run creates nothing and prints a fresh link to the same page.
     again = await seed_demo(db, SECRET)
@@ -191,7 +216,7 @@ async def test_demo_groups_hold_a_community_the_robot_runs(
     assert again.group_link is not None
     assert again.group_link.path.split("?")[0] == link.path.split("?")[0]
     async with db.unit_of_work() as session:
-        assert await session.scalar(select(func.count()).select_from(WebMessage)) == len(messages)
+        assert await session.scalar(select(func.count()).select_from(WebMessage)) == total
 
 
 def test_the_printed_group_link_is_one_unbroken_line() -> None:

@@ -29,6 +29,7 @@ from tribekit.tenancy.principal import Principal, Tenant
 from tribekit.tenancy.schemas import MerchantCreate, OwnerCreate, StaffCreate
 
 from . import broadcasts as demo_broadcasts
+from . import campaigns as demo_campaigns
 from . import community
 from .commerce import Buyer, seed_shop
 from .membership import seed_history, seed_levels
@@ -262,8 +263,11 @@ async def seed_demo(
     if created:
         # After the merchant committed: each post is its own unit of work, as over HTTP, and
         # the worker's sweep carries out the robot's actions in units of work of its own.
+        # The campaigns' past evenings are older than the chat: posted first, they read in order.
+        await demo_campaigns.seed_past(db, cast)
         await community.play(db, cast, progress)
         await demo_broadcasts.seed(db, cast)
+        await demo_campaigns.seed_now(db, cast)
     async with db.unit_of_work(read_only=True) as session:
         link = await community.group_link(session, tenant, secret_key)
     return DemoLogin(SLUG, OWNER_EMAIL, PASSWORD, secret, created, link)
