@@ -230,7 +230,7 @@ class GroupBuy(TenantRow):
     starts_at: Mapped[datetime]
     deadline: Mapped[datetime]
     community_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # scheduled | open | closed | cancelled
+    # scheduled | open | settling (past the deadline, teams being settled) | closed | cancelled
     status: Mapped[str] = mapped_column(String(10), default="scheduled")
     due_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
@@ -255,6 +255,7 @@ class GroupBuyTeam(TenantRow):
         UniqueConstraint("merchant_id", "code"),
         CheckConstraint("size >= 0", name="size_not_negative"),
         Index(None, "group_buy_id", "status"),
+        Index(None, "code"),  # the share page finds a team by its code alone
     )
 
     group_buy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("group_buys.id", ondelete="CASCADE"))
@@ -266,7 +267,7 @@ class GroupBuyTeam(TenantRow):
     )
     size: Mapped[int] = mapped_column(Integer, default=0)  # seats taken (portions)
     max_size: Mapped[int] = mapped_column(Integer)
-    # open | succeeded | failed
+    # open | closing (closed to joins, to be settled) | succeeded | failed
     status: Mapped[str] = mapped_column(String(10), default="open")
     final_unit_price: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
@@ -288,7 +289,8 @@ class GroupBuyParticipant(TenantRow):
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"))
     portions: Mapped[int] = mapped_column(Integer, default=1)
     unit_price_paid: Mapped[int] = mapped_column(BigInteger)  # what the order charged per portion
-    # joined (order placed, unpaid) | paid | left | cancelled | settled
+    # joined (order placed, unpaid) | paid | left | cancelled (the unpaid order closed) |
+    # settled (paid the team's final price) | refunded (team failed, or refunded by staff)
     status: Mapped[str] = mapped_column(String(10), default="joined")
     joined_at: Mapped[datetime] = mapped_column(default=clock.now)
     paid_at: Mapped[datetime | None]

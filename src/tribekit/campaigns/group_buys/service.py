@@ -26,6 +26,18 @@ from tribekit.tenancy.principal import Tenant
 from . import closing
 from . import repository as repo
 from .errors import GroupBuyStarted
+from .joining import (
+    Joined,
+    TeamProgress,
+    join,
+    leave,
+    list_open,
+    my_team,
+    progress,
+    progress_of,
+    public_progress,
+    share_path,
+)
 from .repository import GroupBuys, Teams
 from .spec import GroupBuySpec
 
@@ -206,3 +218,29 @@ async def cancel(session: AsyncSession, tenant: Tenant, group_buy_id: uuid.UUID)
 
 async def get_group_buy(session: AsyncSession, tenant: Tenant, group_buy_id: uuid.UUID) -> GroupBuy:
     return await GroupBuys(session, tenant.id).get_or_404(group_buy_id)
+
+
+#: What the other faces call (the robot's "+1" and /sales, member pages, campaign schedules):
+#: making a group buy here, joining, leaving and progress from ``joining.py``.
+__all__ = [
+    "GroupBuyView",
+    "Joined",
+    "TeamProgress",
+    "TeamView",
+    "cancel",
+    "check_create",
+    "create",
+    "do_create",
+    "get",
+    "get_group_buy",
+    "join",
+    "leave",
+    "list_open",
+    "max_size",
+    "my_team",
+    "page",
+    "progress",
+    "progress_of",
+    "public_progress",
+    "share_path",
+]
