@@ -35,6 +35,6 @@ class LeaveWouldRaisePrice(Conflict):
     title = "Leaving would make the team dearer than others paid"
 
 
-class GroupBuyStarted(Conflict):
+class GroupBuyClosed(Conflict):
     code = "group_buy_closed"
     title = "The group buy is closed or cancelled already"

@@ -25,7 +25,7 @@ from tribekit.tenancy.principal import Tenant
 
 from . import closing
 from . import repository as repo
-from .errors import GroupBuyStarted
+from .errors import GroupBuyClosed
 from .joining import (
     Joined,
     TeamProgress,
@@ -209,7 +209,7 @@ async def cancel(session: AsyncSession, tenant: Tenant, group_buy_id: uuid.UUID)
     every paid participant in full and cancels every unpaid order (``closing.py``)."""
     group_buy = await GroupBuys(session, tenant.id).get_or_404(group_buy_id)
     if not await closing.stop(session, group_buy, to="cancelled"):
-        raise GroupBuyStarted(
+        raise GroupBuyClosed(
             f"group buy {group_buy.name!r} is {group_buy.status}; only a scheduled or open one "
             "can be cancelled"
         )
