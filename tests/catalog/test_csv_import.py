@@ -77,7 +77,7 @@ MIXED = csv_text(
 )
 MIXED_PROBLEMS = [
     (6, "price", "'45.001' has more decimals than CNY allows"),
-    (7, "kind", "Input should be 'goods' or 'event'"),
+    (7, "kind", "Input should be 'goods', 'event' or 'bundle'"),
     (8, "starts_at", "an event needs a start time"),
     (9, "place", "only events have a time, place or sign-up deadline"),
     (10, "ladder", "tiers must be listed by strictly increasing min_quantity"),
