@@ -16,6 +16,7 @@ from tests.concurrency import fire
 from tribekit.campaigns.flash import rows, stream
 from tribekit.campaigns.flash.engine import LiveSale, Refusal, Reserved
 from tribekit.campaigns.flash.redis_engine import DRAINING, GROUP
+from tribekit.kit.worker import WorkerLoop
 from tribekit.models.campaigns import FlashReservation
 
 from .redis_world import RedisWorld, attempt, members, redis_sale, redis_world, written
@@ -230,3 +231,21 @@ async def test_reconcile_counts_a_reservation_the_database_has_and_redis_forgot(
 
 async def _reservations(world: RedisWorld, sale: LiveSale) -> list[FlashReservation]:
     return await reservations(world.db, str(sale.id))
+
+
+async def test_the_worker_sweeps_drain_and_reconcile(
+    client: AsyncClient, redis_world: RedisWorld
+) -> None:
+    world = redis_world
+    sale = await redis_sale(client, world, quantity=50, per_member_limit=2)
+    await _win(world, sale, await members(world.db, world.shop, 30))
+    await world.redis.hincrby(world.engine.keys(sale.id).sale, "left", -3)
+    sweeps = {s.name: s for s in stream.sweeps(world.db, world.redis)}
+    assert set(sweeps) == {"flash_drain", "flash_reconcile"}
+    loop = WorkerLoop(world.db, list(sweeps.values()))
+    await loop.run_sweep(sweeps["flash_drain"])  # drains while entries come, then stops
+    assert await written(world.db, sale.id) == (30, 30, 30, 30, 30)
+    await loop.run_sweep(sweeps["flash_reconcile"])
+    tally = await _balanced(world, sale)
+    assert (tally.in_database, tally.undrained, tally.left) == (30, 0, 20)
+    assert stream.sweeps(world.db, None) == []

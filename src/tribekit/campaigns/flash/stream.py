@@ -45,6 +45,7 @@ is only ever added to by the one who gives the units back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ log = logging.getLogger(__name__)
 
 #: Reservations whose units are sold (the others were given back).
 SOLD_STATUSES = ("reserved", "paid")
+#: How long one worker loop keeps draining while entries keep coming, before its other sweeps.
+DRAIN_SPELL_SECONDS = 1.0
 #: How often each worker reconciles the selling sales.
 RECONCILE_EVERY_SECONDS = 10.0
 
@@ -246,8 +249,23 @@ def sweeps(db: Database, redis: Redis | None) -> list[Sweep]:
     if not isinstance(engine, RedisEngine):
         return []
 
+    spell: list[float] = []  # when this loop's current run of draining began
+
     async def drain_sweep(session: AsyncSession, batch_size: int) -> int:
-        return await drain(session, engine, batch_size)
+        """A run that wrote entries asks to run again at once (a full batch, to the loop),
+        for up to DRAIN_SPELL_SECONDS: a burst's wins are written as they come, not once per
+        round of every sweep; then the other sweeps get their turn."""
+        handled = await drain(session, engine, batch_size)
+        now = asyncio.get_running_loop().time()
+        if not handled:
+            spell.clear()
+            return 0
+        if not spell:
+            spell.append(now)
+        if now - spell[0] < DRAIN_SPELL_SECONDS:
+            return batch_size
+        spell.clear()
+        return handled
 
     async def reconcile_sweep(session: AsyncSession, batch_size: int) -> int:
         return await reconcile(session, engine, batch_size)
