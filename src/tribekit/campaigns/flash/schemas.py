@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from tribekit.kit.schemas import Input, Output
+from tribekit.kit.schemas import Input, Output, UtcDatetime
 from tribekit.models.enums import Channel
 
 from .engine import SaleStatus
@@ -25,8 +25,8 @@ class FlashSaleCreate(Input):
     product_id: uuid.UUID
     price: int = Field(ge=0, description="Sale price per unit, minor units")
     quantity: int = Field(ge=1, description="Units to sell, taken from stock when it starts")
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
     per_member_limit: int = Field(default=2, ge=1, description="Units one member may hold")
     reservation_ttl_seconds: int = Field(
         default=600, description="How long a won unit waits for payment before it comes back"
@@ -64,8 +64,8 @@ class FlashSaleUpdate(Input):
     product_id: uuid.UUID | None = None
     price: int | None = Field(default=None, ge=0)
     quantity: int | None = Field(default=None, ge=1)
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: UtcDatetime | None = None
+    ends_at: UtcDatetime | None = None
     per_member_limit: int | None = Field(default=None, ge=1)
     reservation_ttl_seconds: int | None = None
     name: str | None = Field(default=None, max_length=200)

@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
-from tribekit.kit.schemas import Input, Output
+from tribekit.kit.schemas import Input, Output, UtcDatetime
 from tribekit.models.enums import Channel
 from tribekit.orders.schemas import AddressIn, Fulfilment
 
@@ -30,8 +30,8 @@ class GroupBuyCreate(Input):
         description="Sizes increasing, prices not increasing; the first size is the minimum",
         examples=[[{"size": 2, "unit_price": 9000}, {"size": 3, "unit_price": 8500}]],
     )
-    starts_at: AwareDatetime
-    deadline: AwareDatetime
+    starts_at: UtcDatetime
+    deadline: UtcDatetime
     max_size: int | None = Field(default=None, ge=1, description="Default: the largest tier")
     per_member_limit: int = Field(default=1, ge=1, description="Portions one member may take")
     grouping: Literal["team", "address"] = Field(
