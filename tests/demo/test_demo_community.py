@@ -4,7 +4,7 @@ pipeline and the worker's action sweep, then opened from the printed member link
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from httpx import AsyncClient
 from sqlalchemy import func, select
@@ -14,6 +14,7 @@ from tests.demo.demo_broadcasts import check_demo_broadcasts
 from tests.demo.demo_campaigns import campaign_posts, check_demo_campaigns
 from tribekit.cli.common import console
 from tribekit.cli.demo import print_login
+from tribekit.demo.campaigns import CampaignLink
 from tribekit.demo.community import FAQ, SCRIPT, SHOP_DOMAIN, GroupLink, Say
 from tribekit.demo.seed import DemoLogin, seed_demo
 from tribekit.kit import clock
@@ -210,6 +211,14 @@ async def test_demo_groups_hold_a_community_the_robot_runs(
     assert page.text.count('class="msg robot"') == 6 + (campaign_posted or 0)
     assert "Mango box 3 kg 已抢光，谢谢大家！" in page.text  # noqa: RUF001
 
+    # The printed campaign link (the sale or group buy selling now, else the next one made)
+    # opens its member page as the same member.
+    campaign = login.campaign_link
+    if campaign is not None:
+        opened = await client.get(campaign.path, follow_redirects=True)
+        assert opened.status_code == 200, opened.text
+        assert campaign.name.partition(": ")[2] in opened.text
+
     # A second run creates nothing and prints a fresh link to the same page.
     again = await seed_demo(db, SECRET)
     assert not again.created
@@ -221,6 +230,7 @@ async def test_demo_groups_hold_a_community_the_robot_runs(
 
 def test_the_printed_group_link_is_one_unbroken_line() -> None:
     path = "/c/01a23501-b960-724b-a3bd-14f1c745c7ac?t=tkm_" + "x" * 200
+    sale = "/m/flash/01a23ad7-5eb6-72a5-b8e7-92ebbc35f405?t=tkm_" + "x" * 200
     login = DemoLogin(
         "greenwood-fruit",
         "owner@greenwood.example",
@@ -228,9 +238,21 @@ def test_the_printed_group_link_is_one_unbroken_line() -> None:
         "tkt_token",
         created=True,
         group_link=GroupLink(path, "韩娟", "Greenwood Fruit Lovers"),
+        campaign_link=CampaignLink(
+            sale,
+            "Weeknight flash sale: Cherries 1 kg",
+            datetime(2026, 12, 3, 12, tzinfo=UTC),
+            "Asia/Shanghai",
+            live=False,
+        ),
     )
     with console.capture() as captured:
         print_login(login, "http://127.0.0.1:8000")
     lines = captured.get().splitlines()
     assert f"http://127.0.0.1:8000{path}" in lines  # copied in one piece from the terminal
+    assert f"http://127.0.0.1:8000{sale}" in lines
     assert any("韩娟 in Greenwood Fruit Lovers" in line for line in lines)
+    assert any(
+        "Campaign:    Weeknight flash sale: Cherries 1 kg, Thu 20:00 (2nd link)" in line
+        for line in lines
+    )

@@ -16,7 +16,8 @@ from .common import console, database, progress_bar, run
 
 def print_login(login: DemoLogin, base_url: str) -> None:
     """The staff login, the API token and, when the demo has its web groups, a member's signed
-    link to their group page (valid for three days; each run prints a fresh one)."""
+    link to their group page (valid for three days; each run prints a fresh one) and the same
+    member's link to the campaign selling now or coming next."""
     what = "created" if login.created else "already there"
     lines = [
         f"Demo merchant [bold]{login.merchant_slug}[/bold] ({what})",
@@ -29,10 +30,14 @@ def print_login(login: DemoLogin, base_url: str) -> None:
         lines.append(
             f"Group page:  {escape(link.member_name)} in {escape(link.group_name)} (link below)"
         )
+    campaign = login.campaign_link
+    if campaign is not None:
+        lines.append(f"Campaign:    {escape(campaign.name)}, {campaign.when} (2nd link)")
     console.print(Panel.fit("\n".join(lines), title="Tribekit demo"))
-    if link is not None:
-        # Outside the panel and never wrapped, so the long link copies in one piece.
-        console.print(f"{base_url}{link.path}", soft_wrap=True, highlight=False, markup=False)
+    # Outside the panel and never wrapped, so the long links copy in one piece.
+    for shown in (link, campaign):
+        if shown is not None:
+            console.print(f"{base_url}{shown.path}", soft_wrap=True, highlight=False, markup=False)
 
 
 async def seed_with_progress(db: Database) -> DemoLogin:

@@ -537,3 +537,54 @@ async def seed_now(db: Database, cast: Cast) -> None:
     await evening.flash_turn()
     await evening.group_buy_turn()
     await evening.announce()
+
+
+@dataclass(frozen=True)
+class CampaignLink:
+    """A member's link to the campaign selling now, else the next one made (its page counts
+    down): printed for newcomers beside the group link."""
+
+    path: str
+    name: str
+    starts_at: datetime
+    timezone: str  # the merchant's
+    live: bool
+
+    @property
+    def when(self) -> str:
+        if self.live:
+            return "live now"
+        return f"{self.starts_at.astimezone(ZoneInfo(self.timezone)):%a %H:%M}"  # shop's time
+
+
+async def campaign_link(
+    session: AsyncSession, tenant: Tenant, member_token: str
+) -> CampaignLink | None:
+    """The live flash sale or open group buy (else the next coming one) with the member's
+    signed link (``?t=``, as the group link); None when none is made."""
+    now = clock.now()
+    found: list[tuple[bool, datetime, str, str]] = []
+    sales = await session.scalars(
+        select(FlashSale).where(
+            FlashSale.merchant_id == tenant.id,
+            FlashSale.status.in_(["scheduled", "live"]),
+            FlashSale.ends_at > now,
+        )
+    )
+    for sale in sales.all():
+        page = announcements.member_page("flash_sale", sale.id)
+        found.append((sale.status != "live", sale.starts_at, sale.name, page))
+    buys = await session.scalars(
+        select(GroupBuy).where(
+            GroupBuy.merchant_id == tenant.id,
+            GroupBuy.status.in_(["scheduled", "open"]),
+            GroupBuy.deadline > now,
+        )
+    )
+    for buy in buys.all():
+        page = announcements.member_page("group_buy", buy.id)
+        found.append((buy.status != "open", buy.starts_at, buy.name, page))
+    if not found:
+        return None
+    coming, starts, name, page = min(found)
+    return CampaignLink(f"{page}?t={member_token}", name, starts, tenant.timezone, not coming)

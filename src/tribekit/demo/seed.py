@@ -116,6 +116,7 @@ class DemoLogin:
     api_token: str
     created: bool
     group_link: community.GroupLink | None = None
+    campaign_link: demo_campaigns.CampaignLink | None = None
 
 
 def _member(rng: random.Random, index: int, used_phones: set[str]) -> MemberCreate:
@@ -270,4 +271,8 @@ async def seed_demo(
         await demo_campaigns.seed_now(db, cast)
     async with db.unit_of_work(read_only=True) as session:
         link = await community.group_link(session, tenant, secret_key)
-    return DemoLogin(SLUG, OWNER_EMAIL, PASSWORD, secret, created, link)
+        campaign = None
+        if link is not None:  # the same member's signed link opens the campaign's page
+            member_token = link.path.partition("?t=")[2]
+            campaign = await demo_campaigns.campaign_link(session, tenant, member_token)
+    return DemoLogin(SLUG, OWNER_EMAIL, PASSWORD, secret, created, link, campaign)
