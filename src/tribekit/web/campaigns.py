@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -45,7 +45,7 @@ from tribekit.models.tenancy import Merchant
 from tribekit.tenancy.principal import Tenant
 
 from .i18n import html_lang, translations
-from .router import _member, templates
+from .router import _member, signed_in, templates
 
 router = APIRouter(prefix="/m", include_in_schema=False)
 
@@ -95,19 +95,7 @@ async def _trade_link(
     request: Request, session: AsyncSession, state: AppState, token: str, back_to: str
 ) -> Response:
     """A member's signed link becomes their member session; the token leaves the address."""
-    member = await _member(request, session, state, token)
-    secret, expires_at = access.start_session(state.secret_key, member)
-    response = RedirectResponse(back_to, status_code=303)
-    response.set_cookie(
-        access.MEMBER_COOKIE,
-        secret,
-        expires=expires_at,
-        httponly=True,
-        samesite="lax",
-        secure=state.settings.is_production,
-    )
-    response.headers["Referrer-Policy"] = "no-referrer"  # the link's token stays out of logs
-    return response
+    return signed_in(state, await _member(request, session, state, token), back_to)
 
 
 def _page(name: str, visitor: Visitor, status: int = 200, **extra: Any) -> HTMLResponse:

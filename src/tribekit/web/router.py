@@ -223,8 +223,13 @@ async def _trade_link(
     member = await _member(request, session, state, token)
     community = await service.group(session, member.tenant, community_id)
     await service.came_back(session, member.tenant, community, member.member_id)
+    return signed_in(state, member, f"/c/{community.id}")
+
+
+def signed_in(state: AppState, member: access.MemberPrincipal, back_to: str) -> Response:
+    """The member's session cookie, set on the way back to ``back_to`` (without the token)."""
     secret, expires_at = access.start_session(state.secret_key, member)
-    response = RedirectResponse(f"/c/{community.id}", status_code=303)
+    response = RedirectResponse(back_to, status_code=303)
     response.set_cookie(
         access.MEMBER_COOKIE,
         secret,
