@@ -51,8 +51,9 @@ def register(app: typer.Typer) -> None:
 
 def demo() -> None:
     """Create the demo merchant "Greenwood Fruit" (staff, four web community groups with their
-    chat, ~500 members, levels, points history, Black card holders) if missing and print a
-    staff login, a fresh API token and a member's link to their group page."""
+    chat, ~500 members, levels, points history, Black card holders, the weekly campaigns with
+    their past evenings, coupons) if missing and print a staff login, a fresh API token, a
+    member's link to their group page and the same member's link to the coming campaign."""
 
     async def work() -> DemoLogin:
         async with database() as db:
