@@ -9,7 +9,9 @@ from sqlalchemy import func, select
 from tribekit import migrations
 from tribekit.demo.seed import seed_demo
 from tribekit.kit.db import Database
+from tribekit.models.campaigns import CampaignSchedule, GroupBuy
 from tribekit.models.catalog import Product
+from tribekit.models.coupons import Coupon
 from tribekit.models.membership import MembershipAccount, PointsEntry
 from tribekit.models.orders import Order, OrderLine, Refund
 from tribekit.tenancy import auth
@@ -57,6 +59,15 @@ async def test_demo_shop_has_orders_of_every_kind_and_consistent_totals(tmp_path
             # Refunded in full, or in part (a group buy's team paid back down to its tier).
             refunded = await session.scalar(select(func.sum(Order.refunded_amount)))
             assert refunded == await session.scalar(select(func.sum(Refund.amount)))
+            # The second run made no campaign twice.
+            assert await session.scalar(select(func.count()).select_from(CampaignSchedule)) == 3
+            assert await session.scalar(select(func.count()).select_from(Coupon)) == 4
+            assert (
+                await session.scalar(
+                    select(func.count()).where(GroupBuy.status == "closed").select_from(GroupBuy)
+                )
+                == 1
+            )
             balances = await session.scalar(select(func.sum(MembershipAccount.balance)))
             assert balances == await session.scalar(select(func.sum(PointsEntry.points)))
     finally:
