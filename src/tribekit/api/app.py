@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
 from tribekit import __version__, web
+from tribekit.campaigns.flash.router import purchase_router as flash_purchase_router
 from tribekit.campaigns.router import router as campaigns_router
 from tribekit.catalog.router import media_router
 from tribekit.catalog.router import router as catalog_router
@@ -177,8 +178,10 @@ def create_app(
     docs.install(app)
     problems.install(app)
     app.openapi = lambda: staff_security(problems.openapi_with_problems(app), app.routes)  # type: ignore[method-assign]  # FastAPI documents this override
-    # The hot path first: every message of every group, matched before any other route.
+    # The hot paths first: every message of every group, and a flash sale's every attempt,
+    # matched before any other route.
     app.include_router(robot_webhook_router, responses=problems.PROBLEM_RESPONSES)
+    app.include_router(flash_purchase_router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(health.router)
     media_problems: dict[int | str, dict[str, Any]] = {
         status: problems.PROBLEM_RESPONSES[status] for status in (404, 422)
