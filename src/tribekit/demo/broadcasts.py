@@ -49,22 +49,23 @@ OUTING = Content(
 )
 #: Scenario 4's week, in every group (each in its own timezone), all of them marketing.
 WEEK = (
+    # The campaigns announce themselves (``demo/campaigns.py``); these posts keep the rest of the
+    # week's rhythm.
     (
-        "Flash sale heads-up",
-        "Mon-Thu 19:50",
+        "Monday arrivals",
+        "Mon 10:00",
         {
-            "zh-CN": "还有 10 分钟：20:00 限时秒杀开始，今晚一款、限量 100 份、每人限购 2 份。",
-            "en": "In 10 minutes: tonight's 20:00 flash sale, one product, 100 boxes, 2 each.",
+            "zh-CN": "本周新到：海南芒果、智利车厘子、猫山王榴莲。发送 /sales 看看今晚的秒杀。",
+            "en": "New this week: Hainan mangoes, Chilean cherries, Musang King durian. Send "
+            "/sales to see tonight's flash sale.",
         },
     ),
     (
-        "Gift-pack day",
-        "every Friday 20:00",
+        "Weekend pickup reminder",
+        "Sat 09:00",
         {
-            "zh-CN": "会员礼包日开始！同一地址拼团：2 人每份 90 元，3 人 85 元，"
-            "5 人 75 元，23:00 截止。",
-            "en": "Member gift-pack day is on! Team up by address: 2 people 90.00 each, 3 people "
-            "85.00, 5 people 75.00; closes at 23:00.",
+            "zh-CN": "周末自提提醒：自提点 9:00-18:00 营业，记得带上订单号。",
+            "en": "Weekend pickup: the pickup points are open 9:00-18:00; bring your order number.",
         },
     ),
     (
