@@ -172,7 +172,11 @@ async def test_create_an_event_with_its_times_in_utc(client: AsyncClient, factor
         ),
         (
             {"kind": "ticket"},
-            (422, "validation_failed", [(("body", "kind"), "Input should be 'goods', 'event' or 'bundle'")]),
+            (
+                422,
+                "validation_failed",
+                [(("body", "kind"), "Input should be 'goods', 'event' or 'bundle'")],
+            ),
         ),
     ],
     ids=[

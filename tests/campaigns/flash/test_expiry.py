@@ -12,6 +12,7 @@ from httpx import AsyncClient
 from sqlalchemy import select
 
 from tests.concurrency import fire
+from tests.conftest import SECRET
 from tests.factories import Factory
 from tests.orders.store import key
 from tribekit.kit import clock
@@ -20,7 +21,6 @@ from tribekit.members import access
 from tribekit.models.orders import Order
 
 from .world import (
-    SECRET,
     buy,
     end_sales,
     expire_reservations,

@@ -38,9 +38,13 @@ async def _balanced(world: RedisWorld, sale: LiveSale) -> stream.Tally:
     return tally
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 async def _counts(world: RedisWorld, sale: LiveSale) -> dict[str, int]:
     found = await world.redis.hgetall(world.engine.keys(sale.id).takes)
-    return {k.decode(): int(v) for k, v in found.items()}
+    return {_text(k): int(v) for k, v in found.items()}
 
 
 async def test_the_drain_replayed_twice_writes_each_row_once(
@@ -214,7 +218,7 @@ async def test_reconcile_counts_a_reservation_the_database_has_and_redis_forgot(
     keys = world.engine.keys(sale.id)
     # Redis fell back to an older state: one win forgotten, its unit counted as left.
     forgotten = str(won[0].reservation_id)
-    member = (await world.redis.hget(keys.won, forgotten) or b"").decode().split()[0]
+    member = _text(await world.redis.hget(keys.won, forgotten) or b"").split()[0]
     await world.redis.hdel(keys.won, forgotten)
     await world.redis.hincrby(keys.sale, "left", 1)
     await world.redis.hdel(keys.takes, member)
