@@ -264,3 +264,23 @@ IdempotencyKey = Annotated[
         "same request returns the first result; with a different request it is refused (422).",
     ),
 ]
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description='The version read (the ETag of a GET, e.g. "3")'),
+]
+
+
+def version_of(if_match: str | None) -> int | None:
+    """The version an ``If-Match`` header names (``"3"``, ``W/"3"``), None without one; a 422
+    for anything else."""
+    if if_match is None:
+        return None
+    raw = if_match.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit() or len(raw) > 9:
+        message = f'{if_match!r} is not a version such as "3"'
+        raise ValidationFailed(
+            f"If-Match: {message}", errors=[FieldProblem(("header", "If-Match"), message)]
+        )
+    return int(raw)

@@ -11,20 +11,21 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from tribekit.api.deps import (
     API_PREFIX,
     CurrentPrincipal,
     Cursor,
     DbSession,
+    IfMatch,
     PageLimit,
     State,
     authorized,
+    version_of,
 )
 from tribekit.api.problems import problem_doc
 from tribekit.kit import clock
-from tribekit.kit.errors import FieldProblem, ValidationFailed
 from tribekit.kit.schemas import UtcDatetime
 from tribekit.models.campaigns import CampaignSchedule
 from tribekit.tenancy.permissions import Permission
@@ -70,22 +71,6 @@ async def _manager(principal: CurrentPrincipal) -> Principal:
 
 # Writes record who made them (``staff:<id>``), so they take the principal.
 Manager = Annotated[Principal, Depends(_manager)]
-IfMatch = Annotated[
-    str | None,
-    Header(alias="If-Match", description='The version read (the ETag of a GET, e.g. "3")'),
-]
-
-
-def _version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit() or len(raw) > 9:
-        message = f'{if_match!r} is not a version such as "3"'
-        raise ValidationFailed(
-            f"If-Match: {message}", errors=[FieldProblem(("header", "If-Match"), message)]
-        )
-    return int(raw)
 
 
 def _out(view: ScheduleView) -> CampaignScheduleOut:
@@ -207,7 +192,7 @@ async def update_campaign_schedule(
     if data.template is not None:
         changes["template"] = data.template.to_template()
     row = await service.change(
-        session, tenant, campaign_schedule_id, changes, expected_version=_version(if_match)
+        session, tenant, campaign_schedule_id, changes, expected_version=version_of(if_match)
     )
     return await _respond(session, tenant, row, response)
 
@@ -252,7 +237,7 @@ async def delete_campaign_schedule(
         session,
         principal.require_tenant(),
         campaign_schedule_id,
-        expected_version=_version(if_match),
+        expected_version=version_of(if_match),
     )
 
 

@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Response, status
 
-from tribekit.api.deps import CurrentPrincipal, Cursor, DbSession, PageLimit, authorized
+from tribekit.api.deps import CurrentPrincipal, Cursor, DbSession, PageLimit, authorized, version_of
 from tribekit.api.problems import problem_doc
 from tribekit.communities.repository import Communities
 from tribekit.kit import clock
-from tribekit.kit.errors import FieldProblem, NotFound, ValidationFailed, field_error
+from tribekit.kit.errors import NotFound, field_error
 from tribekit.kit.schemas import UtcDatetime
 from tribekit.members.repository import Members
 from tribekit.models.moderation import Ban, ModerationEntry, ModerationPolicy
@@ -83,13 +83,9 @@ async def _expected(
                 'send the version you read in If-Match (the ETag of GET, e.g. If-Match: "3")'
             )
         return 0
-    raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit() or len(raw) > 9:
-        message = f'{if_match!r} is not a version such as "3"'
-        raise ValidationFailed(
-            f"If-Match: {message}", errors=[FieldProblem(("header", "If-Match"), message)]
-        )
-    return int(raw)
+    version = version_of(if_match)
+    assert version is not None  # given
+    return version
 
 
 def _tag(response: Response, version: int) -> None:

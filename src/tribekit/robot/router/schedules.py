@@ -10,12 +10,20 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
-from tribekit.api.deps import CurrentPrincipal, Cursor, DbSession, PageLimit, State, authorized
+from tribekit.api.deps import (
+    CurrentPrincipal,
+    Cursor,
+    DbSession,
+    IfMatch,
+    PageLimit,
+    State,
+    authorized,
+    version_of,
+)
 from tribekit.api.problems import problem_doc
 from tribekit.kit import clock
-from tribekit.kit.errors import FieldProblem, ValidationFailed
 from tribekit.kit.schemas import UtcDatetime
 from tribekit.robot.schedules import calendar, service
 from tribekit.robot.schedules.service import ScheduleSpec, ScheduleView
@@ -59,25 +67,6 @@ async def _sender(principal: CurrentPrincipal) -> Principal:
 
 # Writes record who made them (``staff:<id>``), so they take the principal.
 Sender = Annotated[Principal, Depends(_sender)]
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description='The version read (the ETag of a GET, e.g. "3")',
-    ),
-]
-
-
-def _version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit() or len(raw) > 9:
-        message = f'{if_match!r} is not a version such as "3"'
-        raise ValidationFailed(
-            f"If-Match: {message}", errors=[FieldProblem(("header", "If-Match"), message)]
-        )
-    return int(raw)
 
 
 def _out(view: ScheduleView) -> ScheduleOut:
@@ -195,7 +184,7 @@ async def update_schedule(
         state.channels,
         schedule_id,
         changes,
-        expected_version=_version(if_match),
+        expected_version=version_of(if_match),
     )
     return await _respond(session, tenant, row, response)
 
@@ -210,7 +199,7 @@ async def delete_schedule(
     schedule_id: uuid.UUID, session: DbSession, principal: Sender, if_match: IfMatch = None
 ) -> None:
     await service.remove(
-        session, principal.require_tenant(), schedule_id, expected_version=_version(if_match)
+        session, principal.require_tenant(), schedule_id, expected_version=version_of(if_match)
     )
 
 
