@@ -23,11 +23,10 @@ from tribekit.api.deps import (
     State,
     authorized,
 )
-from tribekit.api.idempotency import once
 from tribekit.api.problems import problem_doc
 from tribekit.api.state import AppState
+from tribekit.orders.router._member import pay_as_member
 from tribekit.orders.schemas import PaymentIn, PaymentOut
-from tribekit.orders.service import paying
 from tribekit.tenancy.permissions import Permission
 from tribekit.tenancy.principal import Tenant
 
@@ -262,30 +261,7 @@ async def pay_my_reservation(
     member: CurrentMember,
     key: IdempotencyKey,
 ) -> PaymentOut | JSONResponse:
-    tenant = member.tenant
     order_id = await service.order_of_reservation(
-        state.db, tenant, reservation_id, member.member_id
+        state.db, member.tenant, reservation_id, member.member_id
     )
-
-    async def work() -> PaymentOut:
-        payment = await paying.start_payment(
-            session,
-            tenant,
-            state.providers,
-            order_id,
-            provider=data.provider,
-            actor=member.actor,
-            member_id=member.member_id,
-        )
-        return PaymentOut.model_validate(payment, from_attributes=True)
-
-    return await once(
-        session,
-        merchant_id=tenant.id,
-        caller=member.actor,
-        key=key,
-        operation=f"pay:{order_id}",
-        request=data.model_dump(mode="json"),
-        work=work,
-        status_code=status.HTTP_201_CREATED,
-    )
+    return await pay_as_member(session, state, member, order_id, data, key)

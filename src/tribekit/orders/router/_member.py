@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tribekit.api.deps import (
     API_PREFIX,
@@ -18,7 +19,9 @@ from tribekit.api.deps import (
     State,
 )
 from tribekit.api.idempotency import once
+from tribekit.api.state import AppState
 from tribekit.members import access
+from tribekit.members.access import MemberPrincipal
 from tribekit.orders.repository import OrderFilters
 from tribekit.orders.schemas import (
     CartIn,
@@ -129,6 +132,19 @@ async def pay_my_order(
     member: CurrentMember,
     key: IdempotencyKey,
 ) -> PaymentOut | JSONResponse:
+    return await pay_as_member(session, state, member, order_id, data, key)
+
+
+async def pay_as_member(
+    session: AsyncSession,
+    state: AppState,
+    member: MemberPrincipal,
+    order_id: uuid.UUID,
+    data: PaymentIn,
+    key: str,
+) -> PaymentOut | JSONResponse:
+    """The member pays their order, once per idempotency key (a flash reservation's order
+    too: ``campaigns/flash/router.py``)."""
     tenant = member.tenant
 
     async def work() -> PaymentOut:
