@@ -12,10 +12,6 @@ merchant id, the member id, the kind (``link`` or ``session``) and the expiry (u
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +19,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tribekit.kit import clock
+from tribekit.kit import clock, signed
 from tribekit.kit.errors import PermissionDenied, Unauthenticated
 from tribekit.models.tenancy import Merchant
 from tribekit.tenancy.principal import Tenant
@@ -31,6 +27,7 @@ from tribekit.tenancy.principal import Tenant
 from .repository import Members
 
 PREFIX = "tkm_"
+PURPOSE = "member-access"
 MEMBER_COOKIE = "tribekit_member"
 LINK_TTL = timedelta(hours=72)
 SESSION_TTL = timedelta(days=30)
@@ -50,19 +47,6 @@ class MemberPrincipal:
         return f"member:{self.member_id}"
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _signature(secret_key: str, payload: str) -> str:
-    mac = hmac.new(f"member-access:{secret_key}".encode(), payload.encode(), hashlib.sha256)
-    return _b64(mac.digest())
-
-
 def sign(
     secret_key: str,
     merchant_id: uuid.UUID,
@@ -72,8 +56,7 @@ def sign(
 ) -> tuple[str, datetime]:
     expires_at = clock.now() + ttl
     body = {"m": str(merchant_id), "u": str(member_id), "k": kind, "e": int(expires_at.timestamp())}
-    payload = _b64(json.dumps(body, separators=(",", ":")).encode())
-    return f"{PREFIX}{payload}.{_signature(secret_key, payload)}", expires_at
+    return signed.seal(secret_key, PURPOSE, PREFIX, body), expires_at
 
 
 @dataclass(frozen=True)
@@ -85,13 +68,10 @@ class _Claims:
 
 def _verify(secret_key: str, token: str) -> _Claims:
     bad = Unauthenticated("the member link is not valid; ask for a new link")
-    if not token.startswith(PREFIX) or token.count(".") != 1:
-        raise bad
-    payload, signature = token[len(PREFIX) :].split(".")
-    if not hmac.compare_digest(signature, _signature(secret_key, payload)):
+    body = signed.opened(secret_key, PURPOSE, PREFIX, token)
+    if body is None:
         raise bad
     try:
-        body = json.loads(_unb64(payload))
         claims = _Claims(uuid.UUID(body["m"]), uuid.UUID(body["u"]), body["k"])
         expires = int(body["e"])
     except (ValueError, KeyError, TypeError) as exc:

@@ -13,10 +13,6 @@ ended: staff switch the coupon off to stop it.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +21,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tribekit.kit import clock
+from tribekit.kit import clock, signed
 from tribekit.kit.errors import Conflict, NotFound
 from tribekit.kit.ids import new_id
 from tribekit.kit.pagination import Page, paginate
@@ -38,6 +34,7 @@ from .repository import Coupons, Grants
 GrantReason = Literal["welcome", "birthday", "referral"]
 REASONS: tuple[GrantReason, ...] = ("welcome", "birthday", "referral")
 CLAIM_PREFIX = "tkc_"
+CLAIM_PURPOSE = "coupon-claim"
 #: The source key of a claim: a member claims a coupon once.
 CLAIMED = "claim"
 
@@ -197,19 +194,6 @@ async def list_grants(
 # ---- claim links -----------------------------------------------------------------------------
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _signature(secret_key: str, payload: str) -> str:
-    mac = hmac.new(f"coupon-claim:{secret_key}".encode(), payload.encode(), hashlib.sha256)
-    return _b64(mac.digest())
-
-
 @dataclass(frozen=True)
 class ClaimLink:
     token: str
@@ -233,8 +217,7 @@ async def claim_link(
             issue_mode=coupon.issue_mode,
         )
     body = {"m": str(tenant.id), "c": str(coupon.id)}
-    payload = _b64(json.dumps(body, separators=(",", ":")).encode())
-    token = f"{CLAIM_PREFIX}{payload}.{_signature(secret_key, payload)}"
+    token = signed.seal(secret_key, CLAIM_PURPOSE, CLAIM_PREFIX, body)
     url = f"{public_url.rstrip('/')}/m/coupons/claim?c={token}" if public_url else None
     return ClaimLink(token, url)
 
@@ -242,13 +225,10 @@ async def claim_link(
 def read_claim(secret_key: str, token: str) -> tuple[uuid.UUID, uuid.UUID]:
     """The merchant and the coupon a claim token names, once its signature is checked."""
     bad = NotFound("this claim link is not valid at this shop; ask the shop for its link")
-    if not token.startswith(CLAIM_PREFIX) or token.count(".") != 1:
-        raise bad
-    payload, signature = token[len(CLAIM_PREFIX) :].split(".")
-    if not hmac.compare_digest(signature, _signature(secret_key, payload)):
+    body = signed.opened(secret_key, CLAIM_PURPOSE, CLAIM_PREFIX, token)
+    if body is None:
         raise bad
     try:
-        body = json.loads(_unb64(payload))
         return uuid.UUID(body["m"]), uuid.UUID(body["c"])
     except (ValueError, KeyError, TypeError) as exc:
         raise bad from exc

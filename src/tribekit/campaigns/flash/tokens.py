@@ -16,10 +16,6 @@ commits; other processes follow within a second.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import logging
 import time
 import uuid
@@ -29,7 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tribekit.kit import clock, outbox
+from tribekit.kit import clock, outbox, signed
 from tribekit.kit.db import Database
 from tribekit.models.communities import CommunityMember
 from tribekit.models.members import Member
@@ -40,6 +36,7 @@ from .errors import FlashTokenInvalid
 log = logging.getLogger(__name__)
 
 PREFIX = "tkf_"
+PURPOSE = "flash-token"
 TOKEN_TTL = timedelta(minutes=15)
 #: How old a merchant's refused set may be before it is read again.
 REFRESH_SECONDS = 1.0
@@ -56,19 +53,6 @@ class FlashClaims:
     @property
     def actor(self) -> str:
         return f"member:{self.member_id}"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _signature(secret_key: str, payload: str) -> str:
-    mac = hmac.new(f"flash-token:{secret_key}".encode(), payload.encode(), hashlib.sha256)
-    return _b64(mac.digest())
 
 
 def sign(
@@ -88,8 +72,7 @@ def sign(
         "c": sorted(str(i) for i in community_ids),
         "e": int(expires_at.timestamp()),
     }
-    payload = _b64(json.dumps(body, separators=(",", ":")).encode())
-    return f"{PREFIX}{payload}.{_signature(secret_key, payload)}", expires_at
+    return signed.seal(secret_key, PURPOSE, PREFIX, body), expires_at
 
 
 def verify(secret_key: str, token: str) -> FlashClaims:
@@ -98,13 +81,10 @@ def verify(secret_key: str, token: str) -> FlashClaims:
         "the flash token is not valid; get a new one: POST /api/v1/me/flash-token",
         headers={"WWW-Authenticate": "Bearer"},
     )
-    if not token.startswith(PREFIX) or token.count(".") != 1:
-        raise bad
-    payload, signature = token[len(PREFIX) :].split(".")
-    if not hmac.compare_digest(signature, _signature(secret_key, payload)):
+    body = signed.opened(secret_key, PURPOSE, PREFIX, token)
+    if body is None:
         raise bad
     try:
-        body = json.loads(_unb64(payload))
         level = body["l"]
         claims = FlashClaims(
             merchant_id=uuid.UUID(body["m"]),
